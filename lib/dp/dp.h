@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * lib/dp: the one way userspace touches the data path.
+ *
+ *   struct seg_dp *dp;
+ *   seg_dp_open(&dp, &(struct seg_dp_opts){ .pin_dir = "/sys/fs/bpf/seg" });
+ *   seg_dp_attach(dp, &(struct seg_dp_attach){ .ifname = "cali1234", .mode = SEG_ATTACH_VETH });
+ *   seg_dp_endpoint_set(dp, ifkey, &ep);
+ *   ...
+ *   seg_dp_close(dp);           // programs, maps and links stay pinned
+ *
+ * Every function returns 0 or -errno and has already logged what failed,
+ * naming the object (map, interface, path). Nothing here calls exit().
+ */
+#ifndef SEG_DP_H
+#define SEG_DP_H
+
+#include <seg/abi.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include "addr.h"
+
+struct seg_dp;
+
+struct seg_dp_opts {
+	/* bpffs directory for maps, programs and links. NULL: a private
+	 * instance, nothing pinned, nothing reused (tests, policy test). */
+	const char *pin_dir;
+	/* Map capacities; 0 keeps the default from abi.h. */
+	__u32 max_endpoints, max_ipcache, max_ipcache_lpm, max_policy, max_ct, max_rules;
+	/* Only open pins that exist (segctl); never load or create. */
+	bool open_existing;
+};
+
+/* Loads (or reuses the pinned) programs and maps. */
+int seg_dp_open(struct seg_dp **dp, const struct seg_dp_opts *opts);
+/* Closes fds; pinned objects stay. NULL-safe. */
+void seg_dp_close(struct seg_dp *dp);
+/* Removes every pin (maps, programs, links => detaches) and the dir. */
+int seg_dp_unpin_all(const char *pin_dir);
+
+enum seg_attach_mode {
+	SEG_ATTACH_VETH, /* host-side veth: tc ingress=from pod, tc egress=to pod */
+	SEG_ATTACH_OVS, /* host-side OVS netdev port: xdp=from pod, tc egress=to pod */
+	SEG_ATTACH_POD, /* inside the pod netns: tc egress=from pod, tc ingress=to pod */
+};
+
+struct seg_dp_attach {
+	const char *ifname; /* or ifindex */
+	int ifindex;
+	const char *netns; /* path (/run/netns/x, /proc/PID/ns/net) or NULL: ours */
+	enum seg_attach_mode mode;
+	__u32 ep_id; /* SEG_ATTACH_POD: ifkey = SEG_IFKEY_NETNS | ep_id */
+};
+
+/* Attaches both directions and pins the links as
+ * <pin_dir>/links/<ifkey>-{from,to}; re-attaching replaces. Returns the
+ * endpoint map key (ifkey) through *ifkey when not NULL. */
+int seg_dp_attach(struct seg_dp *dp, const struct seg_dp_attach *a, __u32 *ifkey);
+/* Detaches what seg_dp_attach attached for this ifkey (unpins links). */
+int seg_dp_detach(struct seg_dp *dp, __u32 ifkey);
+
+/* Program fds for BPF_PROG_TEST_RUN. */
+enum seg_prog { SEG_PROG_TC_TO_POD, SEG_PROG_TC_FROM_POD, SEG_PROG_XDP_FROM_POD, SEG_PROG_MAX };
+int seg_dp_prog_fd(const struct seg_dp *dp, enum seg_prog p);
+
+/* ---- typed map access ---------------------------------------------------- */
+int seg_dp_config_get(struct seg_dp *dp, struct seg_config *cfg);
+int seg_dp_config_set(struct seg_dp *dp, const struct seg_config *cfg);
+
+int seg_dp_endpoint_set(struct seg_dp *dp, __u32 ifkey, const struct seg_endpoint *ep);
+int seg_dp_endpoint_get(struct seg_dp *dp, __u32 ifkey, struct seg_endpoint *ep);
+int seg_dp_endpoint_del(struct seg_dp *dp, __u32 ifkey);
+
+/* Addresses: struct in6_addr; IPv4 as v4-mapped (seg_addr_from_v4). */
+int seg_dp_ipcache_set(struct seg_dp *dp, const struct in6_addr *addr,
+		       const struct seg_ipcache_val *v);
+int seg_dp_ipcache_del(struct seg_dp *dp, const struct in6_addr *addr);
+/* prefixlen is of the v6 form: IPv4 /n -> 96 + n. */
+int seg_dp_ipcache_lpm_set(struct seg_dp *dp, const struct in6_addr *addr, __u32 prefixlen,
+			   const struct seg_ipcache_val *v);
+int seg_dp_ipcache_lpm_del(struct seg_dp *dp, const struct in6_addr *addr, __u32 prefixlen);
+
+int seg_dp_policy_set(struct seg_dp *dp, const struct seg_policy_key *k,
+		      const struct seg_policy_val *v);
+int seg_dp_policy_del(struct seg_dp *dp, const struct seg_policy_key *k);
+/* Writes the aligned power-of-two blocks covering [lo, hi] for one
+ * (policy, remote, proto, dir); returns the port_mask bits it used (>= 0)
+ * or -errno. lo == 0 && hi == 65535 is one k = 16 entry. */
+int seg_dp_policy_set_range(struct seg_dp *dp, __u32 policy_id, __u32 remote_id, __u8 proto,
+			    __u8 dir, __u16 lo, __u16 hi, const struct seg_policy_val *v);
+int seg_dp_policy_del_range(struct seg_dp *dp, __u32 policy_id, __u32 remote_id, __u8 proto,
+			    __u8 dir, __u16 lo, __u16 hi);
+
+/* Sums per-CPU counters. */
+int seg_dp_reason_get(struct seg_dp *dp, __u32 reason, struct seg_counter *c);
+int seg_dp_rule_get(struct seg_dp *dp, __u32 rule_id, struct seg_rule_counter *c);
+int seg_dp_evt_rl_get(struct seg_dp *dp, __u32 ifkey, struct seg_evt_rl *sum);
+
+/* Iteration: cb returns 0 to go on, anything else stops and is returned. */
+typedef int (*seg_dp_ct_cb)(const struct seg_ct_key *k, const struct seg_ct_entry *e, void *ctx);
+int seg_dp_ct_foreach(struct seg_dp *dp, seg_dp_ct_cb cb, void *ctx);
+int seg_dp_ct_lookup(struct seg_dp *dp, const struct seg_ct_key *k, struct seg_ct_entry *e);
+int seg_dp_ct_del(struct seg_dp *dp, const struct seg_ct_key *k);
+int seg_dp_ct_flush(struct seg_dp *dp);
+typedef int (*seg_dp_ep_cb)(__u32 ifkey, const struct seg_endpoint *ep, void *ctx);
+int seg_dp_endpoint_foreach(struct seg_dp *dp, seg_dp_ep_cb cb, void *ctx);
+typedef int (*seg_dp_pol_cb)(const struct seg_policy_key *k, const struct seg_policy_val *v,
+			     void *ctx);
+int seg_dp_policy_foreach(struct seg_dp *dp, seg_dp_pol_cb cb, void *ctx);
+
+/* Raw map fd by abi.h name (SEG_MAP_*), for what has no typed call. */
+int seg_dp_map_fd(const struct seg_dp *dp, const char *name);
+/* Current entries / capacity of a map (hash maps: counted by iteration). */
+int seg_dp_map_fill(struct seg_dp *dp, const char *name, __u32 *used, __u32 *max);
+
+/* Flow events: cb per record; returns events consumed or -errno. */
+typedef int (*seg_dp_event_cb)(const struct seg_flow_event *ev, void *ctx);
+struct seg_dp_events;
+int seg_dp_events_open(struct seg_dp *dp, seg_dp_event_cb cb, void *ctx,
+		       struct seg_dp_events **out);
+int seg_dp_events_fd(struct seg_dp_events *ev); /* epoll-able */
+int seg_dp_events_poll(struct seg_dp_events *ev, int timeout_ms);
+void seg_dp_events_close(struct seg_dp_events *ev);
+
+#endif
