@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* ipcache: address -> identity. Exact hash (pod addresses) first, then the
+ * LPM trie (CIDRs), else WORLD. Also the anti-spoofing ownership check. */
+#ifndef SEG_BPF_IPCACHE_H
+#define SEG_BPF_IPCACHE_H
+
+#include "common.h"
+
+#define SEG_LPM_FULL_PREFIX 128
+
+static __always_inline const struct seg_ipcache_val *seg_ipc_exact(const __u32 addr[4])
+{
+	struct seg_ipcache_key k;
+
+	seg_addr_copy(k.addr, addr);
+	return bpf_map_lookup_elem(&seg_ipcache, &k);
+}
+
+static __always_inline __u32 seg_identity(const __u32 addr[4])
+{
+	const struct seg_ipcache_val *v = seg_ipc_exact(addr);
+	struct seg_lpm_key lk;
+
+	if (v)
+		return v->identity;
+	lk.prefixlen = SEG_LPM_FULL_PREFIX;
+	seg_addr_copy(lk.addr, addr);
+	v = bpf_map_lookup_elem(&seg_ipc_lpm, &lk);
+	return v ? v->identity : SEG_ID_WORLD;
+}
+
+/* Anti-spoofing: the pod's source address must be one the ipcache says
+ * this endpoint (ifkey) owns. */
+static __always_inline int seg_addr_owned(const __u32 addr[4], __u32 ifkey)
+{
+	const struct seg_ipcache_val *v = seg_ipc_exact(addr);
+
+	return v && v->owner_ifkey == ifkey;
+}
+
+#endif
