@@ -369,7 +369,7 @@ static void print_result(const struct probe *p)
 					    json_string(sockaddr_addr_str(&p->src, a, sizeof(a))));
 		json_object_set_new(j, "rtt_ms", p->replies ? json_real((double)(int64_t)(rtt * 1000 + 0.5) / 1000) : json_null());
 		json_object_set_new(j, "detail", json_string(p->detail));
-		json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 		putchar('\n');
 		json_decref(j);
 		return;

@@ -321,14 +321,20 @@ static void srv_sctp(struct server *s, int i)
 	if (in.type != SCTP_CHUNK_INIT || in.vtag != 0 || !srv_serves_sctp(s, in.dport))
 		return;
 	len = sctp_build_init_ack(out, sizeof(out), &in, rand_u32(), rand_u32());
-	if (from.ss_family == AF_INET)
-		((struct sockaddr_in *)&from)->sin_port = htons(in.sport);
-	else
-		((struct sockaddr_in6 *)&from)->sin6_port = htons(in.sport);
-	log_info("sctp INIT from %s to port %u, tag 0x%08x: INIT-ACK",
-		 sockaddr_str(&from, name, sizeof(name)), in.dport, in.init_tag);
+	if (log_get_level() >= LOG_LVL_INFO) {
+		/* A copy: raw IPv6 sockets reject a sendto() address with a port. */
+		struct sockaddr_storage shown = from;
+
+		if (shown.ss_family == AF_INET)
+			((struct sockaddr_in *)&shown)->sin_port = htons(in.sport);
+		else
+			((struct sockaddr_in6 *)&shown)->sin6_port = htons(in.sport);
+		log_info("sctp INIT from %s to port %u, tag 0x%08x: INIT-ACK",
+			 sockaddr_str(&shown, name, sizeof(name)), in.dport, in.init_tag);
+	}
 	if (reply(s->pfd[i].fd, s->sk[i].family, &d, out, len, &from, flen) < 0)
-		log_warn_err(-errno, "sctp INIT-ACK to %s", name);
+		log_warn_err(-errno, "sctp INIT-ACK to %s",
+			     sockaddr_addr_str(&from, name, sizeof(name)));
 }
 
 static void srv_accept(struct server *s, int i)
