@@ -87,7 +87,8 @@ static const char *opt_label(const struct opt *o, char *buf, size_t len)
 	return buf;
 }
 
-static int opt_apply(const struct opt *o, void *base, const char *arg, FILE *err)
+static int opt_apply(const struct opt *o, void *base, const char *arg, const char *path,
+		     FILE *err)
 {
 	void *field = (char *)base + o->off;
 	char label[64], mv[256];
@@ -106,7 +107,7 @@ static int opt_apply(const struct opt *o, void *base, const char *arg, FILE *err
 	case OPT_T_U16:
 		r = opts_parse_ull(arg, o->min, opt_type_max(o), &v);
 		if (r == -ERANGE) {
-			fprintf(err, "%s: %s out of range %llu..%llu\n", label, arg, o->min,
+			fprintf(err, "%s: %s: %s out of range %llu..%llu\n", path, label, arg, o->min,
 				opt_type_max(o));
 			return r;
 		}
@@ -128,7 +129,7 @@ static int opt_apply(const struct opt *o, void *base, const char *arg, FILE *err
 		const char **nv = realloc(sv->v, (sv->n + 1) * sizeof(*nv));
 
 		if (!nv) {
-			fprintf(err, "%s: out of memory\n", label);
+			fprintf(err, "%s: %s: out of memory\n", path, label);
 			return -ENOMEM;
 		}
 		nv[sv->n++] = arg;
@@ -138,7 +139,7 @@ static int opt_apply(const struct opt *o, void *base, const char *arg, FILE *err
 	case OPT_T_CUSTOM:
 		r = o->parse(arg, field);
 		if (r == -ERANGE) {
-			fprintf(err, "%s: %s out of range (%s)\n", label, arg,
+			fprintf(err, "%s: %s: %s out of range (%s)\n", path, label, arg,
 				opt_metavar(o, mv, sizeof(mv)));
 			return r;
 		}
@@ -146,7 +147,7 @@ static int opt_apply(const struct opt *o, void *base, const char *arg, FILE *err
 			return 0;
 		break;
 	}
-	fprintf(err, "%s: invalid value '%s', expected %s\n", label, arg,
+	fprintf(err, "%s: %s: invalid value '%s', expected %s\n", path, label, arg,
 		opt_metavar(o, mv, sizeof(mv)));
 	return r ?: -EINVAL;
 }
@@ -160,7 +161,7 @@ const struct cmd *opts_find_cmd(const struct cmd *sub, const char *name, bool *a
 
 	*ambiguous = false;
 	for (const struct cmd *c = sub; len && c->name; c++) {
-		if (!strcmp(c->name, name)) {
+		if (!strcmp(c->name, name) || (c->alias && !strcmp(c->alias, name))) {
 			*ambiguous = false;
 			return c;
 		}
@@ -252,7 +253,8 @@ static void print_opt_help(FILE *fp, const struct opt *o, const void *defaults)
 		fprintf(fp, " Range: %llu..%llu.", o->min, opt_type_max(o));
 	if (o->type == OPT_T_STRV)
 		fprintf(fp, " Repeatable.");
-	print_default(fp, o, defaults);
+	if (!o->required)
+		print_default(fp, o, defaults);
 	fputc('\n', fp);
 }
 
@@ -294,8 +296,10 @@ void opts_print_help(FILE *fp, const char *path, const struct cmd *c,
 		fprintf(fp, "\nCOMMANDS\n");
 		for (const struct cmd *s = c->sub; s->name; s++)
 			w = strlen(s->name) > w ? strlen(s->name) : w;
-		for (const struct cmd *s = c->sub; s->name; s++)
-			fprintf(fp, "    %-*s  %s\n", (int)w, s->name, s->summary ?: "");
+		for (const struct cmd *s = c->sub; s->name; s++) {
+			fprintf(fp, "    %-*s  %s", (int)w, s->name, s->summary ?: "");
+			fprintf(fp, s->alias ? " (alias: %s)\n" : "\n", s->alias);
+		}
 		fprintf(fp, "\n    Commands may be abbreviated to a unique prefix.\n"
 			    "    Run '%s COMMAND --help' for a command's options.\n",
 			path);
@@ -381,7 +385,7 @@ static int parse_refs(struct opt_ref *refs, int n, int argc, char **argv, bool s
 
 				if (!o->positional || (bit && (*given & bit)))
 					continue;
-				if (opt_apply(o, refs[i].dst, optarg, err))
+				if (opt_apply(o, refs[i].dst, optarg, path, err))
 					goto usage;
 				*given |= bit;
 				r = 0;
@@ -409,7 +413,7 @@ static int parse_refs(struct opt_ref *refs, int n, int argc, char **argv, bool s
 		for (int i = 0; i < n; i++) {
 			if (c == OPT_LONG_BASE + i || (c < OPT_LONG_BASE && c == refs[i].o->short_name &&
 						       !refs[i].o->positional)) {
-				if (opt_apply(refs[i].o, refs[i].dst, optarg, err))
+				if (opt_apply(refs[i].o, refs[i].dst, optarg, path, err))
 					goto usage;
 				if (refs[i].leaf_idx >= 0)
 					*given |= 1ull << refs[i].leaf_idx;
@@ -498,7 +502,7 @@ static int parse_leaf(const struct cmd *c, const struct opts_globals *g, int arg
 				usage_hint(err, res->path);
 				return OPTS_EXIT_USAGE;
 			}
-			if (opt_apply(refs[k].o, refs[k].dst, argv[r], err)) {
+			if (opt_apply(refs[k].o, refs[k].dst, argv[r], res->path, err)) {
 				usage_hint(err, res->path);
 				return OPTS_EXIT_USAGE;
 			}

@@ -92,6 +92,7 @@ struct opt {
 
 struct cmd {
 	const char *name; /* NULL ends a subcommand table */
+	const char *alias; /* short name, matched exactly (e.g. "ep"); may be NULL */
 	const char *summary; /* one line, lower case, no full stop */
 	const char *description; /* paragraphs; may be NULL */
 	const char *examples; /* one example per line; may be NULL */

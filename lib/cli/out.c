@@ -296,8 +296,11 @@ static char *text_of(const json_t *v)
 	case JSON_ARRAY: {
 		size_t len = 0, i;
 		json_t *e;
-		FILE *m = open_memstream(&s, &len);
+		FILE *m;
 
+		if (!json_array_size(v))
+			return strdup("(none)");
+		m = open_memstream(&s, &len);
 		if (!m)
 			return NULL;
 		json_array_foreach(v, i, e) {

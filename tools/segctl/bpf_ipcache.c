@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* segctl bpf ipcache: exact addresses (seg_ipcache) and prefixes (seg_ipc_lpm). */
+#include "segctl.h"
+
+#include "log.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <string.h>
+
+static void print_entry(struct out *o, const struct in6_addr *a, __u32 prefixlen, bool lpm,
+			const struct seg_ipcache_val *v)
+{
+	char buf[INET6_ADDRSTRLEN], cidr[INET6_ADDRSTRLEN + 8];
+	bool v4 = seg_addr_is_v4(a);
+
+	seg_addr_str(a, buf, sizeof(buf));
+	if (lpm)
+		snprintf(cidr, sizeof(cidr), "%s/%u", buf, v4 ? prefixlen - 96 : prefixlen);
+	else
+		snprintf(cidr, sizeof(cidr), "%s", buf);
+	out_obj_begin(o, NULL);
+	out_str(o, OUT_ANY, "address", NULL, cidr);
+	out_str(o, OUT_ANY, "table", NULL, lpm ? "lpm" : "exact");
+	out_u64(o, OUT_ANY, "identity", NULL, v->identity);
+	out_u64(o, OUT_ANY, "owner_ifkey", v->owner_ifkey ? NULL : "-", v->owner_ifkey);
+	out_obj_end(o);
+}
+
+static int dump_exact(struct seg_dp *dp, struct out *o)
+{
+	int fd = seg_dp_map_fd(dp, SEG_MAP_IPCACHE);
+	struct seg_ipcache_key k, next;
+	struct seg_ipcache_val v;
+	void *prev = NULL;
+
+	if (fd < 0)
+		return fd;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue; /* deleted meanwhile */
+		print_entry(o, (const struct in6_addr *)k.addr, 128, false, &v);
+	}
+	if (errno != ENOENT)
+		return log_err(-errno, "iterate %s", SEG_MAP_IPCACHE);
+	return 0;
+}
+
+static int dump_lpm(struct seg_dp *dp, struct out *o)
+{
+	int fd = seg_dp_map_fd(dp, SEG_MAP_IPCACHE_LPM);
+	struct seg_lpm_key k, next;
+	struct seg_ipcache_val v;
+	void *prev = NULL;
+
+	if (fd < 0)
+		return fd;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &v))
+			continue;
+		print_entry(o, (const struct in6_addr *)k.addr, k.prefixlen, true, &v);
+	}
+	if (errno != ENOENT)
+		return log_err(-errno, "iterate %s", SEG_MAP_IPCACHE_LPM);
+	return 0;
+}
+
+struct list_opts {
+	int unused;
+};
+static const struct list_opts list_defaults;
+
+static int do_list(void *ctx, void *opts)
+{
+	struct segctl *c = ctx;
+	struct seg_dp *dp;
+	int err = segctl_dp(c, &dp);
+
+	if (err)
+		return err;
+	out_list_begin(c->out, NULL);
+	err = dump_exact(dp, c->out);
+	if (!err)
+		err = dump_lpm(dp, c->out);
+	out_list_end(c->out);
+	return err;
+}
+
+struct ipc_opts {
+	const char *addr;
+	uint32_t identity;
+	uint32_t owner;
+};
+static const struct ipc_opts ipc_defaults;
+static const struct opt set_optv[] = {
+	OPT_STR(0, "addr", struct ipc_opts, addr, "ADDR[/PREFIX]",
+		"IPv4 or IPv6 address (exact table) or prefix (LPM table)", .positional = true,
+		.required = true),
+	OPT_U32('i', "identity", struct ipc_opts, identity, "N", "identity of the address",
+		.required = true),
+	OPT_U32(0, "owner-ifkey", struct ipc_opts, owner, "N",
+		"local endpoint owning the address (anti-spoofing), 0 = none"),
+	OPT_END,
+};
+static const struct opt del_optv[] = {
+	OPT_STR(0, "addr", struct ipc_opts, addr, "ADDR[/PREFIX]", "address or prefix",
+		.positional = true, .required = true),
+	OPT_END,
+};
+
+/* Exact address (prefixlen 0) or prefix; usage error when neither. */
+static int parse_addr(struct segctl *c, const char *s, struct in6_addr *a, __u32 *prefixlen)
+{
+	*prefixlen = 0;
+	if (strchr(s, '/') ? seg_prefix_parse(s, a, prefixlen) : seg_addr_parse(s, a))
+		return segctl_usage(c, "invalid address '%s', expected ADDR or ADDR/PREFIX", s);
+	return 0;
+}
+
+static int do_set(void *ctx, void *opts)
+{
+	struct segctl *c = ctx;
+	struct ipc_opts *o = opts;
+	struct seg_ipcache_val v = { .identity = o->identity, .owner_ifkey = o->owner };
+	struct in6_addr a;
+	struct seg_dp *dp;
+	__u32 plen;
+	int err = parse_addr(c, o->addr, &a, &plen);
+
+	if (!err)
+		err = segctl_dp(c, &dp);
+	if (err)
+		return err;
+	if (strchr(o->addr, '/'))
+		err = seg_dp_ipcache_lpm_set(dp, &a, plen, &v);
+	else
+		err = seg_dp_ipcache_set(dp, &a, &v);
+	if (err)
+		return err;
+	print_entry(c->out, &a, plen, strchr(o->addr, '/'), &v);
+	return 0;
+}
+
+static int do_delete(void *ctx, void *opts)
+{
+	struct segctl *c = ctx;
+	struct ipc_opts *o = opts;
+	struct in6_addr a;
+	struct seg_dp *dp;
+	__u32 plen;
+	int err = parse_addr(c, o->addr, &a, &plen);
+
+	if (!err)
+		err = segctl_dp(c, &dp);
+	if (err)
+		return err;
+	if (strchr(o->addr, '/'))
+		err = seg_dp_ipcache_lpm_del(dp, &a, plen);
+	else
+		err = seg_dp_ipcache_del(dp, &a);
+	if (err)
+		return err;
+	out_str(c->out, OUT_ANY, "deleted", NULL, o->addr);
+	return 0;
+}
+
+const struct cmd segctl_bpf_ipcache_cmds[] = {
+	CMD_LEAF("list", do_list, NULL, list_defaults, "list addresses and prefixes"),
+	CMD_LEAF("set", do_set, set_optv, ipc_defaults, "map an address or prefix to an identity",
+		 .description = "Exact addresses go to seg_ipcache, prefixes to seg_ipc_lpm. The data\n"
+				"path looks up the exact table first, then the longest prefix, else\n"
+				"the address is WORLD (2).",
+		 .examples = "segctl bpf ipcache set 10.1.0.5 --identity 300 --owner-ifkey 12\n"
+			     "segctl bpf ipcache set 192.168.0.0/16 --identity 2000"),
+	CMD_LEAF("delete", do_delete, del_optv, ipc_defaults, "remove an address or prefix"),
+	CMD_END,
+};

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * segctl: the seg command line. main() parses the command line against the
+ * command tables (lib/cli/opts), sets up the printer (lib/cli/out) and runs
+ * one command; the exit code is 0 ok, 1 failed, 2 usage error.
+ */
+#include "segctl.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SEG_VERSION
+#define SEG_VERSION "unknown"
+#endif
+
+static const char *const output_names[] = {
+	[OUT_MODE_TABLE] = "table",
+	[OUT_MODE_JSON] = "json",
+	[OUT_MODE_YAML] = "yaml",
+	NULL,
+};
+
+static const struct opt global_optv[] = {
+	OPT_STR(0, "pin-dir", struct segctl_globals, pin_dir, "DIR",
+		"bpffs directory of the pinned data path"),
+	OPT_ENUM('o', "output", struct segctl_globals, output, output_names, "output format"),
+	OPT_BOOL('v', "verbose", struct segctl_globals, verbose,
+		 "debug messages (libbpf included) on stderr"),
+	OPT_END,
+};
+
+int segctl_dp(struct segctl *c, struct seg_dp **dp)
+{
+	struct seg_dp_opts o = { .pin_dir = c->g.pin_dir, .open_existing = true };
+	int err;
+
+	if (!c->dp) {
+		err = seg_dp_open(&c->dp, &o);
+		if (err) {
+			c->dp = NULL;
+			if (err == -ENOENT)
+				log_error("nothing pinned at %s: run 'segctl bpf load' first",
+					  c->g.pin_dir);
+			return err;
+		}
+	}
+	*dp = c->dp;
+	return 0;
+}
+
+int segctl_usage(struct segctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", c->parsed->path);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", c->parsed->path);
+	return SEGCTL_EUSAGE;
+}
+
+bool segctl_given(const struct segctl *c, const char *name)
+{
+	return opts_given(c->parsed, name);
+}
+
+/* ---- version ------------------------------------------------------------- */
+
+struct version_opts {
+	int unused;
+};
+static const struct version_opts version_defaults;
+
+static int do_version(void *ctx, void *opts)
+{
+	struct segctl *c = ctx;
+
+	out_str(c->out, OUT_ANY, "version", NULL, SEG_VERSION);
+	out_u64(c->out, OUT_ANY, "abi_version", NULL, SEG_ABI_VERSION);
+	return 0;
+}
+
+static const struct cmd root_cmds[] = {
+	CMD_GROUP("bpf", segctl_bpf_cmds, "low-level access to the pinned data path",
+		  .description = "Reads and writes the pinned BPF maps directly, like cilium-dbg bpf.\n"
+				 "Meant for debugging and tests: on a node run by segd, segd owns\n"
+				 "these maps and will overwrite what is changed here."),
+	CMD_LEAF("version", do_version, NULL, version_defaults, "print the version"),
+	CMD_END,
+};
+
+static const struct cmd root = {
+	.name = "segctl",
+	.summary = "inspect and control the seg network policy data plane",
+	.description = "Every command prints a table for people; -o json or -o yaml prints the\n"
+		       "same data for scripts (one document; errors as {\"error\": ...}).\n"
+		       "Diagnostics go to stderr.",
+	.examples = "segctl bpf load\n"
+		    "segctl -o json bpf endpoint list\n"
+		    "segctl bpf policy add --policy 7 --dir ingress --peer 300 --proto tcp "
+		    "--port 8000-8080",
+	.sub = root_cmds,
+};
+
+int main(int argc, char **argv)
+{
+	struct segctl c = { .g = { .pin_dir = SEG_PIN_DIR_DEFAULT, .output = OUT_MODE_TABLE } };
+	struct opts_globals g = { .opts = global_optv, .dst = &c.g };
+	struct opts_parsed res;
+	int r, err;
+
+	log_init(argv[0], LOG_LVL_INFO);
+	r = opts_parse(&root, &g, argc, argv, &res, stdout, stderr);
+	if (r != OPTS_RUN)
+		return r;
+	if (c.g.verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	log_hook_libbpf();
+	c.parsed = &res;
+	c.out = out_new((enum out_mode)c.g.output, stdout);
+	if (!c.out) {
+		log_error("out of memory");
+		r = OPTS_EXIT_FAIL;
+		goto out;
+	}
+	err = res.cmd->run(&c, res.opts);
+	if (err == SEGCTL_EUSAGE) {
+		out_free(c.out);
+		c.out = NULL;
+		r = OPTS_EXIT_USAGE;
+	} else if (err) {
+		out_error(c.out, err, "%s", res.path);
+		r = OPTS_EXIT_FAIL;
+	} else {
+		r = out_flush(c.out) ? OPTS_EXIT_FAIL : OPTS_EXIT_OK;
+	}
+out:
+	out_free(c.out);
+	seg_dp_close(c.dp);
+	opts_parsed_free(&res);
+	return r;
+}
