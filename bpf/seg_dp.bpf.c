@@ -16,12 +16,12 @@ static __always_inline int seg_tc(struct __sk_buff *skb, __u8 dir)
 	struct seg_ctx c = {
 		.data = (void *)(long)skb->data,
 		.data_end = (void *)(long)skb->data_end,
-		.len = skb->len,
-		.ifkey = seg_cfg_ifkey ? seg_cfg_ifkey : skb->ifindex,
-		.dir = dir,
+		.m.len = skb->len,
+		.m.ifkey = seg_cfg_ifkey ? seg_cfg_ifkey : skb->ifindex,
+		.m.dir = dir,
 	};
 
-	return seg_pipeline(&c, skb, 0);
+	return seg_pipeline(&c, skb) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 }
 
 SEC("tc")
@@ -44,12 +44,12 @@ int seg_xdp_from_pod(struct xdp_md *xdp)
 	struct seg_ctx c = {
 		.data = (void *)(long)xdp->data,
 		.data_end = (void *)(long)xdp->data_end,
-		.len = xdp->data_end - xdp->data,
-		.ifkey = seg_cfg_ifkey ? seg_cfg_ifkey : xdp->ingress_ifindex,
-		.dir = SEG_DIR_EGRESS,
+		.m.len = xdp->data_end - xdp->data,
+		.m.ifkey = seg_cfg_ifkey ? seg_cfg_ifkey : xdp->ingress_ifindex,
+		.m.dir = SEG_DIR_EGRESS,
 	};
 
-	return seg_pipeline(&c, xdp, 1);
+	return seg_pipeline(&c, NULL) ? XDP_DROP : XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -6,7 +6,7 @@
 
 #include "common.h"
 
-static __always_inline void seg_account(const struct seg_ctx *c, const struct seg_verdict *v)
+static __always_inline void seg_account(const struct seg_meta *m, const struct seg_verdict *v)
 {
 	__u32 key = v->reason;
 	struct seg_counter *rc;
@@ -15,7 +15,7 @@ static __always_inline void seg_account(const struct seg_ctx *c, const struct se
 	rc = bpf_map_lookup_elem(&seg_reasons, &key);
 	if (rc) {
 		rc->packets++;
-		rc->bytes += c->len;
+		rc->bytes += m->len;
 	}
 	if (!v->rule_id)
 		return; /* 0 = no rule */
@@ -23,8 +23,8 @@ static __always_inline void seg_account(const struct seg_ctx *c, const struct se
 	ru = bpf_map_lookup_elem(&seg_rules, &key);
 	if (ru) {
 		ru->packets++;
-		ru->bytes += c->len;
-		ru->last_hit_ns = c->now;
+		ru->bytes += m->len;
+		ru->last_hit_ns = m->now;
 	}
 }
 

@@ -26,18 +26,36 @@
 
 /* Packet kinds the parser tells apart (struct seg_pkt.kind). */
 #define SEG_PK_FLOW 0 /* a packet of some flow: tuple valid */
-#define SEG_PK_ICMP_ERR 1 /* ICMP error: ikey holds the quoted flow */
+#define SEG_PK_ICMP_ERR 1 /* ICMP error: quote holds the quoted packet */
 
-/* The hook's context as the pipeline sees it. data/data_end are set by the
- * entry point and re-derived after anything that may move the packet. */
-struct seg_ctx {
-	void *data;
-	void *data_end;
+/* What the stages after the parser know of the packet besides its
+ * headers: plain scalars, so it can be handed to the decision function. */
+struct seg_meta {
 	__u64 now; /* bpf_ktime_get_ns() once per packet */
 	__u32 len; /* packet bytes, for counters and length checks */
 	__u32 ifkey;
 	__u32 dir; /* SEG_DIR_* */
+	__s32 parse; /* parser result: SEG_OK or a reason */
+};
+
+/* The hook's context as the parser sees it. data/data_end are set by the
+ * entry point and re-derived after anything that may move the packet. */
+struct seg_ctx {
+	void *data;
+	void *data_end;
+	struct seg_meta m;
 	__u32 pulled;
+	__u32 _pad;
+};
+
+/* A packet's addresses, ports and protocol as sent (not endpoint view). */
+struct seg_tuple {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport; /* host order */
+	__u16 dport;
+	__u8 proto;
+	__u8 _pad[3];
 };
 
 struct seg_pkt {
@@ -51,7 +69,7 @@ struct seg_pkt {
 	__u8 tcp_flags;
 	__u8 kind; /* SEG_PK_* */
 	__u8 _pad[2];
-	struct seg_ct_key ikey; /* SEG_PK_ICMP_ERR: conntrack key of the quote */
+	struct seg_tuple quote; /* SEG_PK_ICMP_ERR: the packet it quotes */
 };
 
 struct seg_verdict {

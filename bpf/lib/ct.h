@@ -64,14 +64,14 @@ static __always_inline struct seg_ct_entry *seg_ct_lookup(const struct seg_ct_ke
 }
 
 /* An established packet: counters of its direction, flags, last seen. */
-static __always_inline void seg_ct_account(struct seg_ct_entry *e, const struct seg_ctx *c,
+static __always_inline void seg_ct_account(struct seg_ct_entry *e, const struct seg_meta *m,
 					   const struct seg_pkt *p)
 {
-	__u8 d = c->dir & 1;
+	__u8 d = m->dir & 1;
 	__u8 f = p->tcp_flags;
 
 	__sync_fetch_and_add(&e->packets[d], 1);
-	__sync_fetch_and_add(&e->bytes[d], c->len);
+	__sync_fetch_and_add(&e->bytes[d], m->len);
 	if (f) {
 		/* A fresh SYN on a closed flow (port reuse) starts it over, so the
 		 * short after-FIN timeout no longer applies. */
@@ -83,34 +83,34 @@ static __always_inline void seg_ct_account(struct seg_ct_entry *e, const struct 
 			e->tcp_flags[d] |= f;
 		}
 	}
-	e->last_seen_ns = c->now;
+	e->last_seen_ns = m->now;
 }
 
 /* Creates (or replaces an expired) entry for a new flow. 0 or -errno. */
-static __always_inline int seg_ct_create(const struct seg_ct_key *k, const struct seg_ctx *c,
+static __always_inline int seg_ct_create(const struct seg_ct_key *k, const struct seg_meta *m,
 					 const struct seg_pkt *p, const struct seg_endpoint *ep,
 					 const struct seg_verdict *v)
 {
 	struct seg_ct_entry e = {};
 
-	e.first_seen_ns = c->now;
-	e.last_seen_ns = c->now;
+	e.first_seen_ns = m->now;
+	e.last_seen_ns = m->now;
 	/* constant indexes: the verifier refuses variable stack offsets
 	 * the compiler builds with OR */
-	if (c->dir == SEG_DIR_EGRESS) {
+	if (m->dir == SEG_DIR_EGRESS) {
 		e.packets[SEG_DIR_EGRESS] = 1;
-		e.bytes[SEG_DIR_EGRESS] = c->len;
+		e.bytes[SEG_DIR_EGRESS] = m->len;
 		e.tcp_flags[SEG_DIR_EGRESS] = p->tcp_flags;
 	} else {
 		e.packets[SEG_DIR_INGRESS] = 1;
-		e.bytes[SEG_DIR_INGRESS] = c->len;
+		e.bytes[SEG_DIR_INGRESS] = m->len;
 		e.tcp_flags[SEG_DIR_INGRESS] = p->tcp_flags;
 	}
 	e.revision = ep->revision;
 	e.rule_id = v->rule_id;
 	e.remote_id = v->remote_id;
 	e.ep_id = ep->ep_id;
-	e.dir = c->dir;
+	e.dir = m->dir;
 	e.verdict = seg_reason_verdict(v->reason);
 	e.reason = v->reason;
 	return bpf_map_update_elem(&seg_ct, k, &e, BPF_ANY);

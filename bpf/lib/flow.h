@@ -65,14 +65,14 @@ static __always_inline void seg_rl_suppress(struct seg_evt_rl *rl)
 	rl->suppressed_total++;
 }
 
-static __always_inline void seg_event(const struct seg_ctx *c, const struct seg_pkt *p,
+static __always_inline void seg_event(const struct seg_meta *m, const struct seg_pkt *p,
 				      const struct seg_endpoint *ep, const struct seg_verdict *v,
 				      const struct seg_config *cfg)
 {
-	struct seg_evt_rl *rl = seg_rl_get(c->ifkey);
+	struct seg_evt_rl *rl = seg_rl_get(m->ifkey);
 	struct seg_flow_event *ev;
 
-	if (rl && !seg_rl_take(rl, cfg, c->now)) {
+	if (rl && !seg_rl_take(rl, cfg, m->now)) {
 		seg_rl_suppress(rl);
 		return;
 	}
@@ -81,24 +81,24 @@ static __always_inline void seg_event(const struct seg_ctx *c, const struct seg_
 		seg_rl_suppress(rl); /* ring buffer full: counted as suppressed */
 		return;
 	}
-	ev->ts_ns = c->now;
+	ev->ts_ns = m->now;
 	seg_addr_copy(ev->saddr, p->saddr);
 	seg_addr_copy(ev->daddr, p->daddr);
 	ev->sport = p->sport;
 	ev->dport = p->dport;
-	ev->ifkey = c->ifkey;
+	ev->ifkey = m->ifkey;
 	ev->ep_id = ep ? ep->ep_id : 0;
 	ev->local_id = ep ? ep->identity : 0;
 	ev->remote_id = v->remote_id;
 	ev->rule_id = v->rule_id;
-	ev->pkt_len = c->len;
+	ev->pkt_len = m->len;
 	ev->suppressed = 0;
 	if (rl) {
 		ev->suppressed = rl->suppressed;
 		rl->suppressed = 0;
 	}
 	ev->type = v->event;
-	ev->dir = c->dir;
+	ev->dir = m->dir;
 	ev->proto = p->proto;
 	ev->family = p->family;
 	ev->verdict = seg_reason_verdict(v->reason);

@@ -14,7 +14,6 @@
 #include <linux/icmpv6.h>
 
 #include "common.h"
-#include "ct.h"
 
 /* Fixed L4 header parts the parser needs. */
 #define SEG_TCP_HLEN 20
@@ -91,15 +90,12 @@ static __always_inline void seg_l4_ports(const __u8 *l4, __u8 family, __u8 proto
 	}
 }
 
-/* The packet an ICMP error quotes, starting at its L3 header: build the
- * conntrack key it had from our endpoint's view. The quoted packet went the
- * other way than the error, so its direction is the opposite one. */
+/* The packet an ICMP error quotes, starting at its L3 header: its tuple,
+ * for a conntrack lookup of the flow it belongs to. */
 static __always_inline int seg_parse_quote(const struct seg_ctx *c, struct seg_pkt *p, __u32 off)
 {
-	__u32 saddr[4], daddr[4];
-	__u16 sport, dport;
+	struct seg_tuple *q = &p->quote;
 	const __u8 *l4;
-	__u8 proto;
 
 	if (p->family == 4) {
 		const struct iphdr *ip = seg_hdr(c, off, sizeof(*ip));
@@ -108,25 +104,24 @@ static __always_inline int seg_parse_quote(const struct seg_ctx *c, struct seg_p
 			return SEG_DROP_TRUNCATED;
 		if (ip->version != 4 || ip->ihl < 5)
 			return SEG_DROP_BAD_LEN;
-		seg_addr_v4(saddr, ip->saddr);
-		seg_addr_v4(daddr, ip->daddr);
-		proto = ip->protocol;
+		seg_addr_v4(q->saddr, ip->saddr);
+		seg_addr_v4(q->daddr, ip->daddr);
+		q->proto = ip->protocol;
 		off += ip->ihl * 4;
 	} else {
 		const struct ipv6hdr *ip6 = seg_hdr(c, off, sizeof(*ip6));
 
 		if (!ip6)
 			return SEG_DROP_TRUNCATED;
-		__builtin_memcpy(saddr, &ip6->saddr, sizeof(saddr));
-		__builtin_memcpy(daddr, &ip6->daddr, sizeof(daddr));
-		proto = ip6->nexthdr; /* quoted extension headers: not walked */
+		__builtin_memcpy(q->saddr, &ip6->saddr, sizeof(q->saddr));
+		__builtin_memcpy(q->daddr, &ip6->daddr, sizeof(q->daddr));
+		q->proto = ip6->nexthdr; /* quoted extension headers: not walked */
 		off += sizeof(*ip6);
 	}
 	l4 = seg_hdr(c, off, SEG_QUOTE_L4_LEN);
 	if (!l4)
 		return SEG_DROP_TRUNCATED;
-	seg_l4_ports(l4, p->family, proto, &sport, &dport);
-	seg_ct_key_make(&p->ikey, saddr, daddr, sport, dport, proto, c->dir ^ 1);
+	seg_l4_ports(l4, p->family, q->proto, &q->sport, &q->dport);
 	p->kind = SEG_PK_ICMP_ERR;
 	return SEG_OK;
 }
@@ -233,7 +228,7 @@ static __always_inline int seg_parse_v4(const struct seg_ctx *c, struct seg_pkt 
 {
 	const struct iphdr *ip = seg_hdr(c, off, sizeof(*ip));
 	struct seg_frag_info fi = {};
-	__u32 hlen, tot, avail = c->len - off;
+	__u32 hlen, tot, avail = c->m.len - off;
 	__u16 frag;
 
 	if (!ip)
@@ -268,7 +263,7 @@ static __always_inline int seg_parse_v6(const struct seg_ctx *c, struct seg_pkt 
 {
 	const struct ipv6hdr *ip6 = seg_hdr(c, off, sizeof(*ip6));
 	struct seg_frag_info fi = {};
-	__u32 end, avail = c->len - off;
+	__u32 end, avail = c->m.len - off;
 	__u8 nh;
 	int i;
 
@@ -278,8 +273,8 @@ static __always_inline int seg_parse_v6(const struct seg_ctx *c, struct seg_pkt 
 		return SEG_DROP_BAD_LEN;
 	end = off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	if (ip6->payload_len == 0 && avail > 0xffff + sizeof(*ip6))
-		end = c->len; /* BIG TCP GSO packet */
-	if (end > c->len)
+		end = c->m.len; /* BIG TCP GSO packet */
+	if (end > c->m.len)
 		return SEG_DROP_BAD_LEN;
 	p->family = 6;
 	__builtin_memcpy(p->saddr, &ip6->saddr, sizeof(p->saddr));
@@ -320,7 +315,7 @@ static __always_inline int seg_parse_v6(const struct seg_ctx *c, struct seg_pkt 
 	return seg_parse_frag(c, p, off, end - off, &fi);
 }
 
-static __always_inline int seg_parse(struct seg_ctx *c, struct seg_pkt *p)
+static __attribute__((noinline)) int seg_parse(struct seg_ctx *c, struct seg_pkt *p)
 {
 	const struct ethhdr *eth;
 

@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The one pipeline every entry point runs (docs/architecture.md, "Data
  * path"): parse -> endpoint -> conntrack -> identity -> policy -> conntrack
- * create, then one exit that counts, reports and maps the verdict. */
+ * create -> counters and event; the entry point maps the verdict to its
+ * hook's return code.
+ *
+ * Everything after the parser is one global function, seg_decide(): the
+ * verifier checks it once per program instead of once for every way the
+ * parser can finish (which took ~60% of its 1M-instruction budget when
+ * all was inlined). It sees no packet pointer: struct seg_pkt and struct
+ * seg_meta carry what it needs. */
 #ifndef SEG_BPF_PIPELINE_H
 #define SEG_BPF_PIPELINE_H
 
@@ -23,11 +30,11 @@ static __always_inline void seg_set(struct seg_verdict *v, int reason, __u8 even
 /* A packet the parser gave a reason for (or an ICMP error without its
  * flow): isolated in this direction -> drop; else it passes, counted under
  * that reason (nothing to enforce). */
-static __always_inline void seg_unclassified(const struct seg_ctx *c,
+static __always_inline void seg_unclassified(const struct seg_meta *m,
 					     const struct seg_endpoint *ep, int reason,
 					     struct seg_verdict *v)
 {
-	if (!seg_reason_is_drop(reason) || !seg_ep_isolated(ep, c->dir)) {
+	if (!seg_reason_is_drop(reason) || !seg_ep_isolated(ep, m->dir)) {
 		v->reason = reason;
 		v->drop = 0;
 		v->event = 0;
@@ -37,7 +44,7 @@ static __always_inline void seg_unclassified(const struct seg_ctx *c,
 }
 
 /* Policy for a flow: anti-spoofing of egress flows, then the decision. */
-static __always_inline int seg_flow_decide(const struct seg_ctx *c, const struct seg_endpoint *ep,
+static __always_inline int seg_flow_decide(const struct seg_meta *m, const struct seg_endpoint *ep,
 					   const struct seg_config *cfg, const struct seg_ct_key *k,
 					   __u8 dir, struct seg_verdict *v)
 {
@@ -46,7 +53,7 @@ static __always_inline int seg_flow_decide(const struct seg_ctx *c, const struct
 	v->remote_id = seg_identity(k->raddr);
 	v->rule_id = 0;
 	if (dir == SEG_DIR_EGRESS && (cfg->flags & SEG_CFG_ANTISPOOF) &&
-	    !seg_addr_owned(k->laddr, c->ifkey))
+	    !seg_addr_owned(k->laddr, m->ifkey))
 		return SEG_DROP_SPOOF;
 	if (seg_proto_has_ports(k->proto))
 		port = dir == SEG_DIR_EGRESS ? k->rport : k->lport;
@@ -56,14 +63,14 @@ static __always_inline int seg_flow_decide(const struct seg_ctx *c, const struct
 /* Established flow whose endpoint changed revision: decide it again in the
  * direction of its first packet. Still allowed -> updated entry; not ->
  * entry deleted, SEG_DROP_REVOKED. */
-static __always_inline int seg_ct_revalidate(const struct seg_ctx *c,
+static __always_inline int seg_ct_revalidate(const struct seg_meta *m,
 					     const struct seg_endpoint *ep,
 					     const struct seg_config *cfg,
 					     const struct seg_ct_key *k, struct seg_ct_entry *e,
 					     struct seg_verdict *v)
 {
 	__u32 old_rule = e->rule_id;
-	int r = seg_flow_decide(c, ep, cfg, k, e->dir & 1, v);
+	int r = seg_flow_decide(m, ep, cfg, k, e->dir & 1, v);
 
 	if (seg_reason_is_drop(r)) {
 		bpf_map_delete_elem(&seg_ct, k);
@@ -80,7 +87,7 @@ static __always_inline int seg_ct_revalidate(const struct seg_ctx *c,
 }
 
 /* A packet of a flow (not L2, not an ICMP error). */
-static __always_inline void seg_flow(const struct seg_ctx *c, const struct seg_pkt *p,
+static __always_inline void seg_flow(const struct seg_meta *m, const struct seg_pkt *p,
 				     const struct seg_endpoint *ep, const struct seg_config *cfg,
 				     struct seg_verdict *v)
 {
@@ -88,94 +95,98 @@ static __always_inline void seg_flow(const struct seg_ctx *c, const struct seg_p
 	struct seg_ct_entry *e;
 	int r;
 
-	seg_ct_key_make(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, c->dir);
-	e = seg_ct_lookup(&k, ep->ep_id, cfg, c->now);
+	seg_ct_key_make(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, m->dir);
+	e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
 	if (e) {
 		/* Established: no ipcache or policy lookup unless the
 		 * endpoint's revision moved. */
 		if (e->revision != ep->revision &&
-		    seg_ct_revalidate(c, ep, cfg, &k, e, v) != SEG_OK)
+		    seg_ct_revalidate(m, ep, cfg, &k, e, v) != SEG_OK)
 			return;
-		seg_ct_account(e, c, p);
+		seg_ct_account(e, m, p);
 		v->rule_id = e->rule_id;
 		v->remote_id = e->remote_id;
 		seg_set(v, SEG_R_ALLOW_ESTABLISHED, 0);
 		return;
 	}
-	r = seg_flow_decide(c, ep, cfg, &k, c->dir, v);
+	r = seg_flow_decide(m, ep, cfg, &k, m->dir, v);
 	if (seg_reason_is_drop(r)) {
 		seg_set(v, r, SEG_EV_DENY);
 		return;
 	}
 	seg_set(v, r, SEG_EV_NEW);
-	if (seg_ct_create(&k, c, p, ep, v) &&
+	if (seg_ct_create(&k, m, p, ep, v) &&
 	    (seg_ep_isolated(ep, SEG_DIR_INGRESS) || seg_ep_isolated(ep, SEG_DIR_EGRESS)))
 		seg_set(v, SEG_DROP_CT_FULL, SEG_EV_DENY); /* replies would be lost */
 }
 
-/* ICMP error: allowed when it quotes a flow this endpoint tracks. */
-static __always_inline void seg_icmp_error(const struct seg_ctx *c, const struct seg_pkt *p,
+/* ICMP error: allowed when it quotes a flow this endpoint tracks. The
+ * quoted packet went the other way than the error. */
+static __always_inline void seg_icmp_error(const struct seg_meta *m, const struct seg_pkt *p,
 					   const struct seg_endpoint *ep,
 					   const struct seg_config *cfg, struct seg_verdict *v)
 {
-	const struct seg_ct_entry *e = seg_ct_lookup(&p->ikey, ep->ep_id, cfg, c->now);
+	const struct seg_tuple *q = &p->quote;
+	const struct seg_ct_entry *e;
+	struct seg_ct_key k;
 
+	seg_ct_key_make(&k, q->saddr, q->daddr, q->sport, q->dport, q->proto, m->dir ^ 1);
+	e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
 	if (e) {
 		v->rule_id = e->rule_id;
 		v->remote_id = e->remote_id;
 		seg_set(v, SEG_R_ALLOW_RELATED, 0);
 		return;
 	}
-	v->remote_id = seg_identity(c->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr);
-	seg_unclassified(c, ep, SEG_DROP_ICMP_UNTRACKED, v);
+	v->remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr);
+	seg_unclassified(m, ep, SEG_DROP_ICMP_UNTRACKED, v);
 }
 
-/* The single exit: counters, event, verdict for the hook. */
-static __always_inline int seg_finish(const struct seg_ctx *c, const struct seg_pkt *p,
-				      const struct seg_endpoint *ep, const struct seg_config *cfg,
-				      const struct seg_verdict *v, const int is_xdp)
-{
-	seg_account(c, v);
-	if (v->event)
-		seg_event(c, p, ep, v, cfg);
-	if (is_xdp)
-		return v->drop ? XDP_DROP : XDP_PASS;
-	return v->drop ? TC_ACT_SHOT : TC_ACT_UNSPEC;
-}
-
-/* ctx: the __sk_buff (TC) or xdp_md (XDP); is_xdp is a constant at each
- * entry point, so each program keeps only its own branches. */
-static __always_inline int seg_pipeline(struct seg_ctx *c, void *ctx, const int is_xdp)
+/* Decides a parsed packet: returns 1 to drop, 0 to pass. Global (not
+ * inlined, verified on its own); p and m point to the caller's stack. */
+__attribute__((noinline)) int seg_decide(struct seg_pkt *p, struct seg_meta *m)
 {
 	const struct seg_endpoint *ep;
 	const struct seg_config *cfg;
 	struct seg_verdict v = {};
-	struct seg_pkt p;
-	__u32 zero = 0;
-	int r;
+	__u32 zero = 0, ifkey;
 
-	c->now = bpf_ktime_get_ns();
-	r = seg_parse(c, &p);
-	if (!is_xdp && r == SEG_DROP_TRUNCATED && seg_skb_pull(c, ctx))
-		r = seg_parse(c, &p);
+	if (!p || !m)
+		return 1;
 	cfg = bpf_map_lookup_elem(&seg_config, &zero);
 	if (!cfg) /* cannot happen: an array's entry 0 always exists */
-		return is_xdp ? XDP_DROP : TC_ACT_SHOT;
-	ep = bpf_map_lookup_elem(&seg_endpoints, &c->ifkey);
+		return 1;
+	ifkey = m->ifkey;
+	ep = bpf_map_lookup_elem(&seg_endpoints, &ifkey);
 	if (!ep) {
 		seg_set(&v, SEG_DROP_NO_ENDPOINT, SEG_EV_DENY);
 		if (cfg->flags & SEG_CFG_PASS_NO_ENDPOINT) {
 			v.drop = 0;
 			v.event = 0;
 		}
-	} else if (r != SEG_OK) {
-		seg_unclassified(c, ep, r, &v);
-	} else if (p.kind == SEG_PK_ICMP_ERR) {
-		seg_icmp_error(c, &p, ep, cfg, &v);
+	} else if (m->parse != SEG_OK) {
+		seg_unclassified(m, ep, m->parse, &v);
+	} else if (p->kind == SEG_PK_ICMP_ERR) {
+		seg_icmp_error(m, p, ep, cfg, &v);
 	} else {
-		seg_flow(c, &p, ep, cfg, &v);
+		seg_flow(m, p, ep, cfg, &v);
 	}
-	return seg_finish(c, &p, ep, cfg, &v, is_xdp);
+	seg_account(m, &v);
+	if (v.event)
+		seg_event(m, p, ep, &v, cfg);
+	return v.drop;
+}
+
+/* Parse (TC: once more after pulling non-linear headers), then decide. */
+static __always_inline int seg_pipeline(struct seg_ctx *c, struct __sk_buff *skb)
+{
+	struct seg_pkt p;
+
+	c->m.now = bpf_ktime_get_ns();
+	c->m.parse = seg_parse(c, &p);
+	if (skb && c->m.parse == SEG_DROP_TRUNCATED && seg_skb_pull(c, skb))
+		c->m.parse = seg_parse(c, &p);
+	return seg_decide(&p, &c->m);
 }
 
 #endif
