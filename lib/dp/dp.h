@@ -33,12 +33,23 @@ struct seg_dp_opts {
 	bool open_existing;
 };
 
-/* Loads (or reuses the pinned) programs and maps. */
+/* Loads a new program instance; its maps reuse compatible pins under
+ * pin_dir (an incompatible pin is refused, naming the map and the fix) and
+ * new maps are pinned. Programs are pinned as <pin_dir>/progs/<name> and
+ * links already pinned under <pin_dir>/links are moved onto them, so a
+ * restart runs the new code without detaching. pin_dir is created
+ * (mkdir -p) and must be on bpffs. With open_existing, only bpf_obj_get()s
+ * the pins: maps must exist, programs are optional (seg_dp_prog_fd then
+ * fails); nothing is loaded. opts NULL = private instance, defaults. */
 int seg_dp_open(struct seg_dp **dp, const struct seg_dp_opts *opts);
-/* Closes fds; pinned objects stay. NULL-safe. */
+/* Closes fds; pinned objects stay. A private instance's links are closed
+ * (so detached). NULL-safe. */
 void seg_dp_close(struct seg_dp *dp);
-/* Removes every pin (maps, programs, links => detaches) and the dir. */
+/* Removes every pin (links first => detaches, programs, maps) and the
+ * directories. Refuses a directory not on bpffs. A missing dir is 0. */
 int seg_dp_unpin_all(const char *pin_dir);
+/* The pin directory, or NULL for a private instance. */
+const char *seg_dp_pin_dir(const struct seg_dp *dp);
 
 enum seg_attach_mode {
 	SEG_ATTACH_VETH, /* host-side veth: tc ingress=from pod, tc egress=to pod */
@@ -55,17 +66,28 @@ struct seg_dp_attach {
 };
 
 /* Attaches both directions and pins the links as
- * <pin_dir>/links/<ifkey>-{from,to}; re-attaching replaces. Returns the
+ * <pin_dir>/links/<ifkey>-{from,to} (%u decimal; a private instance keeps
+ * the link fds). Re-attaching replaces: a link of the same kind on the same
+ * interface is moved to the program with bpf_link_update (no window), else
+ * the new link is made first and then the old dropped. VETH/OVS: ifkey =
+ * the ifindex (in a->netns if given). POD: a separate program instance is
+ * loaded with seg_cfg_ifkey = SEG_IFKEY_NETNS | ep_id, sharing all maps;
+ * ep_id must be 1..0x7fffffff. With a->netns, the calling thread enters
+ * that netns for the lookup and attach and always returns to its own.
+ * Works on an open_existing dp when its programs are pinned. Returns the
  * endpoint map key (ifkey) through *ifkey when not NULL. */
 int seg_dp_attach(struct seg_dp *dp, const struct seg_dp_attach *a, __u32 *ifkey);
-/* Detaches what seg_dp_attach attached for this ifkey (unpins links). */
+/* Detaches what seg_dp_attach attached for this ifkey (unpins links).
+ * -ENOENT (logged) when nothing was attached for it. */
 int seg_dp_detach(struct seg_dp *dp, __u32 ifkey);
 
-/* Program fds for BPF_PROG_TEST_RUN. */
+/* Program fds for BPF_PROG_TEST_RUN (owned by dp; -errno if not pinned). */
 enum seg_prog { SEG_PROG_TC_TO_POD, SEG_PROG_TC_FROM_POD, SEG_PROG_XDP_FROM_POD, SEG_PROG_MAX };
 int seg_dp_prog_fd(const struct seg_dp *dp, enum seg_prog p);
 
-/* ---- typed map access ---------------------------------------------------- */
+/* ---- typed map access ----------------------------------------------------
+ * Lookups and deletes of an absent key return -ENOENT without logging (it
+ * is an answer); every other failure is logged with the map name. */
 int seg_dp_config_get(struct seg_dp *dp, struct seg_config *cfg);
 int seg_dp_config_set(struct seg_dp *dp, const struct seg_config *cfg);
 
@@ -76,6 +98,7 @@ int seg_dp_endpoint_del(struct seg_dp *dp, __u32 ifkey);
 /* Addresses: struct in6_addr; IPv4 as v4-mapped (seg_addr_from_v4). */
 int seg_dp_ipcache_set(struct seg_dp *dp, const struct in6_addr *addr,
 		       const struct seg_ipcache_val *v);
+int seg_dp_ipcache_get(struct seg_dp *dp, const struct in6_addr *addr, struct seg_ipcache_val *v);
 int seg_dp_ipcache_del(struct seg_dp *dp, const struct in6_addr *addr);
 /* prefixlen is of the v6 form: IPv4 /n -> 96 + n. */
 int seg_dp_ipcache_lpm_set(struct seg_dp *dp, const struct in6_addr *addr, __u32 prefixlen,
@@ -84,16 +107,33 @@ int seg_dp_ipcache_lpm_del(struct seg_dp *dp, const struct in6_addr *addr, __u32
 
 int seg_dp_policy_set(struct seg_dp *dp, const struct seg_policy_key *k,
 		      const struct seg_policy_val *v);
+int seg_dp_policy_get(struct seg_dp *dp, const struct seg_policy_key *k, struct seg_policy_val *v);
 int seg_dp_policy_del(struct seg_dp *dp, const struct seg_policy_key *k);
 /* Writes the aligned power-of-two blocks covering [lo, hi] for one
  * (policy, remote, proto, dir); returns the port_mask bits it used (>= 0)
- * or -errno. lo == 0 && hi == 65535 is one k = 16 entry. */
+ * or -errno. lo == 0 && hi == 65535 is one k = 16 entry. proto 0 (any
+ * protocol) needs the full range and writes {port 0, wild 16}, returning
+ * SEG_PMASK_ANYPROTO. All or nothing: on error, written blocks are removed.
+ * del_range removes the same blocks (absent ones are not an error). */
 int seg_dp_policy_set_range(struct seg_dp *dp, __u32 policy_id, __u32 remote_id, __u8 proto,
 			    __u8 dir, __u16 lo, __u16 hi, const struct seg_policy_val *v);
 int seg_dp_policy_del_range(struct seg_dp *dp, __u32 policy_id, __u32 remote_id, __u8 proto,
 			    __u8 dir, __u16 lo, __u16 hi);
 
-/* Sums per-CPU counters. */
+/* Port range -> aligned blocks: {port, wild} covers [port, port + 2^wild - 1]
+ * with the low wild bits of port zero. Greedy: from lo, the largest aligned
+ * block that fits; at most SEG_PORT_BLOCKS_MAX blocks. Returns the count,
+ * -EINVAL if lo > hi, -E2BIG if max is too small. Pure (no kernel). */
+#define SEG_PORT_BLOCKS_MAX 30
+struct seg_port_block {
+	__u16 port;
+	__u8 wild; /* 0..16 */
+};
+int seg_port_range_blocks(__u16 lo, __u16 hi, struct seg_port_block *out, size_t max);
+/* port_mask bits (1 << wild) of n blocks. */
+__u32 seg_port_blocks_mask(const struct seg_port_block *b, size_t n);
+
+/* Sums per-CPU counters (rule last_hit_ns and evt_rl last_ns: the latest). */
 int seg_dp_reason_get(struct seg_dp *dp, __u32 reason, struct seg_counter *c);
 int seg_dp_rule_get(struct seg_dp *dp, __u32 rule_id, struct seg_rule_counter *c);
 int seg_dp_evt_rl_get(struct seg_dp *dp, __u32 ifkey, struct seg_evt_rl *sum);
@@ -115,7 +155,9 @@ int seg_dp_map_fd(const struct seg_dp *dp, const char *name);
 /* Current entries / capacity of a map (hash maps: counted by iteration). */
 int seg_dp_map_fill(struct seg_dp *dp, const char *name, __u32 *used, __u32 *max);
 
-/* Flow events: cb per record; returns events consumed or -errno. */
+/* Flow events: cb per record (return 0; < 0 stops and is returned).
+ * poll: timeout_ms 0 = only what is there, -1 = wait; returns events
+ * consumed or -errno. The fd is epoll-able (readable = events pending). */
 typedef int (*seg_dp_event_cb)(const struct seg_flow_event *ev, void *ctx);
 struct seg_dp_events;
 int seg_dp_events_open(struct seg_dp *dp, seg_dp_event_cb cb, void *ctx,
