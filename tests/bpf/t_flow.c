@@ -1,7 +1,342 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Conntrack: replies of tracked flows, established packets, revocation by
+ * endpoint revision, and timeouts.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "fixture.h"
 #include "suites.h"
+
+#define ISO SEG_EPF_ISOLATED
+
+/* The reply of a flow s: addresses and ports swapped; TCP SYN|ACK, ICMP
+ * echo reply. */
+static struct tp_spec reply_of(const struct tp_spec *s, int family)
+{
+	struct tp_spec r = *s;
+
+	r.src = s->dst;
+	r.dst = s->src;
+	r.sport = s->dport;
+	r.dport = s->sport;
+	r.tcp_flags = TP_SYN | TP_ACK;
+	if (s->proto == IPPROTO_ICMP || s->proto == IPPROTO_ICMPV6)
+		r.icmp_type = family == 6 ? 129 : 0;
+	return r;
+}
+
+struct reply_case {
+	struct fx_row row;
+	enum fx_hook req_hook; /* the request's hook */
+	enum fx_hook reply_hook;
+	__u8 proto;
+	bool rule; /* request allowed by a rule (else: its direction not isolated) */
+};
+
+static const struct reply_case reply_cases[] = {
+	{ { "TCP reply to pod (request not isolated)" }, FX_FROM_POD, FX_TO_POD, IPPROTO_TCP,
+	  false },
+	{ { "TCP reply to pod (request allowed by rule)" }, FX_FROM_POD, FX_TO_POD, IPPROTO_TCP,
+	  true },
+	{ { "UDP reply to pod" }, FX_FROM_POD, FX_TO_POD, IPPROTO_UDP, false },
+	{ { "SCTP reply to pod" }, FX_FROM_POD, FX_TO_POD, IPPROTO_SCTP_, true },
+	{ { "ICMP echo reply to pod" }, FX_FROM_POD, FX_TO_POD, IPPROTO_ICMP, true },
+	{ { "TCP reply from pod" }, FX_TO_POD, FX_FROM_POD, IPPROTO_TCP, true },
+	{ { "UDP reply from pod (xdp)" }, FX_TO_POD, FX_XDP_FROM_POD, IPPROTO_UDP, false },
+	{ { "ICMP echo reply from pod" }, FX_TO_POD, FX_FROM_POD, IPPROTO_ICMP, false },
+};
+
+static __u8 fam_proto(int family, __u8 proto)
+{
+	return proto == IPPROTO_ICMP && family == 6 ? IPPROTO_ICMPV6 : proto;
+}
+
+/* Request, then its reply into a direction that is isolated with no rule:
+ * the reply passes as established; another port of the same peer does not. */
+static void test_reply(void **state)
+{
+	const struct fx_inst *in = *state;
+	const struct reply_case *c = (const void *)in->row;
+	__u8 req_dir = fx_hook_dir(c->req_hook);
+	__u8 rep_dir = fx_hook_dir(c->reply_hook);
+	bool out = c->req_hook != FX_TO_POD;
+	__u16 lport = out ? FX_CLIENT_PORT : 8080;
+	__u16 rport = out ? 8080 : FX_CLIENT_PORT;
+	__u8 proto = fam_proto(in->family, c->proto);
+	struct fx_rule r = { .dir = req_dir, .remote_id = FX_ID_A, .proto = proto, .lo = 8080,
+			     .hi = 8080, .action = SEG_ACT_ALLOW, .rule_id = 40 };
+	struct tp_spec req, rep, other;
+	struct seg_ct_entry e;
+	int req_len, rep_len;
+
+	fx_ep_flags(rep_dir == SEG_DIR_INGRESS || c->rule ? ISO : 0,
+		    rep_dir == SEG_DIR_EGRESS || c->rule ? ISO : 0);
+	if (c->rule)
+		fx_rule_add(&r);
+	req = fx_flow(in->family, c->req_hook, FX_A, proto, lport, rport);
+	rep = reply_of(&req, in->family);
+	assert_int_equal(fx_run(c->req_hook, &req, &req_len), FX_PASS);
+	assert_int_equal(fx_run(c->reply_hook, &rep, &rep_len), FX_PASS);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 1);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).bytes, rep_len);
+
+	assert_int_equal(fx_ct(in->family, FX_A, lport, rport, proto, &e), 0);
+	assert_int_equal(e.dir, req_dir);
+	assert_int_equal(e.packets[req_dir], 1);
+	assert_int_equal(e.packets[rep_dir], 1);
+	assert_int_equal(e.bytes[req_dir], req_len);
+	assert_int_equal(e.bytes[rep_dir], rep_len);
+	if (proto == IPPROTO_TCP) {
+		assert_int_equal(e.tcp_flags[req_dir], TP_SYN);
+		assert_int_equal(e.tcp_flags[rep_dir], TP_SYN | TP_ACK);
+	}
+	if (c->rule)
+		assert_int_equal(fx_rule_ctr(r.rule_id).packets, 2);
+	assert_int_equal(fx_ct_count(), 1);
+	/* one NEW event for the flow, none for its reply */
+	assert_int_equal(fx_events(), 1);
+	assert_int_equal(fx()->ev[0].type, SEG_EV_NEW);
+
+	/* the same peer on another pod port is not part of the flow */
+	if (fx_proto_has_ports(proto)) {
+		other = rep;
+		if (out)
+			other.dport = lport + 1;
+		else
+			other.sport = lport + 1;
+		assert_int_equal(fx_run(c->reply_hook, &other, NULL), FX_DROP);
+		assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 1);
+	}
+	/* another peer with the same ports is not either */
+	other = rep;
+	if (out)
+		other.src = fx_addr(FX_B, in->family);
+	else
+		other.dst = fx_addr(FX_B, in->family);
+	assert_int_equal(fx_run(c->reply_hook, &other, NULL), FX_DROP);
+}
+
+/* Established: later packets of an allowed flow pass as established and
+ * are counted on the rule and the conntrack entry. */
+static void test_established(void **state)
+{
+	const struct fx_inst *in = *state;
+	struct fx_rule r = { .dir = SEG_DIR_EGRESS, .remote_id = FX_ID_A, .proto = IPPROTO_TCP,
+			     .lo = 443, .hi = 443, .action = SEG_ACT_ALLOW, .rule_id = 41 };
+	struct tp_spec s = fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 443);
+	struct seg_rule_counter rc;
+	struct seg_ct_entry e;
+	int len1, len2;
+
+	fx_ep_flags(ISO, ISO);
+	fx_rule_add(&r);
+	assert_int_equal(fx_run(FX_FROM_POD, &s, &len1), FX_PASS);
+	s.tcp_flags = TP_ACK | TP_PSH;
+	s.payload = 100;
+	assert_int_equal(fx_run(FX_FROM_POD, &s, &len2), FX_PASS);
+	assert_int_equal(fx_run(FX_XDP_FROM_POD, &s, NULL), FX_PASS);
+
+	assert_int_equal(fx_reason(SEG_R_ALLOW_RULE).packets, 1);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 2);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).bytes, 2 * len2);
+	rc = fx_rule_ctr(r.rule_id);
+	assert_int_equal(rc.packets, 3);
+	assert_int_equal(rc.bytes, len1 + 2 * len2);
+	assert_true(rc.last_hit_ns > 0);
+	assert_int_equal(fx_ct(in->family, FX_A, FX_CLIENT_PORT, 443, IPPROTO_TCP, &e), 0);
+	assert_int_equal(e.packets[SEG_DIR_EGRESS], 3);
+	assert_int_equal(e.bytes[SEG_DIR_EGRESS], len1 + 2 * len2);
+	assert_int_equal(e.tcp_flags[SEG_DIR_EGRESS], TP_SYN | TP_ACK | TP_PSH);
+	assert_true(e.last_seen_ns > e.first_seen_ns);
+	assert_int_equal(fx_events(), 1);
+}
+
+/* Revocation: an allowed flow, then a change, then the next packet. */
+enum change { CH_DEL_RULE, CH_KEEP_RULE, CH_IDENTITY };
+
+struct revoke_case {
+	struct fx_row row;
+	enum change change;
+	bool bump; /* bump the endpoint revision after the change */
+	enum fx_hook next_hook; /* the next packet: request direction again, or reply */
+	int verdict;
+	__u32 reason;
+};
+
+static const struct revoke_case revoke_cases[] = {
+	{ { "rule removed + revision bump: next packet revoked" }, CH_DEL_RULE, true, FX_FROM_POD,
+	  FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule removed + revision bump: reply revoked too" }, CH_DEL_RULE, true, FX_TO_POD,
+	  FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule removed + revision bump: xdp packet revoked" }, CH_DEL_RULE, true,
+	  FX_XDP_FROM_POD, FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule removed, no bump: established still passes" }, CH_DEL_RULE, false, FX_FROM_POD,
+	  FX_PASS, SEG_R_ALLOW_ESTABLISHED },
+	{ { "rule kept + revision bump: passes, entry takes new revision" }, CH_KEEP_RULE, true,
+	  FX_FROM_POD, FX_PASS, (__u32)-1 },
+	{ { "rule kept + revision bump: reply passes" }, CH_KEEP_RULE, true, FX_TO_POD, FX_PASS,
+	  (__u32)-1 },
+	{ { "peer identity changed + bump: revoked" }, CH_IDENTITY, true, FX_FROM_POD, FX_DROP,
+	  SEG_DROP_REVOKED },
+};
+
+static void test_revoke(void **state)
+{
+	const struct fx_inst *in = *state;
+	const struct revoke_case *c = (const void *)in->row;
+	struct fx_rule r = { .dir = SEG_DIR_EGRESS, .remote_id = FX_ID_A, .proto = IPPROTO_TCP,
+			     .lo = 80, .hi = 80, .action = SEG_ACT_ALLOW, .rule_id = 42 };
+	struct tp_spec s = fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 80);
+	struct tp_spec next = s;
+	struct seg_ct_entry e;
+	int err;
+
+	fx_ep_flags(ISO, ISO); /* ingress isolated, no rule: replies need the CT */
+	fx_rule_add(&r);
+	assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_PASS);
+	assert_int_equal(fx_events(), 1);
+
+	switch (c->change) {
+	case CH_DEL_RULE:
+		fx_rule_del(&r);
+		break;
+	case CH_KEEP_RULE:
+		break;
+	case CH_IDENTITY:
+		fx_ipcache(fx_addr(FX_A, in->family), FX_ID_B, 0);
+		break;
+	}
+	if (c->bump)
+		fx_ep_bump();
+	if (c->next_hook == FX_TO_POD)
+		next = reply_of(&s, in->family);
+	next.tcp_flags = TP_ACK;
+	assert_int_equal(fx_run(c->next_hook, &next, NULL), c->verdict);
+	if (c->reason != (__u32)-1)
+		assert_int_equal(fx_reason(c->reason).packets, 1);
+
+	err = fx_ct(in->family, FX_A, FX_CLIENT_PORT, 80, IPPROTO_TCP, &e);
+	if (c->verdict == FX_DROP) {
+		assert_int_equal(err, -ENOENT);
+		assert_int_equal(fx_events(), 2);
+		assert_int_equal(fx()->ev[1].type, SEG_EV_REVOKED);
+		assert_int_equal(fx()->ev[1].reason, SEG_DROP_REVOKED);
+		assert_int_equal(fx()->ev[1].ep_id, FX_EP_ID);
+		/* and the flow stays cut: the next packet is a new, denied flow */
+		s.tcp_flags = TP_ACK;
+		assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_DROP);
+		return;
+	}
+	assert_int_equal(err, 0);
+	assert_int_equal(e.revision, fx()->ep.revision);
+	assert_int_equal(e.rule_id, r.rule_id);
+	assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 0);
+	if (c->bump) { /* and now it is established at the new revision */
+		assert_int_equal(fx_run(c->next_hook, &next, NULL), FX_PASS);
+		assert_true(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets >= 1);
+	}
+}
+
+/* A flow allowed while the pod was not isolated is cut when a policy
+ * starts selecting it (isolation is part of the revision). */
+static void test_revoke_on_isolation(void **state)
+{
+	for (int fam = 4; fam <= 6; fam += 2) {
+		struct tp_spec s = fx_flow(fam, FX_FROM_POD, FX_A, IPPROTO_UDP, FX_CLIENT_PORT, 53);
+
+		fx_reset(NULL);
+		assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_PASS);
+		fx()->ep.flags[SEG_DIR_EGRESS] = ISO;
+		fx_ep_bump();
+		assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_DROP);
+		assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 1);
+		assert_int_equal(fx_ct_count(), 0);
+	}
+}
+
+/* Timeouts from seg_config: one sleep for every flow. */
+static void test_timeouts(void **state)
+{
+	struct seg_config cfg = { .ct_timeout_other = 1, .ct_timeout_tcp_close = 1 };
+	struct tp_spec udp[2], fin[2], rst[2], open[2];
+	struct seg_ct_entry e;
+
+	fx_config_full(&cfg);
+	fx_ep_flags(ISO, 0); /* replies need the CT */
+	for (int i = 0; i < 2; i++) {
+		int fam = i ? 6 : 4;
+
+		udp[i] = fx_flow(fam, FX_FROM_POD, FX_A, IPPROTO_UDP, FX_CLIENT_PORT, 53);
+		fin[i] = fx_flow(fam, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 80);
+		rst[i] = fx_flow(fam, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 81);
+		open[i] = fx_flow(fam, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 82);
+		assert_int_equal(fx_run(FX_FROM_POD, &udp[i], NULL), FX_PASS);
+		assert_int_equal(fx_run(FX_FROM_POD, &fin[i], NULL), FX_PASS);
+		assert_int_equal(fx_run(FX_FROM_POD, &rst[i], NULL), FX_PASS);
+		assert_int_equal(fx_run(FX_FROM_POD, &open[i], NULL), FX_PASS);
+		fin[i].tcp_flags = TP_FIN | TP_ACK;
+		rst[i].tcp_flags = TP_RST;
+		assert_int_equal(fx_run(FX_FROM_POD, &fin[i], NULL), FX_PASS);
+		assert_int_equal(fx_run(FX_FROM_POD, &rst[i], NULL), FX_PASS);
+	}
+	/* before the timeout, replies pass */
+	{
+		struct tp_spec r = reply_of(&udp[0], 4);
+
+		assert_int_equal(fx_run(FX_TO_POD, &r, NULL), FX_PASS);
+	}
+	sleep(2);
+	for (int i = 0; i < 2; i++) {
+		int fam = i ? 6 : 4;
+		struct tp_spec r;
+
+		r = reply_of(&udp[i], fam);
+		assert_int_equal(fx_run(FX_TO_POD, &r, NULL), FX_DROP);
+		r = reply_of(&fin[i], fam);
+		r.tcp_flags = TP_ACK;
+		assert_int_equal(fx_run(FX_TO_POD, &r, NULL), FX_DROP);
+		r = reply_of(&rst[i], fam);
+		r.tcp_flags = TP_ACK;
+		assert_int_equal(fx_run(FX_TO_POD, &r, NULL), FX_DROP);
+		r = reply_of(&open[i], fam);
+		r.tcp_flags = TP_ACK;
+		assert_int_equal(fx_run(FX_TO_POD, &r, NULL), FX_PASS);
+		/* an expired entry is a new flow */
+		assert_int_equal(fx_run(FX_FROM_POD, &udp[i], NULL), FX_PASS);
+		assert_int_equal(fx_ct(fam, FX_A, FX_CLIENT_PORT, 53, IPPROTO_UDP, &e), 0);
+		assert_int_equal(e.packets[SEG_DIR_EGRESS], 1);
+		assert_int_equal(e.packets[SEG_DIR_INGRESS], 0);
+	}
+	assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 6);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_NOT_ISOLATED).packets, 2 * 4 + 2);
+
+	/* now the open TCP flow's timeout */
+	cfg.ct_timeout_tcp = 1;
+	fx_config_full(&cfg);
+	sleep(2);
+	for (int i = 0; i < 2; i++) {
+		struct tp_spec r = reply_of(&open[i], i ? 6 : 4);
+
+		r.tcp_flags = TP_ACK;
+		assert_int_equal(fx_run(FX_TO_POD, &r, NULL), FX_DROP);
+	}
+}
 
 int run_flow_tests(void)
 {
-	return 0;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_revoke_on_isolation, fx_reset),
+		cmocka_unit_test_setup(test_timeouts, fx_reset),
+	};
+	int failed = FX_RUN_TABLE("bpf replies", test_reply, reply_cases);
+	static const struct fx_row est_rows[] = { { "established packets", 0 } };
+
+	failed += FX_RUN_TABLE("bpf established", test_established, est_rows);
+	failed += FX_RUN_TABLE("bpf revocation", test_revoke, revoke_cases);
+	failed += cmocka_run_group_tests_name("bpf conntrack", tests, fx_group_setup,
+					      fx_group_teardown);
+	return failed;
 }
