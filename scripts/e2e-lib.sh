@@ -75,12 +75,12 @@ e2e_pod_add() {
 
 # e2e_serve POD ARGS...: segprobe serve in the pod, in the background.
 e2e_serve() {
-	local pod=$1 log i
+	local pod=$1 log
 	shift
 	log=$E2E_LOGDIR/serve-$pod.log
 	ip netns exec "$E2E_PREFIX-$pod" "$SEGPROBE" -v serve "$@" >"$log" 2>&1 &
 	E2E_PIDS+=($!)
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		grep -q '^segprobe: serving' "$log" 2>/dev/null && return 0
 		kill -0 "${E2E_PIDS[-1]}" 2>/dev/null || break
 		sleep 0.1
