@@ -179,6 +179,7 @@ static void probe_tcp(struct probe *p)
 	dl = deadline(p);
 	if (connect(p->fd, (struct sockaddr *)&p->dst, p->dstlen) && errno != EINPROGRESS)
 		return probe_errno(p, "connect", errno);
+	probe_local(p); /* the SYN's source, also when nothing answers */
 	r = wait_fd(p->fd, POLLOUT, dl);
 	if (r == 0)
 		return probe_fail(p, "timeout", "no handshake within the timeout%s", 0);
@@ -187,7 +188,6 @@ static void probe_tcp(struct probe *p)
 	if (err)
 		return probe_errno(p, "connect", err);
 	p->connected = true;
-	probe_local(p);
 	for (int i = 0; i < p->o->count; i++) {
 		char line[64];
 		int64_t t0;
