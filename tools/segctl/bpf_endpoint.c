@@ -260,6 +260,8 @@ static int do_get(void *ctx, void *opts)
 		err = segctl_dp(c, &dp);
 	if (!err)
 		err = seg_dp_endpoint_get(dp, ifkey, &ep);
+	if (err == -ENOENT)
+		log_error("no endpoint with ifkey %u", ifkey);
 	if (err)
 		return err;
 	print_endpoint(c->out, ifkey, &ep);
@@ -278,6 +280,8 @@ static int do_delete(void *ctx, void *opts)
 		err = segctl_dp(c, &dp);
 	if (!err)
 		err = seg_dp_endpoint_del(dp, ifkey);
+	if (err == -ENOENT)
+		log_error("no endpoint with ifkey %u", ifkey);
 	if (err)
 		return err;
 	out_u64(c->out, OUT_ANY, "deleted", NULL, ifkey);

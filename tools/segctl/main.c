@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 		c.out = NULL;
 		r = OPTS_EXIT_USAGE;
 	} else if (err) {
-		out_error(c.out, err, "%s", res.path);
+		out_error(c.out, err, "%s failed", res.path);
 		r = OPTS_EXIT_FAIL;
 	} else {
 		r = out_flush(c.out) ? OPTS_EXIT_FAIL : OPTS_EXIT_OK;
