@@ -231,11 +231,11 @@ int segctl_counters_run(void *ctx, void *opts)
 const struct segctl_events_opts segctl_events_defaults;
 const struct opt segctl_events_optv[] = {
 	OPT_BOOL('f', "follow", struct segctl_events_opts, follow,
-		 "keep waiting for events (until --count, --timeout or Ctrl-C)"),
+		 "wait for events until --count, --timeout or Ctrl-C; else print what is queued"),
 	OPT_U32('c', "count", struct segctl_events_opts, count, "N", "stop after N events",
 		.defstr = "no limit"),
 	OPT_U32('t', "timeout", struct segctl_events_opts, timeout, "S",
-		"stop after S seconds", .defstr = "no limit"),
+		"wait for events, stop after S seconds (implies --follow)", .defstr = "no limit"),
 	OPT_END,
 };
 
@@ -301,6 +301,7 @@ int segctl_events_run(void *ctx, void *opts)
 	struct ev_ctx ec = { .o = c->out, .max = o->count };
 	struct sigaction sa = { .sa_handler = on_sigint };
 	unsigned long long deadline = o->timeout ? mono_now_ns() + o->timeout * 1000000000ull : 0;
+	bool follow = o->follow || o->timeout; /* a timeout means: wait that long */
 	struct seg_dp_events *evs = NULL;
 	struct seg_dp *dp;
 	int err = segctl_dp(c, &dp);
@@ -315,7 +316,7 @@ int segctl_events_run(void *ctx, void *opts)
 	out_stream(c->out, true);
 	out_list_begin(c->out, NULL);
 	for (;;) {
-		int n, wait_ms = o->follow ? 200 : 0;
+		int n, wait_ms = follow ? 200 : 0;
 
 		if (deadline) {
 			unsigned long long now = mono_now_ns();
@@ -332,7 +333,7 @@ int segctl_events_run(void *ctx, void *opts)
 		}
 		if (events_stop || (ec.max && ec.seen >= ec.max))
 			break;
-		if (!o->follow && n <= 0)
+		if (!follow && n <= 0)
 			break;
 	}
 	out_list_end(c->out);
