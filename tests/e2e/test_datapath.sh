@@ -41,9 +41,17 @@ TO_DENY=700   # ms: a drop costs this much per probe
 
 passed=0
 failed=0
+summary_done=false
 
 cleanup() {
+	local rc=$?
 	set +e
+	if ! $summary_done; then
+		# set -e stopped us: a setup command failed (its error is above).
+		failed=$((failed + 1))
+		echo "FAIL stopped early: a command failed (exit $rc)"
+		echo "$passed passed, $failed failed"
+	fi
 	e2e_down
 	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
 	rm -rf "$PIN"
@@ -234,5 +242,6 @@ for _ in $(seq 30); do
 done
 both allow b a 80/tcp
 
+summary_done=true
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -27,9 +27,17 @@ log=$(mktemp "/tmp/he-$rand-serve.XXXXXX")
 srv=
 passed=0
 failed=0
+summary_done=false
 
 cleanup() {
+	local rc=$?
 	set +e
+	if ! $summary_done; then
+		# set -e stopped us: a setup command failed (its error is above).
+		failed=$((failed + 1))
+		echo "FAIL stopped early: a command failed (exit $rc)"
+		echo "$passed passed, $failed failed"
+	fi
 	[ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null
 	ip netns del "$C" 2>/dev/null
 	ip netns del "$S" 2>/dev/null
@@ -132,5 +140,6 @@ wait "$srv" || rc=$?
 srv=
 if [ "$rc" = 0 ]; then ok "serve exits 0 on SIGTERM"; else fail "serve exit on SIGTERM: $rc"; fi
 
+summary_done=true
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
