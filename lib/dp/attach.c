@@ -423,7 +423,8 @@ static int pinned_links_list(const struct seg_dp *dp, struct pinned_link **out, 
 		free(v);
 		return err;
 	}
-	qsort(v, cnt, sizeof(*v), pinned_link_cmp);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), pinned_link_cmp);
 	*out = v;
 	*n = cnt;
 	return 0;
