@@ -87,8 +87,7 @@ static const char *opt_label(const struct opt *o, char *buf, size_t len)
 	return buf;
 }
 
-static int opt_apply(const struct opt *o, void *base, const char *arg, const char *path,
-		     FILE *err)
+static int opt_apply(const struct opt *o, void *base, const char *arg, const char *path, FILE *err)
 {
 	void *field = (char *)base + o->off;
 	char label[64], mv[256];
@@ -107,8 +106,8 @@ static int opt_apply(const struct opt *o, void *base, const char *arg, const cha
 	case OPT_T_U16:
 		r = opts_parse_ull(arg, o->min, opt_type_max(o), &v);
 		if (r == -ERANGE) {
-			fprintf(err, "%s: %s: %s out of range %llu..%llu\n", path, label, arg, o->min,
-				opt_type_max(o));
+			fprintf(err, "%s: %s: %s out of range %llu..%llu\n", path, label, arg,
+				o->min, opt_type_max(o));
 			return r;
 		}
 		if (r)
@@ -248,8 +247,7 @@ static void print_opt_help(FILE *fp, const struct opt *o, const void *defaults)
 	fprintf(fp, "        %s.", o->help ?: "");
 	if (o->required)
 		fprintf(fp, " Required.");
-	if ((o->type == OPT_T_U32 || o->type == OPT_T_U16) &&
-	    (o->min || o->max))
+	if ((o->type == OPT_T_U32 || o->type == OPT_T_U16) && (o->min || o->max))
 		fprintf(fp, " Range: %llu..%llu.", o->min, opt_type_max(o));
 	if (o->type == OPT_T_STRV)
 		fprintf(fp, " Repeatable.");
@@ -281,8 +279,7 @@ static void print_synopsis(FILE *fp, const char *path, const struct cmd *c)
 	fputc('\n', fp);
 }
 
-void opts_print_help(FILE *fp, const char *path, const struct cmd *c,
-		     const struct opts_globals *g)
+void opts_print_help(FILE *fp, const char *path, const struct cmd *c, const struct opts_globals *g)
 {
 	fprintf(fp, "NAME\n    %s - %s\n\nSYNOPSIS\n", path, c->summary ?: "");
 	print_synopsis(fp, path, c);
@@ -300,8 +297,9 @@ void opts_print_help(FILE *fp, const char *path, const struct cmd *c,
 			fprintf(fp, "    %-*s  %s", (int)w, s->name, s->summary ?: "");
 			fprintf(fp, s->alias ? " (alias: %s)\n" : "\n", s->alias);
 		}
-		fprintf(fp, "\n    Commands may be abbreviated to a unique prefix.\n"
-			    "    Run '%s COMMAND --help' for a command's options.\n",
+		fprintf(fp,
+			"\n    Commands may be abbreviated to a unique prefix.\n"
+			"    Run '%s COMMAND --help' for a command's options.\n",
 			path);
 	} else if (c->opts && c->opts->name) {
 		fprintf(fp, "\nOPTIONS\n");
@@ -328,7 +326,8 @@ static int add_refs(struct opt_ref *refs, int n, const struct opt *opts, void *d
 	for (int i = 0; opts && opts[i].name; i++) {
 		if (n == OPTS_MAX)
 			return -E2BIG;
-		refs[n++] = (struct opt_ref){ .o = &opts[i], .dst = dst, .leaf_idx = leaf ? i : -1 };
+		refs[n++] =
+			(struct opt_ref){ .o = &opts[i], .dst = dst, .leaf_idx = leaf ? i : -1 };
 	}
 	return n;
 }
@@ -359,9 +358,10 @@ static int parse_refs(struct opt_ref *refs, int n, int argc, char **argv, bool s
 
 		if (o->positional)
 			continue;
-		lopts[l++] = (struct option){ o->name, o->type == OPT_T_BOOL ? no_argument
-									    : required_argument,
-					      NULL, OPT_LONG_BASE + i };
+		lopts[l++] =
+			(struct option){ o->name,
+					 o->type == OPT_T_BOOL ? no_argument : required_argument,
+					 NULL, OPT_LONG_BASE + i };
 		if (o->short_name) {
 			*sp++ = (char)o->short_name;
 			if (o->type != OPT_T_BOOL)
@@ -411,8 +411,9 @@ static int parse_refs(struct opt_ref *refs, int n, int argc, char **argv, bool s
 			goto usage;
 		}
 		for (int i = 0; i < n; i++) {
-			if (c == OPT_LONG_BASE + i || (c < OPT_LONG_BASE && c == refs[i].o->short_name &&
-						       !refs[i].o->positional)) {
+			if (c == OPT_LONG_BASE + i ||
+			    (c < OPT_LONG_BASE && c == refs[i].o->short_name &&
+			     !refs[i].o->positional)) {
 				if (opt_apply(refs[i].o, refs[i].dst, optarg, path, err))
 					goto usage;
 				if (refs[i].leaf_idx >= 0)

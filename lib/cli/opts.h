@@ -66,6 +66,7 @@ struct opt {
 	const char *defstr; /* default as shown in help (else derived) */
 };
 
+/* clang-format off */
 #define OPT_F(t, f) offsetof(t, f)
 #define OPT_STR(s, n, t, f, mv, h, ...)                                                        \
 	{ .name = n, .short_name = s, .type = OPT_T_STR, .off = OPT_F(t, f), .metavar = mv,      \
@@ -89,6 +90,7 @@ struct opt {
 	{ .name = n, .short_name = s, .type = OPT_T_CUSTOM, .off = OPT_F(t, f), .parse = fn,     \
 	  .metavar = mv, .help = h, __VA_ARGS__ }
 #define OPT_END { .name = NULL }
+/* clang-format on */
 
 struct cmd {
 	const char *name; /* NULL ends a subcommand table */
@@ -105,11 +107,13 @@ struct cmd {
 	const struct cmd *sub;
 };
 
+/* clang-format off */
 #define CMD_LEAF(n, fn, optv, defs, sum, ...)                                                  \
 	{ .name = n, .run = fn, .opts = optv, .defaults = &(defs), .opts_size = sizeof(defs),  \
 	  .summary = sum, __VA_ARGS__ }
 #define CMD_GROUP(n, subv, sum, ...) { .name = n, .sub = subv, .summary = sum, __VA_ARGS__ }
 #define CMD_END { .name = NULL }
+/* clang-format on */
 
 /* Options shared by every command of a program (e.g. --output), parsed at
  * the top and again after any command, into their own struct. */

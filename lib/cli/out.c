@@ -225,8 +225,7 @@ void out_str(struct out *o, enum out_kind k, const char *key, const char *fmt, c
 		out_add_text(o, key, out_fmt(fmt, "%s", v ?: "-"));
 }
 
-void out_u64(struct out *o, enum out_kind k, const char *key, const char *fmt,
-	     unsigned long long v)
+void out_u64(struct out *o, enum out_kind k, const char *key, const char *fmt, unsigned long long v)
 {
 	if (!out_wants(o, k))
 		return;
@@ -303,7 +302,8 @@ static char *text_of(const json_t *v)
 		m = open_memstream(&s, &len);
 		if (!m)
 			return NULL;
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			char *t = json_is_object(e) ? json_dumps(e, JSON_COMPACT) : text_of(e);
 
 			fprintf(m, "%s%s", i ? "," : "", t ?: "");
@@ -324,7 +324,8 @@ static int flatten(const json_t *obj, const char *prefix, json_t *flat)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		char *name = prefix ? out_fmt("%s_%s", NULL, prefix, key) : strdup(key);
 		int err = 0;
 
@@ -366,7 +367,8 @@ static int render_table(FILE *fp, const json_t *arr, int indent)
 	if (!cols || !rows)
 		goto out;
 	/* Pass 1: flatten rows; columns in order of first appearance, widths. */
-	json_array_foreach((json_t *)arr, i, row) {
+	json_array_foreach((json_t *)arr, i, row)
+	{
 		json_t *flat = json_object(), *cell;
 
 		if (!flat || json_array_append_new(rows, flat))
@@ -376,13 +378,15 @@ static int render_table(FILE *fp, const json_t *arr, int indent)
 		} else {
 			char *t = text_of(row);
 
-			err = t && !json_object_set_new(flat, "VALUE", json_string(t)) ? 0 : -ENOMEM;
+			err = t && !json_object_set_new(flat, "VALUE", json_string(t)) ? 0 :
+											 -ENOMEM;
 			free(t);
 		}
 		if (err)
 			goto out;
 		err = -ENOMEM;
-		json_object_foreach(flat, name, cell) {
+		json_object_foreach(flat, name, cell)
+		{
 			size_t len = strlen(json_string_value(cell));
 			json_int_t cur;
 
@@ -403,11 +407,13 @@ static int render_table(FILE *fp, const json_t *arr, int indent)
 		json_object_foreach(cols, name, w)
 			put_cell(fp, name, (size_t)json_integer_value(w), ++c == n);
 	}
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		size_t c = 0;
 
 		fprintf(fp, "%*s", indent, "");
-		json_object_foreach(cols, name, w) {
+		json_object_foreach(cols, name, w)
+		{
 			json_t *cell = json_object_get(row, name);
 
 			put_cell(fp, cell ? json_string_value(cell) : "-",
@@ -433,14 +439,15 @@ static int render_obj(FILE *fp, const json_t *obj, int indent)
 	json_t *v;
 	int err;
 
+	json_object_foreach((json_t *)obj, key,
+			    v) if (!json_is_object(v) && !is_table(v) && strlen(key) + 1 > width)
+		width = strlen(key) + 1;
 	json_object_foreach((json_t *)obj, key, v)
-		if (!json_is_object(v) && !is_table(v) && strlen(key) + 1 > width)
-			width = strlen(key) + 1;
-	json_object_foreach((json_t *)obj, key, v) {
+	{
 		if (json_is_object(v) || is_table(v)) {
 			fprintf(fp, "%*s%s:\n", indent, "", key);
-			err = json_is_object(v) ? render_obj(fp, v, indent + 2)
-						: render_table(fp, v, indent + 2);
+			err = json_is_object(v) ? render_obj(fp, v, indent + 2) :
+						  render_table(fp, v, indent + 2);
 			if (err)
 				return err;
 			continue;
@@ -467,8 +474,8 @@ static int render_text(FILE *fp, const json_t *root)
 
 static bool yaml_plain_ok(const char *s)
 {
-	static const char *const words[] = { "true", "false", "yes", "no", "on", "off",
-					     "null", "y", "n", "~" };
+	static const char *const words[] = { "true", "false", "yes", "no", "on",
+					     "off",  "null",  "y",   "n",  "~" };
 	char *end;
 
 	if (!*s || strchr("-?:,[]{}#&*!|>'\"%@` ", *s) || s[strlen(s) - 1] == ' ')
@@ -531,7 +538,8 @@ static void yaml_map(FILE *fp, const json_t *obj, int indent, bool first_inline)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		json_t *k = json_string(key);
 
 		if (!first || !first_inline)
@@ -560,8 +568,7 @@ static void yaml_seq(FILE *fp, const json_t *arr, int indent)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach((json_t *)arr, i, v)
-		yaml_item(fp, v, indent);
+	json_array_foreach((json_t *)arr, i, v) yaml_item(fp, v, indent);
 }
 
 static void render_yaml(FILE *fp, const json_t *root)
@@ -594,7 +601,8 @@ static void out_stream_row(struct out *o, json_t *row)
 		if (!flat || flatten(row, NULL, flat)) {
 			o->err = -ENOMEM;
 		} else {
-			json_object_foreach(flat, name, cell) {
+			json_object_foreach(flat, name, cell)
+			{
 				fprintf(o->fp, "%s%s", first ? "" : " ", json_string_value(cell));
 				first = false;
 			}

@@ -129,8 +129,8 @@ static void test_defaults_and_values(void **state)
 {
 	struct run r;
 
-	run_args(&r, "policy", "add", "--policy", "7", "--deny", "-t", "a", "--tag", "b", "10.0.0.1",
-		 "--even", "4", NULL);
+	run_args(&r, "policy", "add", "--policy", "7", "--deny", "-t", "a", "--tag", "b",
+		 "10.0.0.1", "--even", "4", NULL);
 	assert_int_equal(r.rc, OPTS_RUN);
 	assert_string_equal(r.res.path, "tool policy add");
 	assert_int_equal(A(&r)->policy, 7);
@@ -265,9 +265,10 @@ static void test_help(void **state)
 	assert_int_equal(r.rc, OPTS_EXIT_OK);
 	assert_null(r.res.cmd);
 	assert_non_null(strstr(r.out, "NAME\n    tool policy add - add an entry\n"));
-	assert_non_null(strstr(r.out, "SYNOPSIS\n    tool policy add --policy ID [--port PORT] "
-				      "[--dir ingress|egress] [--deny] [--name NAME] [--tag TAG]... "
-				      "[--even N] [ADDR]\n"));
+	assert_non_null(strstr(r.out,
+			       "SYNOPSIS\n    tool policy add --policy ID [--port PORT] "
+			       "[--dir ingress|egress] [--deny] [--name NAME] [--tag TAG]... "
+			       "[--even N] [ADDR]\n"));
 	assert_non_null(strstr(r.out, "DESCRIPTION\n    Adds one entry.\n"));
 	assert_non_null(strstr(r.out, "    -p, --policy ID\n        policy id. Required. Range: "
 				      "1..4294967295.\n"));

@@ -260,7 +260,8 @@ static void test_stream(void **state)
 	stream_two(o, &b, &first);
 	buf_close(&b);
 	assert_int_equal(first, strlen("{\"type\":\"deny\",\"rule\":3}\n"));
-	assert_string_equal(b.data, "{\"type\":\"deny\",\"rule\":3}\n{\"type\":\"new\",\"rule\":4}\n");
+	assert_string_equal(b.data,
+			    "{\"type\":\"deny\",\"rule\":3}\n{\"type\":\"new\",\"rule\":4}\n");
 	out_free(o);
 	free(b.data);
 

@@ -203,7 +203,8 @@ static const struct opt config_set_optv[] = {
 		 "new flows from a pod need a source address the pod owns in the ipcache",
 		 .defstr = "unchanged"),
 	OPT_ENUM(0, "pass-no-endpoint", struct config_set_opts, pass_no_ep, segctl_onoff_names,
-		 "pass packets on interfaces without an endpoint (else drop)", .defstr = "unchanged"),
+		 "pass packets on interfaces without an endpoint (else drop)",
+		 .defstr = "unchanged"),
 	OPT_U32(0, "event-rate", struct config_set_opts, rate, "N",
 		"flow events per second per endpoint and CPU, 0 = no limit"),
 	OPT_U32(0, "event-burst", struct config_set_opts, burst, "N",
@@ -278,8 +279,9 @@ const struct cmd segctl_bpf_cmds[] = {
 	CMD_LEAF("status", do_status, NULL, noopts_defaults, "show map fill levels"),
 	CMD_LEAF("attach", do_attach, attach_optv, attach_defaults,
 		 "attach the data path to an interface; prints its ifkey",
-		 .description = "Attaches both directions and pins the links, so they outlive segctl.\n"
-				"Re-attaching replaces. The ifkey printed is the endpoint map key.",
+		 .description =
+			 "Attaches both directions and pins the links, so they outlive segctl.\n"
+			 "Re-attaching replaces. The ifkey printed is the endpoint map key.",
 		 .examples = "segctl bpf attach --dev veth1234\n"
 			     "segctl bpf attach --dev eth0 --netns pod-a --mode pod --ep-id 7"),
 	CMD_LEAF("detach", do_detach, detach_optv, detach_defaults,
@@ -303,10 +305,11 @@ const struct cmd segctl_bpf_cmds[] = {
 	{
 		.name = "events",
 		.summary = "print flow events from the ring buffer",
-		.description = "One line per event: time, type, verdict, reason, direction, protocol,\n"
-			       "source -> destination, identities, rule, endpoint. With -o json, one\n"
-			       "JSON object per line. Reading consumes the events: do not run this\n"
-			       "next to another reader (segd).",
+		.description =
+			"One line per event: time, type, verdict, reason, direction, protocol,\n"
+			"source -> destination, identities, rule, endpoint. With -o json, one\n"
+			"JSON object per line. Reading consumes the events: do not run this\n"
+			"next to another reader (segd).",
 		.run = segctl_events_run,
 		.opts = segctl_events_optv,
 		.defaults = &segctl_events_defaults,

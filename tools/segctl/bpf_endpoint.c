@@ -230,10 +230,11 @@ static int ep_resolve(struct segctl *c, const struct ep_key_opts *o, __u32 *ifke
 	return 0;
 }
 
-#define EP_KEY_OPTS(t)                                                                         \
-	OPT_U32('k', "ifkey", t, key.ifkey, "N", "endpoint map key (printed by attach)", .min = 1), \
-		OPT_STR('d', "dev", t, key.dev, "IF", "interface, instead of --ifkey"),            \
-		OPT_STR('n', "netns", t, key.netns, "PATH|NAME",                                   \
+#define EP_KEY_OPTS(t)                                                                   \
+	OPT_U32('k', "ifkey", t, key.ifkey, "N", "endpoint map key (printed by attach)", \
+		.min = 1),                                                               \
+		OPT_STR('d', "dev", t, key.dev, "IF", "interface, instead of --ifkey"),  \
+		OPT_STR('n', "netns", t, key.netns, "PATH|NAME",                         \
 			"netns of --dev (pod-mode attachment: key is 0x80000000|ep-id)")
 
 struct ep_get_opts {
@@ -307,7 +308,8 @@ static const struct opt ep_set_optv[] = {
 		.defstr = "unchanged, new: 0"),
 	OPT_ENUM(0, "ingress", struct ep_set_opts, mode[SEG_DIR_INGRESS], ep_mode_names,
 		 "towards the pod: open (not isolated), isolated, audit (isolated, would-deny "
-		 "passes)", .defstr = "unchanged, new: open"),
+		 "passes)",
+		 .defstr = "unchanged, new: open"),
 	OPT_ENUM(0, "egress", struct ep_set_opts, mode[SEG_DIR_EGRESS], ep_mode_names,
 		 "leaving the pod: as --ingress", .defstr = "unchanged, new: open"),
 	OPT_U32(0, "policy-ingress", struct ep_set_opts, policy[SEG_DIR_INGRESS], "ID",
@@ -374,8 +376,8 @@ struct sync_opts {
 };
 static const struct sync_opts sync_defaults;
 static const struct opt sync_optv[] = {
-	OPT_U32('p', "policy", struct sync_opts, policy, "ID",
-		"only endpoints using this policy", .defstr = "all endpoints"),
+	OPT_U32('p', "policy", struct sync_opts, policy, "ID", "only endpoints using this policy",
+		.defstr = "all endpoints"),
 	OPT_BOOL(0, "bump-revision", struct sync_opts, bump,
 		 "bump the revision even where the masks did not change"),
 	OPT_END,
@@ -402,21 +404,23 @@ static const struct ep_get_opts ep_list_defaults;
 const struct cmd segctl_bpf_endpoint_cmds[] = {
 	CMD_LEAF("list", do_list, NULL, ep_list_defaults, "list endpoints"),
 	CMD_LEAF("get", do_get, ep_get_optv, ep_get_defaults, "show one endpoint"),
-	CMD_LEAF("set", do_set, ep_set_optv, ep_set_defaults, "create or change an endpoint",
-		 .description =
-			 "Changes only the fields given (a new endpoint starts all zero: open both\n"
-			 "ways). The port masks are always recomputed from the policy map for the\n"
-			 "endpoint's policies, and the revision is bumped unless --revision is given,\n"
-			 "so established flows are re-checked against the new state.",
-		 .examples = "segctl bpf endpoint set --dev veth1 --ep-id 3 --identity 300 \\\n"
-			     "    --ingress isolated --policy-ingress 7\n"
-			     "segctl bpf endpoint set --ifkey 12 --bump-revision"),
+	CMD_LEAF(
+		"set", do_set, ep_set_optv, ep_set_defaults, "create or change an endpoint",
+		.description =
+			"Changes only the fields given (a new endpoint starts all zero: open both\n"
+			"ways). The port masks are always recomputed from the policy map for the\n"
+			"endpoint's policies, and the revision is bumped unless --revision is given,\n"
+			"so established flows are re-checked against the new state.",
+		.examples = "segctl bpf endpoint set --dev veth1 --ep-id 3 --identity 300 \\\n"
+			    "    --ingress isolated --policy-ingress 7\n"
+			    "segctl bpf endpoint set --ifkey 12 --bump-revision"),
 	CMD_LEAF("delete", do_delete, ep_get_optv, ep_get_defaults, "delete an endpoint"),
-	CMD_LEAF("sync-masks", do_sync, sync_optv, sync_defaults,
-		 "recompute port masks from the policy map",
-		 .description =
-			 "policy add/delete already keep the masks of the endpoints using the policy\n"
-			 "in step; this repairs maps written by something else. Endpoints whose masks\n"
-			 "change get their revision bumped."),
+	CMD_LEAF(
+		"sync-masks", do_sync, sync_optv, sync_defaults,
+		"recompute port masks from the policy map",
+		.description =
+			"policy add/delete already keep the masks of the endpoints using the policy\n"
+			"in step; this repairs maps written by something else. Endpoints whose masks\n"
+			"change get their revision bumped."),
 	CMD_END,
 };

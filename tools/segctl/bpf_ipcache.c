@@ -171,9 +171,10 @@ static int do_delete(void *ctx, void *opts)
 const struct cmd segctl_bpf_ipcache_cmds[] = {
 	CMD_LEAF("list", do_list, NULL, list_defaults, "list addresses and prefixes"),
 	CMD_LEAF("set", do_set, set_optv, ipc_defaults, "map an address or prefix to an identity",
-		 .description = "Exact addresses go to seg_ipcache, prefixes to seg_ipc_lpm. The data\n"
-				"path looks up the exact table first, then the longest prefix, else\n"
-				"the address is WORLD (2).",
+		 .description =
+			 "Exact addresses go to seg_ipcache, prefixes to seg_ipc_lpm. The data\n"
+			 "path looks up the exact table first, then the longest prefix, else\n"
+			 "the address is WORLD (2).",
 		 .examples = "segctl bpf ipcache set 10.1.0.5 --identity 300 --owner-ifkey 12\n"
 			     "segctl bpf ipcache set 192.168.0.0/16 --identity 2000"),
 	CMD_LEAF("delete", do_delete, del_optv, ipc_defaults, "remove an address or prefix"),

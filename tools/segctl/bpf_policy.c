@@ -47,10 +47,10 @@ static int pol_collect(const struct seg_policy_key *k, const struct seg_policy_v
 	return 0;
 }
 
-#define CMP(a, b)                                                                              \
-	do {                                                                                   \
-		if ((a) != (b))                                                                \
-			return (a) < (b) ? -1 : 1;                                             \
+#define CMP(a, b)                                  \
+	do {                                       \
+		if ((a) != (b))                    \
+			return (a) < (b) ? -1 : 1; \
 	} while (0)
 
 static int pol_cmp(const void *a, const void *b)
@@ -94,8 +94,8 @@ static void print_rule(struct out *o, const struct seg_policy_key *k,
 	out_u64(o, OUT_JSON, "port_last", NULL, k->port_wild >= 16 ? 65535 : hi);
 	out_u64(o, OUT_ANY, "port_wild", NULL, k->port_wild);
 	out_str(o, OUT_ANY, "action", NULL,
-		v->action <= SEG_ACT_DENY && action_names[v->action] ? action_names[v->action]
-								     : "?");
+		v->action <= SEG_ACT_DENY && action_names[v->action] ? action_names[v->action] :
+								       "?");
 	out_u64(o, OUT_ANY, "rule", NULL, v->rule_id);
 	out_obj_end(o);
 }
@@ -105,8 +105,7 @@ struct list_opts {
 };
 static const struct list_opts list_defaults;
 static const struct opt list_optv[] = {
-	OPT_U32('p', "policy", struct list_opts, policy, "ID", "only this policy",
-		.defstr = "all"),
+	OPT_U32('p', "policy", struct list_opts, policy, "ID", "only this policy", .defstr = "all"),
 	OPT_END,
 };
 
@@ -152,8 +151,8 @@ static const struct pol_opts pol_defaults = { .port = { 0, 65535 } };
 	OPT_U32('p', "policy", t, policy, "ID", "policy id", .required = true),                \
 		OPT_ENUM('d', "dir", t, dir, segctl_dir_names,                                 \
 			 "direction: ingress = towards the pod", .required = true),            \
-		OPT_CUSTOM(0, "peer", t, peer, segctl_parse_peer, "ID|any",                    \
-			   "remote identity", .required = true),                               \
+		OPT_CUSTOM(0, "peer", t, peer, segctl_parse_peer, "ID|any", "remote identity", \
+			   .required = true),                                                  \
 		OPT_CUSTOM(0, "proto", t, proto, segctl_parse_proto,                           \
 			   "tcp|udp|sctp|icmp|icmpv6|any|N", "protocol", .required = true),    \
 		OPT_CUSTOM(0, "port", t, port, segctl_parse_port, "P|LO-HI|any",               \
@@ -188,10 +187,9 @@ static int pol_check(struct segctl *c, const struct pol_opts *o)
 /* The one entry of an any-protocol rule: {P, peer, 0, 0, D, 16}. */
 static struct seg_policy_key anyproto_key(const struct pol_opts *o)
 {
-	return (struct seg_policy_key){ .policy_id = o->policy,
-					.remote_id = o->peer,
-					.dir = (__u8)o->dir,
-					.port_wild = 16 };
+	return (struct seg_policy_key){
+		.policy_id = o->policy, .remote_id = o->peer, .dir = (__u8)o->dir, .port_wild = 16
+	};
 }
 
 static int pol_after_change(struct segctl *c, struct seg_dp *dp, const struct pol_opts *o)
@@ -266,10 +264,11 @@ const struct cmd segctl_bpf_policy_cmds[] = {
 			"A port range is stored as its aligned power-of-two blocks (at most 30\n"
 			"entries). Afterwards every endpoint using the policy gets its port masks\n"
 			"recomputed and its revision bumped, so established flows are re-checked.",
-		.examples = "segctl bpf policy add --policy 7 --dir ingress --peer 300 --proto tcp "
-			    "--port 8000-8080 --rule 12\n"
-			    "segctl bpf policy add -p 7 -d egress --peer any --proto udp --port 53\n"
-			    "segctl bpf policy add -p 7 -d ingress --peer 2 --proto any --deny"),
+		.examples =
+			"segctl bpf policy add --policy 7 --dir ingress --peer 300 --proto tcp "
+			"--port 8000-8080 --rule 12\n"
+			"segctl bpf policy add -p 7 -d egress --peer any --proto udp --port 53\n"
+			"segctl bpf policy add -p 7 -d ingress --peer 2 --proto any --deny"),
 	CMD_LEAF("delete", do_delete, del_optv, pol_defaults,
 		 "delete entries written by the same add",
 		 .description = "Give the same --policy/--dir/--peer/--proto/--port as the add."),

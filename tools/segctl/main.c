@@ -87,9 +87,10 @@ static int do_version(void *ctx, void *opts)
 
 static const struct cmd root_cmds[] = {
 	CMD_GROUP("bpf", segctl_bpf_cmds, "low-level access to the pinned data path",
-		  .description = "Reads and writes the pinned BPF maps directly, like cilium-dbg bpf.\n"
-				 "Meant for debugging and tests: on a node run by segd, segd owns\n"
-				 "these maps and will overwrite what is changed here."),
+		  .description =
+			  "Reads and writes the pinned BPF maps directly, like cilium-dbg bpf.\n"
+			  "Meant for debugging and tests: on a node run by segd, segd owns\n"
+			  "these maps and will overwrite what is changed here."),
 	CMD_LEAF("version", do_version, NULL, version_defaults, "print the version"),
 	CMD_END,
 };
