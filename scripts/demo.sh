@@ -16,6 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 PIN=/sys/fs/bpf/sd-demo
 STATE=/run/seg-demo # server pids of a --keep run
+LOGS=/tmp/sd-demo    # server logs
 E2E_PREFIX=sd
 E2E_LOGDIR=
 ID_A=1001
@@ -68,6 +69,7 @@ stop_demo() {
 	# shellcheck source=scripts/e2e-lib.sh
 	source "$here/e2e-lib.sh"
 	e2e_down
+	rm -rf "$LOGS"
 	if [ -d "$PIN" ]; then
 		if [ -n "${SEGCTL:-}" ]; then
 			"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1 || rm -rf "$PIN"
@@ -105,8 +107,9 @@ if ip netns list | grep -qE '^sd-' || [ -d "$PIN" ]; then
 	echo "removing what an earlier demo left (netns sd-*, $PIN)"
 	stop_demo
 fi
-E2E_LOGDIR=$(mktemp -d /tmp/sd-demo.XXXXXX)
-$KEEP || trap 'stop_demo; rm -rf "$E2E_LOGDIR"' EXIT
+mkdir -p "$LOGS"
+E2E_LOGDIR=$LOGS
+$KEEP || trap stop_demo EXIT
 
 cat <<EOF
 ${B}seg demo${N}: Kubernetes NetworkPolicy in the kernel, on a node with two pods.
