@@ -29,12 +29,24 @@ static __always_inline __u32 seg_identity(const __u32 addr[4])
 	return v ? v->identity : SEG_ID_WORLD;
 }
 
+/* IPv6 link-local (fe80::/10) or unspecified (::): never leaves the link
+ * (neighbour discovery, MLD, DAD) and is not in the ipcache. */
+static __always_inline int seg_addr_link_scope(const __u32 addr[4])
+{
+	if ((addr[0] & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000))
+		return 1;
+	return !(addr[0] | addr[1] | addr[2] | addr[3]);
+}
+
 /* Anti-spoofing: the pod's source address must be one the ipcache says
- * this endpoint (ifkey) owns. */
+ * this endpoint (ifkey) owns; link-scope IPv6 sources are exempt. */
 static __always_inline int seg_addr_owned(const __u32 addr[4], __u32 ifkey)
 {
-	const struct seg_ipcache_val *v = seg_ipc_exact(addr);
+	const struct seg_ipcache_val *v;
 
+	if (seg_addr_link_scope(addr))
+		return 1;
+	v = seg_ipc_exact(addr);
 	return v && v->owner_ifkey == ifkey;
 }
 
