@@ -135,6 +135,8 @@ rc "port with icmp exits 2" 2 S bpf policy add -p 7 -d ingress --peer any --prot
 rc "missing required exits 2" 2 S bpf policy add -p 7
 rc "ambiguous command exits 2" 2 S bpf e list
 rc "help exits 0" 0 S bpf endpoint set --help
+out=$(S -o json bpf policy add -p 7 --port 99999 2>/dev/null)
+check "usage error is JSON too" '.error | test("--port: 99999 out of range")' "$out"
 
 # ---- unload ------------------------------------------------------------------------
 rc "unload" 0 S bpf unload

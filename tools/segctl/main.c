@@ -24,6 +24,8 @@ static const char *const output_names[] = {
 	NULL,
 };
 
+static const struct cmd root;
+
 static const struct opt global_optv[] = {
 	OPT_STR(0, "pin-dir", struct segctl_globals, pin_dir, "DIR",
 		"bpffs directory of the pinned data path"),
@@ -52,16 +54,58 @@ int segctl_dp(struct segctl *c, struct seg_dp **dp)
 	return 0;
 }
 
+/* Usage errors: on stderr with a hint; in JSON/YAML mode also as the
+ * {"error": ...} document, so scripts always get JSON on stdout. */
+static void usage_report(struct out *o, const char *path, const char *msg)
+{
+	fprintf(stderr, "%s\nTry '%s --help' for more information.\n", msg, path);
+	if (o && out_get_mode(o) != OUT_MODE_TABLE)
+		out_error(o, 0, "%s", msg);
+}
+
 int segctl_usage(struct segctl *c, const char *fmt, ...)
 {
+	char *msg = NULL, *full = NULL;
 	va_list ap;
 
-	fprintf(stderr, "%s: ", c->parsed->path);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", c->parsed->path);
+	if (asprintf(&full, "%s: %s", c->parsed->path, msg ?: "usage error") < 0)
+		full = NULL;
+	usage_report(c->out, c->parsed->path, full ?: "usage error");
+	free(full);
+	free(msg);
 	return SEGCTL_EUSAGE;
+}
+
+/* opts_parse's own messages, buffered: echoed to stderr and, for -o json or
+ * yaml, the first line becomes the error document. */
+static int parse_args(int argc, char **argv, const struct opts_globals *g,
+		      struct opts_parsed *res)
+{
+	char *msg = NULL;
+	size_t len = 0;
+	FILE *ef = open_memstream(&msg, &len);
+	struct segctl_globals *gl = g->dst;
+	int r = opts_parse(&root, g, argc, argv, res, stdout, ef ?: stderr);
+
+	if (!ef)
+		return r;
+	fclose(ef);
+	if (msg && *msg) {
+		fputs(msg, stderr);
+		if (r == OPTS_EXIT_USAGE && gl->output != OUT_MODE_TABLE) {
+			struct out *o = out_new((enum out_mode)gl->output, stdout);
+
+			if (o)
+				out_error(o, 0, "%.*s", (int)strcspn(msg, "\n"), msg);
+			out_free(o);
+		}
+	}
+	free(msg);
+	return r;
 }
 
 bool segctl_given(const struct segctl *c, const char *name)
@@ -116,7 +160,7 @@ int main(int argc, char **argv)
 	int r, err;
 
 	log_init(argv[0], LOG_LVL_INFO);
-	r = opts_parse(&root, &g, argc, argv, &res, stdout, stderr);
+	r = parse_args(argc, argv, &g, &res);
 	if (r != OPTS_RUN)
 		return r;
 	if (c.g.verbose)
@@ -131,9 +175,7 @@ int main(int argc, char **argv)
 	}
 	err = res.cmd->run(&c, res.opts);
 	if (err == SEGCTL_EUSAGE) {
-		out_free(c.out);
-		c.out = NULL;
-		r = OPTS_EXIT_USAGE;
+		r = OPTS_EXIT_USAGE; /* segctl_usage() reported it */
 	} else if (err) {
 		out_error(c.out, err, "%s failed", res.path);
 		r = OPTS_EXIT_FAIL;
