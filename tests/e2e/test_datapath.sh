@@ -121,6 +121,8 @@ R_ALLOW_RULE=0
 R_ALLOW_ESTABLISHED=2
 R_DROP_POLICY=16
 R_DROP_REVOKED=18
+R_DROP_DENY_RULE=17
+R_AUDIT=6
 ID_A=1001
 ID_B=1002
 
@@ -138,7 +140,7 @@ e2e_pod_add a 2
 e2e_pod_add b 3
 # Every port a probe targets is served: a drop then shows as silence.
 e2e_serve a --tcp 80,8080 --udp 53 --sctp 9
-e2e_serve b --tcp 80,81 --udp 53,54 --sctp 9,10
+e2e_serve b --tcp 80,81,7999-8001,8049-8051,8100,8101 --udp 53,54 --sctp 9,10
 
 echo "# without seg: every probed port answers"
 for pp in 81/tcp 54/udp 10/sctp; do both allow a b "$pp"; done
@@ -203,28 +205,55 @@ both deny a b 53/udp
 sc bpf endpoint set --ifkey "$IFK_A" --egress open >/dev/null
 both allow a b 53/udp
 
-echo "# an established TCP connection is cut when its rule goes away"
+echo "# established flows are cut when their rule goes away (revision bump)"
 revoked0=$(reason_pkts $R_DROP_REVOKED)
-for fam in 4 6; do
-	addr=E2E_IP${fam}_b
-	out=$E2E_LOGDIR/long-$fam.json
-	e2e_probe a "${!addr}" 80/tcp --count 40 --interval 100 --timeout 1000 >"$out" &
+# cut FAM PORT PROTO RULE: a long-lived a -> b flow, its rule deleted midway.
+cut() {
+	local fam=$1 port=$2 proto=$3 rule=$4 addr=E2E_IP${1}_b out long r c n
+	out=$E2E_LOGDIR/long-$proto-$fam.json
+	e2e_probe a "${!addr}" "$port/$proto" --count 40 --interval 100 --timeout 1000 >"$out" &
 	long=$!
-	sleep 1.5 # some echoes pass first
-	policy delete 10 ingress $ID_A tcp 80 # segctl bumps b's revision
+	sleep 1.5 # some rounds pass first
+	policy delete 10 ingress $ID_A "$proto" "$port" # segctl bumps b's revision
 	wait "$long" || true
-	res=$(jq -r '"\(.result) \(.connected) \(.replies)"' "$out")
-	read -r r c n <<<"$res"
-	if [ "$r" = cut ] && [ "$c" = true ] && [ "$n" -ge 1 ] && [ "$n" -lt 40 ]; then
-		ok "IPv$fam established a -> b 80/tcp cut after $n echoes"
+	read -r r c n < <(jq -r '"\(.result) \(.connected) \(.replies)"' "$out")
+	if [ "$r" = cut ] && [ "$n" -ge 1 ] && [ "$n" -lt 40 ] &&
+		{ [ "$proto" != tcp ] || [ "$c" = true ]; }; then
+		ok "IPv$fam established a -> b $port/$proto cut after $n answers"
 	else
-		fail "IPv$fam established a -> b 80/tcp not cut: $(cat "$out")"
+		fail "IPv$fam established a -> b $port/$proto not cut: $(cat "$out")"
 	fi
-	policy add 10 ingress $ID_A tcp 80 101 # back, for the next round
-done
-policy delete 10 ingress $ID_A tcp 80
+	policy add 10 ingress $ID_A "$proto" "$port" "$rule" # back, for what follows
+}
+cut 4 80 tcp 101
+cut 6 80 tcp 101
+cut 4 53 udp 102
+cut 6 9 sctp 103
 check_grew "reason 'established flow no longer allowed' counted" "$revoked0" "$(reason_pkts $R_DROP_REVOKED)"
+policy delete 10 ingress $ID_A tcp 80
 both deny a b 80/tcp
+policy add 10 ingress $ID_A tcp 80 101
+
+echo "# port ranges, any-peer and deny entries: the most specific entry wins"
+policy add 10 ingress any tcp 8000-8100 105
+for port in 8000 8050 8100; do expect allow a b 4 "$port/tcp"; done
+expect deny a b 4 8101/tcp
+expect deny a b 4 7999/tcp
+deny0=$(reason_pkts $R_DROP_DENY_RULE)
+sc bpf policy add --policy 10 --dir ingress --peer $ID_A --proto tcp --port 8050 --deny \
+	--rule 106 >/dev/null
+both deny a b 8050/tcp
+both allow a b 8049/tcp
+check_grew "reason 'denied by rule' counted" "$deny0" "$(reason_pkts $R_DROP_DENY_RULE)"
+check_grew "deny rule 106 counted" 0 "$(rule_pkts 106)"
+
+echo "# audit mode: would-be drops pass and are counted as audit"
+audit0=$(reason_pkts $R_AUDIT)
+sc bpf endpoint set --ifkey "$IFK_B" --ingress audit >/dev/null
+both allow a b 81/tcp
+check_grew "reason 'audit' counted" "$audit0" "$(reason_pkts $R_AUDIT)"
+sc bpf endpoint set --ifkey "$IFK_B" --ingress isolated >/dev/null
+both deny a b 81/tcp
 
 echo "# events"
 events=$(scj bpf events --count 10000 --timeout 1 || true)
