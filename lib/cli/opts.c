@@ -337,20 +337,54 @@ static void usage_hint(FILE *err, const char *path)
 	fprintf(err, "Try '%s --help' for more information.\n", path);
 }
 
-/*
- * getopt_long over argv[0..argc) (argv[0] ignored) for refs. stop_at_arg:
- * stop at the first non-option (global options before the command).
- * Returns the index of the first unparsed argument, -1 on a usage error,
- * -2 when --help was asked.
- */
-static int parse_refs(struct opt_ref *refs, int n, int argc, char **argv, bool stop_at_arg,
-		      uint64_t *given, const char *path, FILE *err)
+static uint64_t ref_bit(const struct opt_ref *r)
 {
-	struct option lopts[OPTS_MAX + 2] = { 0 };
-	char sopts[2 * OPTS_MAX + 8], *sp = sopts;
-	int c, idx = 0, l = 0;
+	return r->leaf_idx >= 0 ? 1ull << r->leaf_idx : 0;
+}
 
-	*sp++ = stop_at_arg ? '+' : '-'; /* '-': positionals come back in order as 1 */
+/* Assigns arg to the first positional not given yet; 0 or -1 (reported). */
+static int apply_positional(struct opt_ref *refs, int n, const char *arg, uint64_t *given,
+			    const char *path, FILE *err)
+{
+	for (int i = 0; i < n; i++) {
+		if (!refs[i].o->positional || (*given & ref_bit(&refs[i])))
+			continue;
+		if (opt_apply(refs[i].o, refs[i].dst, arg, path, err))
+			return -1;
+		*given |= ref_bit(&refs[i]);
+		return 0;
+	}
+	fprintf(err, "%s: unexpected argument '%s'\n", path, arg);
+	return -1;
+}
+
+/* getopt_long value c (short name or OPT_LONG_BASE + index); 0 or -1. */
+static int apply_option(struct opt_ref *refs, int n, int c, const char *arg, uint64_t *given,
+			const char *path, FILE *err)
+{
+	for (int i = 0; i < n; i++) {
+		const struct opt *o = refs[i].o;
+
+		if (c != OPT_LONG_BASE + i &&
+		    (c >= OPT_LONG_BASE || c != o->short_name || o->positional))
+			continue;
+		if (opt_apply(o, refs[i].dst, arg, path, err))
+			return -1;
+		*given |= ref_bit(&refs[i]);
+		return 0;
+	}
+	return -1;
+}
+
+/* stop_at_arg: '+' (stop at the first non-option), else '-' (non-options
+ * come back in order as 1). */
+static void build_getopt(const struct opt_ref *refs, int n, bool stop_at_arg, struct option *lopts,
+			 char *sopts)
+{
+	char *sp = sopts;
+	int l = 0;
+
+	*sp++ = stop_at_arg ? '+' : '-';
 	*sp++ = ':';
 	*sp++ = 'h';
 	for (int i = 0; i < n; i++) {
@@ -369,62 +403,47 @@ static int parse_refs(struct opt_ref *refs, int n, int argc, char **argv, bool s
 		}
 	}
 	lopts[l++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lopts[l] = (struct option){ 0 };
 	*sp = '\0';
+}
 
+/*
+ * getopt_long over argv[0..argc) (argv[0] ignored) for refs. stop_at_arg:
+ * stop at the first non-option (global options before the command); else
+ * every argument is consumed, positionals included. Returns the index of
+ * the first unparsed argument, -1 on a usage error (reported), -2 when
+ * --help was asked.
+ */
+static int parse_refs(struct opt_ref *refs, int n, int argc, char **argv, bool stop_at_arg,
+		      uint64_t *given, const char *path, FILE *err)
+{
+	struct option lopts[OPTS_MAX + 2];
+	char sopts[2 * OPTS_MAX + 8];
+	int c, idx = 0;
+
+	build_getopt(refs, n, stop_at_arg, lopts, sopts);
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, sopts, lopts, &idx)) != -1) {
-		int r = -1;
-
 		if (c == 'h')
 			return -2;
-		if (c == 1) { /* a positional argument */
-			for (int i = 0; i < n; i++) {
-				const struct opt *o = refs[i].o;
-				uint64_t bit = refs[i].leaf_idx >= 0 ? 1ull << refs[i].leaf_idx : 0;
-
-				if (!o->positional || (bit && (*given & bit)))
-					continue;
-				if (opt_apply(o, refs[i].dst, optarg, path, err))
-					goto usage;
-				*given |= bit;
-				r = 0;
-				break;
-			}
-			if (r) {
-				fprintf(err, "%s: unexpected argument '%s'\n", path, optarg);
-				goto usage;
-			}
-			continue;
-		}
 		if (c == '?' || c == ':') {
-			const char *what = argv[optind - 1];
+			const char *what = c == ':' ? "missing value for option" : "unknown option";
 
 			if (optopt && optopt < OPT_LONG_BASE)
-				fprintf(err, "%s: %s '-%c'\n", path,
-					c == ':' ? "missing value for option" : "unknown option",
-					optopt);
+				fprintf(err, "%s: %s '-%c'\n", path, what, optopt);
 			else
-				fprintf(err, "%s: %s '%s'\n", path,
-					c == ':' ? "missing value for option" : "unknown option",
-					what);
+				fprintf(err, "%s: %s '%s'\n", path, what, argv[optind - 1]);
 			goto usage;
 		}
-		for (int i = 0; i < n; i++) {
-			if (c == OPT_LONG_BASE + i ||
-			    (c < OPT_LONG_BASE && c == refs[i].o->short_name &&
-			     !refs[i].o->positional)) {
-				if (opt_apply(refs[i].o, refs[i].dst, optarg, path, err))
-					goto usage;
-				if (refs[i].leaf_idx >= 0)
-					*given |= 1ull << refs[i].leaf_idx;
-				r = 0;
-				break;
-			}
-		}
-		if (r)
+		if (c == 1 ? apply_positional(refs, n, optarg, given, path, err) :
+			     apply_option(refs, n, c, optarg, given, path, err))
 			goto usage;
 	}
+	/* After "--": the rest are positionals. */
+	for (; !stop_at_arg && optind < argc; optind++)
+		if (apply_positional(refs, n, argv[optind], given, path, err))
+			goto usage;
 	return optind;
 usage:
 	usage_hint(err, path);
@@ -488,28 +507,6 @@ static int parse_leaf(const struct cmd *c, const struct opts_globals *g, int arg
 	}
 	if (r < 0)
 		return OPTS_EXIT_USAGE;
-	if (r < argc) { /* after "--": positionals too */
-		for (; r < argc; r++) {
-			int k;
-
-			for (k = 0; k < n; k++) {
-				uint64_t bit = refs[k].leaf_idx >= 0 ? 1ull << refs[k].leaf_idx : 0;
-
-				if (refs[k].o->positional && !(bit && (res->given & bit)))
-					break;
-			}
-			if (k == n) {
-				fprintf(err, "%s: unexpected argument '%s'\n", res->path, argv[r]);
-				usage_hint(err, res->path);
-				return OPTS_EXIT_USAGE;
-			}
-			if (opt_apply(refs[k].o, refs[k].dst, argv[r], res->path, err)) {
-				usage_hint(err, res->path);
-				return OPTS_EXIT_USAGE;
-			}
-			res->given |= 1ull << refs[k].leaf_idx;
-		}
-	}
 	return check_required(c, res->given, res->path, err);
 }
 
