@@ -195,8 +195,13 @@ static int ovsdb_parse_rows(json_t *reply, struct ovsdb_iface **out, size_t *n)
 	struct ovsdb_iface *v;
 	size_t i, k = 0;
 
-	if (!json_is_array(rows))
+	if (!json_is_array(rows)) {
+		const char *e = json_string_value(json_object_get(res0, "error"));
+
+		if (e)
+			log_warn("ovsdb: select Interface: %s", e);
 		return -EPROTO;
+	}
 	v = calloc(json_array_size(rows) + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;

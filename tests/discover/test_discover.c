@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -318,14 +319,17 @@ static int on_timeout(struct loop *l, struct loop_src *src, uint32_t n, void *ct
 /* Runs the loop over the watch until the wanted event or 5 s. */
 static void watch_wait(struct seen *s)
 {
+	struct loop_src *src = NULL, *timer = NULL;
 	struct loop *l = NULL;
 
 	assert_int_equal(loop_new(&l), 0);
 	assert_int_equal(
-		loop_add_fd(l, discover_watch_fd(s->w), EPOLLIN, "discover", on_watch, s, NULL), 0);
-	assert_int_equal(loop_add_timer(l, 5000, 0, "timeout", on_timeout, s, NULL), 0);
+		loop_add_fd(l, discover_watch_fd(s->w), EPOLLIN, "discover", on_watch, s, &src), 0);
+	assert_int_equal(loop_add_timer(l, 5000, 0, "timeout", on_timeout, s, &timer), 0);
 	if (!s->got_ifindex)
 		assert_int_equal(loop_run(l), 0);
+	loop_del(l, src);
+	loop_del(l, timer);
 	loop_free(l);
 }
 
@@ -402,6 +406,87 @@ static void test_ovsdb_timeout(void **state)
 	unlink(sa.sun_path);
 }
 
+/* A scripted server: accepts once, reads the request, writes each chunk
+ * (a short pause between them, so the client sees partial messages). */
+static pid_t fake_ovsdb(const char *path, const char *const *chunks)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), c;
+	char req[4096];
+	pid_t pid;
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid) {
+		close(fd);
+		return pid;
+	}
+	c = accept(fd, NULL, NULL);
+	if (c < 0 || read(c, req, sizeof(req)) <= 0 || !strstr(req, "\"transact\""))
+		_exit(1);
+	for (; *chunks; chunks++) {
+		if (write(c, *chunks, strlen(*chunks)) < 0)
+			_exit(1);
+		usleep(20000);
+	}
+	usleep(100000);
+	_exit(0);
+}
+
+static int fake_list(const char *path, const char *const *chunks, struct ovsdb_iface **v, size_t *n)
+{
+	pid_t pid = fake_ovsdb(path, chunks);
+	int err = ovsdb_list_ifaces(path, 2000, v, n), status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	unlink(path);
+	return err;
+}
+
+/* Messages before the reply (an echo probe, another id) are skipped; a
+ * reply split across reads is reassembled; unset columns are handled. */
+static void test_ovsdb_protocol(void **state)
+{
+	static const char *const good[] = {
+		"{\"id\":\"echo\",\"method\":\"echo\",\"params\":[]}{\"id\":1,\"result\":[]}",
+		"{\"id\":4711,\"result\":[{\"rows\":[{\"name\":\"p1\",\"external_ids\":[\"map\","
+		"[[\"iface-id\",\"ns_pod\"],[\"attached-mac\",\"02:00:00:00:00:01\"]]],",
+		"\"ofport\":3},{\"name\":\"p2\",\"external_ids\":[\"map\",[]],"
+		"\"ofport\":[\"set\",[]]},{\"name\":\"a-name-too-long-for-linux\"}]}],\"error\":null}",
+		NULL,
+	};
+	static const char *const failed[] = {
+		"{\"id\":4711,\"result\":[{\"error\":\"syntax error\"}],\"error\":null}", NULL
+	};
+	static const char *const garbage[] = { "HTTP/1.0 400 nonsense\r\n\r\n", NULL };
+	struct lab *lab = *state;
+	struct ovsdb_iface *v = NULL;
+	char path[128];
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/fake.sock", lab->run);
+	assert_int_equal(fake_list(path, good, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].name, "p1");
+	assert_string_equal(v[0].iface_id, "ns_pod");
+	assert_string_equal(v[0].attached_mac, "02:00:00:00:00:01");
+	assert_int_equal(v[0].ofport, 3);
+	assert_string_equal(v[1].name, "p2");
+	assert_string_equal(v[1].iface_id, "");
+	assert_int_equal(v[1].ofport, -1);
+	free(v);
+	assert_int_equal(fake_list(path, failed, &v, &n), -EPROTO);
+	assert_null(v);
+	assert_int_equal(fake_list(path, garbage, &v, &n), -EPROTO);
+	assert_null(v);
+}
+
 /* ...and a real one lists the OVS port with its external_ids. */
 static void test_ovsdb_real(void **state)
 {
@@ -449,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_scan_netns_dir),
 		cmocka_unit_test(test_watch_new_and_deleted_pod),
 		cmocka_unit_test(test_ovsdb_timeout),
+		cmocka_unit_test(test_ovsdb_protocol),
 		cmocka_unit_test(test_ovsdb_real),
 	};
 
