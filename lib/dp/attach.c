@@ -430,14 +430,87 @@ static int pinned_links_list(const struct seg_dp *dp, struct pinned_link **out, 
 	return 0;
 }
 
-/* Moves one pinned link onto the matching program of fds[]. A link whose
+/* Same code (tag) as ref_fd, and every shared map it uses is one of dp's:
+ * an in-netns instance that a reload would only replace by its twin. */
+static bool prog_current(const struct seg_dp *dp, __u32 prog_id, int ref_fd)
+{
+	struct bpf_prog_info pi = { 0 }, ri = { 0 };
+	__u32 ids[SEG_DP_MAPS_MAX], len = sizeof(pi), rlen = sizeof(ri);
+	bool ok = false;
+	int fd;
+
+	fd = bpf_prog_get_fd_by_id(prog_id);
+	if (fd < 0)
+		return false;
+	pi.nr_map_ids = SEG_DP_MAPS_MAX;
+	pi.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(fd, &pi, &len) || bpf_obj_get_info_by_fd(ref_fd, &ri, &rlen) ||
+	    memcmp(pi.tag, ri.tag, sizeof(pi.tag)) || pi.nr_map_ids > SEG_DP_MAPS_MAX)
+		goto out;
+	for (__u32 i = 0; i < pi.nr_map_ids; i++) {
+		struct bpf_map_info mi = { 0 };
+		__u32 mlen = sizeof(mi);
+		bool ours = false;
+		int mfd;
+
+		for (int j = 0; j < dp->nmaps && !ours; j++)
+			ours = dp->maps[j].id == ids[i];
+		if (ours)
+			continue;
+		mfd = bpf_map_get_fd_by_id(ids[i]);
+		if (mfd < 0)
+			goto out;
+		ours = !bpf_obj_get_info_by_fd(mfd, &mi, &mlen) && strchr(mi.name, '.');
+		close(mfd);
+		if (!ours) /* an old shared map: the instance must be replaced */
+			goto out;
+	}
+	ok = true;
+out:
+	close(fd);
+	return ok;
+}
+
+static enum seg_prog link_prog(int dir, const struct link_info *li)
+{
+	if (dir == SEG_LINK_TO)
+		return SEG_PROG_TC_TO_POD;
+	return li->type == BPF_LINK_TYPE_XDP ? SEG_PROG_XDP_FROM_POD : SEG_PROG_TC_FROM_POD;
+}
+
+/* Per in-netns ifkey: its reloaded instance, loaded on first need. */
+struct refresh {
+	__u32 ifkey;
+	struct seg_bpf *inst;
+	bool failed;
+};
+
+static int refresh_inst_fd(struct seg_dp *dp, struct refresh *r, enum seg_prog prog)
+{
+	if (!r->inst && !r->failed) {
+		if (seg_dp_instance_open(dp, r->ifkey, &r->inst) ||
+		    bpf_program__set_autoload(r->inst->progs.seg_xdp_from_pod, false) ||
+		    seg_bpf__load(r->inst)) {
+			log_warn("ifkey %#x keeps its old program (instance load failed)", r->ifkey);
+			seg_bpf__destroy(r->inst);
+			r->inst = NULL;
+			r->failed = true;
+		}
+	}
+	if (!r->inst)
+		return -1;
+	return prog == SEG_PROG_TC_TO_POD ? bpf_program__fd(r->inst->progs.seg_tc_to_pod)
+					  : bpf_program__fd(r->inst->progs.seg_tc_from_pod);
+}
+
+/* Moves one pinned link onto the matching new program. A link whose
  * interface is gone is unpinned. Failures are logged, not fatal. */
-static void link_refresh(const struct seg_dp *dp, const struct pinned_link *pl,
-			 const int fds[SEG_PROG_MAX])
+static void link_refresh(struct seg_dp *dp, const struct pinned_link *pl, struct refresh *r)
 {
 	char path[PATH_MAX];
 	struct link_info li;
-	int fd, prog;
+	enum seg_prog prog;
+	int fd, pfd;
 
 	if (link_path(path, dp, pl->ifkey, pl->dir))
 		return;
@@ -448,25 +521,34 @@ static void link_refresh(const struct seg_dp *dp, const struct pinned_link *pl,
 	}
 	if (link_info_get(fd, &li)) {
 		log_warn_err(-errno, "link info of %s", path);
-	} else if (!li.ifindex) {
+		goto out;
+	}
+	if (!li.ifindex) {
 		log_info("%s: its interface is gone; unpinning it", path);
 		unlink(path);
-	} else {
-		prog = pl->dir == SEG_LINK_TO	     ? SEG_PROG_TC_TO_POD
-		       : li.type == BPF_LINK_TYPE_XDP ? SEG_PROG_XDP_FROM_POD
-						      : SEG_PROG_TC_FROM_POD;
-		if (bpf_link_update(fd, fds[prog], NULL))
-			log_warn_err(-errno, "move %s to the new program %s", path,
-				     seg_dp_prog_name(prog));
+		goto out;
 	}
+	prog = link_prog(pl->dir, &li);
+	if (!(pl->ifkey & SEG_IFKEY_NETNS)) {
+		pfd = dp->prog_fd[prog];
+	} else if (prog_current(dp, li.prog_id, dp->prog_fd[prog])) {
+		log_debug("%s: program unchanged, kept", path);
+		goto out;
+	} else {
+		pfd = refresh_inst_fd(dp, r, prog);
+		if (pfd < 0)
+			goto out;
+	}
+	if (bpf_link_update(fd, pfd, NULL))
+		log_warn_err(-errno, "move %s to the new program %s", path, seg_dp_prog_name(prog));
+out:
 	close(fd);
 }
 
 int seg_dp_links_refresh(struct seg_dp *dp)
 {
+	struct refresh r = { 0 };
 	struct pinned_link *v;
-	struct seg_bpf *inst = NULL;
-	int fds[SEG_PROG_MAX];
 	size_t n;
 	int err;
 
@@ -474,31 +556,13 @@ int seg_dp_links_refresh(struct seg_dp *dp)
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++) {
-		__u32 k = v[i].ifkey;
-
-		if (!(k & SEG_IFKEY_NETNS)) {
-			link_refresh(dp, &v[i], dp->prog_fd);
-			continue;
+		if (i == 0 || v[i].ifkey != r.ifkey) { /* sorted: one ifkey at a time */
+			seg_bpf__destroy(r.inst);
+			r = (struct refresh){ .ifkey = v[i].ifkey };
 		}
-		/* One new instance per in-netns ifkey (links sorted by ifkey). */
-		if (!inst || i == 0 || v[i - 1].ifkey != k) {
-			seg_bpf__destroy(inst);
-			inst = NULL;
-			if (seg_dp_instance_open(dp, k, &inst) ||
-			    bpf_program__set_autoload(inst->progs.seg_xdp_from_pod, false) ||
-			    seg_bpf__load(inst)) {
-				log_warn("ifkey %#x keeps its old program (instance load failed)", k);
-				seg_bpf__destroy(inst);
-				inst = NULL;
-				continue;
-			}
-			fds[SEG_PROG_TC_TO_POD] = bpf_program__fd(inst->progs.seg_tc_to_pod);
-			fds[SEG_PROG_TC_FROM_POD] = bpf_program__fd(inst->progs.seg_tc_from_pod);
-			fds[SEG_PROG_XDP_FROM_POD] = -1;
-		}
-		link_refresh(dp, &v[i], fds);
+		link_refresh(dp, &v[i], &r);
 	}
-	seg_bpf__destroy(inst);
+	seg_bpf__destroy(r.inst);
 	free(v);
 	return 0;
 }

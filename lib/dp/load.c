@@ -458,6 +458,12 @@ int seg_dp_open(struct seg_dp **out, const struct seg_dp_opts *opts)
 	}
 	dp->ncpus = err;
 	if (opts->open_existing) {
+		if (access(dp->pin_dir, F_OK) && errno == ENOENT) {
+			log_error("no pin directory %s: is the data path loaded (segd running)?",
+				  dp->pin_dir);
+			err = -ENOENT;
+			goto out;
+		}
 		err = seg_dp_bpffs_check(dp->pin_dir) ?: dp_get_pins(dp);
 		if (err)
 			goto out;

@@ -6,7 +6,9 @@
  * (netns) or lives under /sys/fs/bpf/hd-<pid>-* and is removed in the
  * teardowns, also when a test fails.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -220,6 +222,34 @@ static __u32 event_ifkey(struct seg_dp *dp, int prog_fd)
 	return ifkey;
 }
 
+/* A run that crashed (ASan abort) skipped its teardowns: remove the
+ * hd-<pid>-* pins and netns of test processes that no longer exist. */
+static void reap_stale(void)
+{
+	const char *dirs[] = { "/sys/fs/bpf", "/run/netns" };
+
+	for (int i = 0; i < 2; i++) {
+		struct dirent *de;
+		DIR *d = opendir(dirs[i]);
+
+		while (d && (de = readdir(d))) {
+			char path[PATH_MAX];
+			int pid;
+
+			if (sscanf(de->d_name, "hd-%d-", &pid) != 1 || pid <= 0 ||
+			    !kill(pid, 0) || errno != ESRCH)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
+			if (i == 0)
+				seg_dp_unpin_all(path);
+			else
+				sh("ip netns del %s 2>/dev/null", de->d_name);
+		}
+		if (d)
+			closedir(d);
+	}
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 static void test_private_instance(void **state)
@@ -321,7 +351,8 @@ static void test_open_existing(void **state)
 	struct seg_dp_opts ex = { .pin_dir = f->pin, .open_existing = true };
 	struct seg_dp *dp = NULL, *rd = NULL;
 	struct seg_endpoint got;
-	__u32 pid, mid;
+	struct link_info li;
+	__u32 pid, mid, ifkey = 0;
 
 	/* Nothing pinned yet: refused, nothing created. */
 	assert_true(seg_dp_open(&rd, &ex) < 0);
@@ -340,8 +371,20 @@ static void test_open_existing(void **state)
 	assert_int_equal(seg_dp_endpoint_set(dp, 77, &(struct seg_endpoint){ .ep_id = 77 }), 0);
 	assert_int_equal(seg_dp_endpoint_get(rd, 77, &got), 0);
 	assert_int_equal(got.ep_id, 77);
-	seg_dp_close(rd);
 	seg_dp_close(dp);
+
+	/* A short-lived user of the pins (CNI plugin) attaches with the
+	 * pinned programs; the links outlive it. */
+	make_netns(f);
+	assert_int_equal(seg_dp_attach(rd,
+				       &(struct seg_dp_attach){ .ifname = "hdh0",
+								.netns = f->ns_node_path,
+								.mode = SEG_ATTACH_VETH },
+				       &ifkey),
+			 0);
+	seg_dp_close(rd);
+	assert_int_equal(pinned_link(f, ifkey, "from", &li), 0);
+	assert_int_equal(li.prog_id, pid);
 }
 
 static void test_attach_veth(void **state)
@@ -422,7 +465,7 @@ static void test_attach_pod(void **state)
 {
 	struct fix *f = *state;
 	struct seg_dp *dp = NULL;
-	struct link_info from, to;
+	struct link_info from, to, from2;
 	ino_t ns_before = own_netns();
 	__u32 ifkey = 0, map_ids[16], nmaps = 16, ep_map;
 	struct bpf_prog_info pi = { 0 };
@@ -506,6 +549,19 @@ static void test_attach_pod(void **state)
 				       NULL),
 			 -ENOENT);
 
+	/* A reload keeps an in-netns instance whose code and maps are
+	 * unchanged (no per-pod reload on restart). */
+	seg_dp_close(dp);
+	dp = NULL;
+	assert_int_equal(seg_dp_open(&dp, &f->opts), 0);
+	assert_int_equal(pinned_link(f, ifkey, "from", &from2), 0);
+	assert_int_equal(from2.id, from.id);
+	assert_int_equal(from2.prog_id, from.prog_id);
+	pfd = bpf_prog_get_fd_by_id(from2.prog_id);
+	assert_true(pfd >= 0);
+	assert_int_equal(event_ifkey(dp, pfd), SEG_IFKEY_NETNS | 7);
+	close(pfd);
+
 	assert_int_equal(seg_dp_detach(dp, ifkey), 0);
 	assert_int_equal(pinned_link(f, ifkey, "from", &from), -ENOENT);
 	assert_true(link_gone(to.id));
@@ -585,5 +641,6 @@ int main(void)
 		return 77;
 	}
 	log_init("test_dp", LOG_LVL_WARN);
+	reap_stale();
 	return cmocka_run_group_tests_name("dp", tests, NULL, NULL);
 }
