@@ -125,7 +125,7 @@ static int do_attach(void *ctx, void *opts)
 	err = seg_dp_attach(dp, &a, &ifkey);
 	if (err)
 		return err;
-	out_u64(c->out, OUT_ANY, "ifkey", NULL, ifkey);
+	segctl_out_ifkey(c->out, "ifkey", ifkey);
 	out_str(c->out, OUT_ANY, "dev", NULL, o->dev);
 	out_str(c->out, OUT_ANY, "netns", NULL, a.netns);
 	out_str(c->out, OUT_ANY, "mode", NULL, attach_mode_names[o->mode]);
@@ -154,7 +154,7 @@ static int do_detach(void *ctx, void *opts)
 	err = seg_dp_detach(dp, o->ifkey);
 	if (err)
 		return err;
-	out_u64(c->out, OUT_ANY, "detached", NULL, o->ifkey);
+	segctl_out_ifkey(c->out, "detached", o->ifkey);
 	return 0;
 }
 

@@ -163,7 +163,7 @@ static __u8 ep_flags_of(int mode)
 static void print_endpoint(struct out *o, __u32 ifkey, const struct seg_endpoint *ep)
 {
 	out_obj_begin(o, NULL);
-	out_u64(o, OUT_ANY, "ifkey", ifkey & SEG_IFKEY_NETNS ? "%#llx" : NULL, ifkey);
+	segctl_out_ifkey(o, "ifkey", ifkey);
 	out_u64(o, OUT_ANY, "ep_id", NULL, ep->ep_id);
 	out_u64(o, OUT_ANY, "identity", NULL, ep->identity);
 	out_u64(o, OUT_ANY, "revision", NULL, ep->revision);
@@ -285,7 +285,7 @@ static int do_delete(void *ctx, void *opts)
 		log_error("no endpoint with ifkey %u", ifkey);
 	if (err)
 		return err;
-	out_u64(c->out, OUT_ANY, "deleted", NULL, ifkey);
+	segctl_out_ifkey(c->out, "deleted", ifkey);
 	return 0;
 }
 

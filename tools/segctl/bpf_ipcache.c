@@ -23,7 +23,10 @@ static void print_entry(struct out *o, const struct in6_addr *a, __u32 prefixlen
 	out_str(o, OUT_ANY, "address", NULL, cidr);
 	out_str(o, OUT_ANY, "table", NULL, lpm ? "lpm" : "exact");
 	out_u64(o, OUT_ANY, "identity", NULL, v->identity);
-	out_u64(o, OUT_ANY, "owner_ifkey", v->owner_ifkey ? NULL : "-", v->owner_ifkey);
+	if (v->owner_ifkey)
+		segctl_out_ifkey(o, "owner_ifkey", v->owner_ifkey);
+	else
+		out_u64(o, OUT_ANY, "owner_ifkey", "-", 0);
 	out_obj_end(o);
 }
 

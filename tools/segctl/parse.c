@@ -101,6 +101,11 @@ int segctl_parse_peer(const char *arg, void *field)
 	return 0;
 }
 
+void segctl_out_ifkey(struct out *o, const char *key, __u32 ifkey)
+{
+	out_u64(o, OUT_ANY, key, ifkey & SEG_IFKEY_NETNS ? "%#llx" : NULL, ifkey);
+}
+
 const char *segctl_netns_path(const char *arg, char *buf, size_t len)
 {
 	if (strchr(arg, '/'))

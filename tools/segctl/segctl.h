@@ -47,6 +47,8 @@ int segctl_parse_proto(const char *arg, void *field); /* int: IPPROTO_* or 0 = a
 int segctl_parse_port(const char *arg, void *field); /* struct port_range; "any" = 0-65535 */
 int segctl_parse_peer(const char *arg, void *field); /* uint32_t; "any" = SEG_ID_ANY */
 const char *segctl_proto_name(unsigned proto, char *buf, size_t len);
+/* An ifkey field: hex in tables for in-netns keys (0x80000000|ep_id). */
+void segctl_out_ifkey(struct out *o, const char *key, __u32 ifkey);
 /* 'name' or a path; names are /run/netns/<name>. buf >= PATH_MAX. */
 const char *segctl_netns_path(const char *arg, char *buf, size_t len);
 /* Monotonic ns (bpf_ktime_get_ns) to wall-clock ns since the epoch. */
