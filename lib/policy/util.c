@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t hm_hash(const void *k, size_t klen)
+{
+	const unsigned char *p = k;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < klen; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}
+
+static struct hm_slot *hm_find(const struct hmap *h, const void *k, size_t klen, uint64_t hash)
+{
+	size_t i = hash & (h->cap - 1);
+
+	for (;;) {
+		struct hm_slot *s = &h->s[i];
+
+		if (!s->hash)
+			return s;
+		if (s->hash == hash && s->klen == klen && !memcmp(s->key, k, klen))
+			return s;
+		i = (i + 1) & (h->cap - 1);
+	}
+}
+
+static int hm_grow(struct hmap *h)
+{
+	size_t ncap = h->cap ? h->cap * 2 : 16;
+	struct hm_slot *old = h->s;
+	size_t ocap = h->cap;
+
+	h->s = calloc(ncap, sizeof(*h->s));
+	if (!h->s) {
+		h->s = old;
+		return -ENOMEM;
+	}
+	h->cap = ncap;
+	for (size_t i = 0; i < ocap; i++) {
+		if (old[i].hash)
+			*hm_find(h, old[i].key, old[i].klen, old[i].hash) = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+int hmap_put(struct hmap *h, const void *k, size_t klen, size_t val)
+{
+	uint64_t hash = hm_hash(k, klen);
+	struct hm_slot *s;
+
+	if ((h->n + 1) * 4 > h->cap * 3 && hm_grow(h))
+		return -ENOMEM;
+	s = hm_find(h, k, klen, hash);
+	if (!s->hash) {
+		s->key = malloc(klen ? klen : 1);
+		if (!s->key)
+			return -ENOMEM;
+		memcpy(s->key, k, klen);
+		s->klen = klen;
+		s->hash = hash;
+		h->n++;
+	}
+	s->val = val;
+	return 0;
+}
+
+bool hmap_get(const struct hmap *h, const void *k, size_t klen, size_t *val)
+{
+	struct hm_slot *s;
+
+	if (!h->cap)
+		return false;
+	s = hm_find(h, k, klen, hm_hash(k, klen));
+	if (!s->hash)
+		return false;
+	if (val)
+		*val = s->val;
+	return true;
+}
+
+void hmap_free(struct hmap *h)
+{
+	for (size_t i = 0; i < h->cap; i++)
+		free(h->s[i].key);
+	free(h->s);
+	memset(h, 0, sizeof(*h));
+}
+
+static bool sb_grow(struct sbuf *b, size_t need)
+{
+	size_t ncap;
+	char *p;
+
+	if (b->oom)
+		return false;
+	if (b->n + need + 1 <= b->cap)
+		return true;
+	ncap = b->cap ? b->cap : 64;
+	while (ncap < b->n + need + 1)
+		ncap *= 2;
+	p = realloc(b->p, ncap);
+	if (!p) {
+		b->oom = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = ncap;
+	return true;
+}
+
+void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !sb_grow(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->n += (size_t)n;
+}
+
+void sb_putc(struct sbuf *b, char c)
+{
+	if (!sb_grow(b, 1))
+		return;
+	b->p[b->n++] = c;
+	b->p[b->n] = '\0';
+}
+
+char *sb_take(struct sbuf *b)
+{
+	char *p;
+
+	if (b->oom || !sb_grow(b, 0)) {
+		sb_free(b);
+		return NULL;
+	}
+	b->p[b->n] = '\0';
+	p = b->p;
+	memset(b, 0, sizeof(*b));
+	return p;
+}
+
+void sb_free(struct sbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+int vec_reserve(void *v, size_t *cap, size_t n, size_t sz)
+{
+	void **pp = v;
+	size_t ncap;
+	void *p;
+
+	if (n + 1 <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 8;
+	while (ncap < n + 1)
+		ncap *= 2;
+	p = realloc(*pp, ncap * sz);
+	if (!p)
+		return -ENOMEM;
+	*pp = p;
+	*cap = ncap;
+	return 0;
+}
