@@ -166,6 +166,8 @@ __attribute__((noinline)) int seg_decide(struct seg_pkt *p, struct seg_meta *m)
 		}
 	} else if (m->parse != SEG_OK) {
 		seg_unclassified(m, ep, m->parse, &v);
+		if (v.event && p->family) /* name the peer in the event */
+			v.remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr);
 	} else if (p->kind == SEG_PK_ICMP_ERR) {
 		seg_icmp_error(m, p, ep, cfg, &v);
 	} else {
