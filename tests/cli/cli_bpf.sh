@@ -16,6 +16,7 @@ command -v jq >/dev/null || { echo "FAIL: jq not installed"; exit 1; }
 
 PIN=/sys/fs/bpf/hc-cli-$$
 NS=hc-cli-$$
+NSP=hc-clp-$$
 FAILS=0
 PASSES=0
 
@@ -23,6 +24,7 @@ cleanup() {
 	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
 	rm -rf "$PIN" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
+	ip netns del "$NSP" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -113,15 +115,43 @@ check "counters json" '.reasons | type == "array"' "$(S -o json bpf counters --r
 check "counters --all lists every reason" \
 	'[.reasons[].name] | index("SEG_DROP_POLICY") != null' "$(S -o json bpf counters --all)"
 
-# ---- attach / detach inside our own netns ----------------------------------------
-if ip netns add "$NS" && ip -n "$NS" link add hc-c0 type veth peer name hc-c1 &&
-	ip -n "$NS" link set hc-c0 up && ip -n "$NS" link set hc-c1 up; then
+# ---- attach, traffic, counters/events/ct, detach (our own netns only) --------------
+# hc-cli-N plays the node (host-side veth hc-c0), hc-clp-N the pod (hc-c1).
+if ip netns add "$NS" && ip netns add "$NSP" &&
+	ip -n "$NS" link add hc-c0 type veth peer name hc-c1 netns "$NSP" &&
+	ip -n "$NS" addr add 10.98.0.1/24 dev hc-c0 && ip -n "$NS" link set hc-c0 up &&
+	ip -n "$NSP" addr add 10.98.0.2/24 dev hc-c1 && ip -n "$NSP" link set hc-c1 up; then
 	out=$(S -o json bpf attach --dev hc-c0 --netns "$NS")
 	check "attach prints ifkey" '.ifkey > 0 and .mode == "veth"' "$out"
 	key=$(printf '%s' "$out" | jq -r .ifkey)
 	if ls "$PIN/links/" | grep -q "^$key-"; then ok "links pinned"; else fail "links pinned"; fi
+
+	S bpf endpoint set --ifkey "$key" --ep-id 9 --identity 900 --ingress isolated \
+		--policy-ingress 70 >/dev/null
+	S bpf ipcache set 10.98.0.1 --identity 901 >/dev/null
+	S bpf ipcache set 10.98.0.2 --identity 900 --owner-ifkey "$key" >/dev/null
+	S bpf events >/dev/null # drain what the links saw so far
+	ip netns exec "$NS" ping -c 1 -W 1 10.98.0.2 >/dev/null 2>&1 && fail "ping denied" || ok "ping denied"
+	check "deny counted under SEG_DROP_POLICY" \
+		'any(.reasons[]; .name == "SEG_DROP_POLICY" and .packets >= 1)' "$(S -o json bpf counters)"
+	S bpf policy add -p 70 -d ingress --peer 901 --proto icmp --rule 33 >/dev/null
+	ip netns exec "$NS" ping -c 2 -W 1 10.98.0.2 >/dev/null 2>&1 && ok "ping allowed by rule" ||
+		fail "ping allowed by rule"
+	check "rule counter and last hit" \
+		'any(.rules[]; .rule == 33 and .packets >= 2 and (.last_hit | type) == "string")' \
+		"$(S -o json bpf counters --rules)"
+	check "conntrack entry" \
+		'any(.[]; .laddr == "10.98.0.2" and .raddr == "10.98.0.1" and .rule == 33 and .ep_id == 9)' \
+		"$(S -o json bpf ct list)"
+	out=$(S -o json bpf events --count 100)
+	check "deny event" '[inputs] + [.] | any(.type == "deny" and .reason_text == "isolated, no rule allows" and .daddr == "10.98.0.2")' "$out"
+	check "new event" '[inputs] + [.] | any(.type == "new" and .rule == 33 and .remote_id == 901 and .local_id == 900)' "$out"
+	S bpf ct flush >/dev/null
+	check "ct flush" 'length == 0' "$(S -o json bpf ct list)"
 	rc "detach" 0 S bpf detach --ifkey "$key"
 	rc "detach twice fails" 1 S bpf detach --ifkey "$key"
+	ip netns exec "$NS" ping -c 1 -W 1 10.98.0.2 >/dev/null 2>&1 && ok "detached: ping passes" ||
+		fail "detached: ping passes"
 else
 	fail "netns/veth setup"
 fi
