@@ -15,7 +15,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,24 +216,31 @@ static void assert_pod(const struct pod *p, const struct disc_iface *d, enum dis
 	}
 }
 
-/* netns_dir: pods are expected under their names there, not in /run/netns */
-static void scan_and_check(struct lab *lab, const struct disc_opts *o, enum disc_style ovs_style)
+/* Every pod, and nothing else: not the bridge, the OVS taps, nor the
+ * macvlan parent (a veth with both ends in the node). With o->netns_dir,
+ * pods are expected under their names there, not in /run/netns. Frees r. */
+static void check_result(struct lab *lab, const struct disc_opts *o, struct disc_result *r,
+			 enum disc_style ovs_style)
 {
-	struct disc_result r;
 	char path[DISC_PATH_LEN];
 
-	assert_int_equal(discover_scan(o, &r), 0);
-	/* every pod, and nothing else: not the bridge, the OVS taps, nor
-	 * the macvlan parent (a veth with both ends in the node) */
-	assert_int_equal(r.n, lab->n);
+	assert_int_equal(r->n, lab->n);
 	for (size_t i = 0; i < lab->n; i++) {
 		const struct pod *p = &lab->pods[i];
 
 		if (o->netns_dir)
 			snprintf(path, sizeof(path), "%s/%s", o->netns_dir, p->name);
-		assert_pod(p, find_by_netns(&r, o->netns_dir ? path : p->netns), ovs_style);
+		assert_pod(p, find_by_netns(r, o->netns_dir ? path : p->netns), ovs_style);
 	}
-	discover_result_free(&r);
+	discover_result_free(r);
+}
+
+static void scan_and_check(struct lab *lab, const struct disc_opts *o, enum disc_style ovs_style)
+{
+	struct disc_result r;
+
+	assert_int_equal(discover_scan(o, &r), 0);
+	check_result(lab, o, &r, ovs_style);
 }
 
 static void test_scan_all_styles(void **state)
@@ -274,6 +283,74 @@ static void test_scan_netns_dir(void **state)
 	o.n_pod_netns = 0;
 	o.netns_dir = dir;
 	scan_and_check(lab, &o, DISC_OVS);
+}
+
+/* A pod whose netns is not among the candidates is still classified from
+ * the node side (a routed pod even keeps its addresses, from the routes),
+ * with no netns and no pod-side details. */
+static void test_scan_unlisted_netns(void **state)
+{
+	struct lab *lab = *state;
+	struct disc_opts o = lab_opts(lab, true);
+	const struct pod *cal = lab_pod(lab, "cal-a"), *fl = lab_pod(lab, "fl-a");
+	const char *only[] = { lab_pod(lab, "mv-a")->netns };
+	struct disc_result r;
+	size_t seen = 0;
+
+	o.pod_netns = only;
+	o.n_pod_netns = 1;
+	assert_int_equal(discover_scan(&o, &r), 0);
+	assert_int_equal(r.n, lab->n); /* the same interfaces */
+	for (size_t i = 0; i < r.n; i++) {
+		const struct disc_iface *d = &r.ifs[i];
+
+		if (d->style == DISC_MACVLAN) {
+			assert_string_equal(d->netns, only[0]);
+			continue;
+		}
+		assert_string_equal(d->netns, "");
+		assert_string_equal(d->pod_ifname, "");
+		if (!strcmp(d->host_ifname, cal->host_if)) {
+			assert_int_equal(d->style, DISC_CALICO);
+			assert_same_addrs(cal, d); /* from the /32 and /128 routes */
+			for (size_t j = 0; j < d->n_addrs; j++)
+				assert_true(d->prefixlen[j] == 32 || d->prefixlen[j] == 128);
+			seen++;
+		} else if (!strcmp(d->host_ifname, fl->host_if)) {
+			assert_int_equal(d->style, DISC_FLANNEL);
+			assert_int_equal(d->n_addrs, 0);
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 2);
+	discover_result_free(&r);
+}
+
+/* node_netns NULL: the calling thread's netns is the node (segd run inside
+ * it); the thread's netns is unchanged afterwards. */
+static void test_scan_from_inside_node(void **state)
+{
+	struct lab *lab = *state;
+	struct disc_opts o = lab_opts(lab, true);
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int node = open(lab->node, O_RDONLY | O_CLOEXEC);
+	struct stat before = { 0 }, after = { 0 };
+	struct disc_result r;
+	int err;
+
+	assert_true(self >= 0 && node >= 0);
+	o.node_netns = NULL;
+	/* no assertion while inside: a failure must not strand the thread */
+	assert_int_equal(setns(node, CLONE_NEWNET), 0);
+	stat("/proc/thread-self/ns/net", &before);
+	err = discover_scan(&o, &r);
+	stat("/proc/thread-self/ns/net", &after);
+	assert_int_equal(setns(self, CLONE_NEWNET), 0);
+	assert_int_equal(err, 0);
+	assert_true(before.st_ino == after.st_ino);
+	check_result(lab, &o, &r, DISC_OVS);
+	close(node);
+	close(self);
 }
 
 /* ---- watch ------------------------------------------------------------- */
@@ -532,6 +609,8 @@ int main(void)
 		cmocka_unit_test(test_scan_all_styles),
 		cmocka_unit_test(test_scan_without_ovsdb),
 		cmocka_unit_test(test_scan_netns_dir),
+		cmocka_unit_test(test_scan_unlisted_netns),
+		cmocka_unit_test(test_scan_from_inside_node),
 		cmocka_unit_test(test_watch_new_and_deleted_pod),
 		cmocka_unit_test(test_ovsdb_timeout),
 		cmocka_unit_test(test_ovsdb_protocol),
