@@ -213,8 +213,9 @@ static int hook_attach(const struct hook *h, int prog_fd, int ifindex, int old_f
 			return log_err(err, "attach XDP to %s: another XDP program is attached",
 				       ifname);
 		return log_err(err, "attach %s to %s (%s)", seg_dp_prog_name(h->prog), ifname,
-			       h->xdp ? "xdp generic" : h->type == BPF_TCX_INGRESS ? "tcx ingress"
-										 : "tcx egress");
+			       h->xdp			  ? "xdp generic" :
+			       h->type == BPF_TCX_INGRESS ? "tcx ingress" :
+							    "tcx egress");
 	}
 	return 0;
 }
@@ -315,8 +316,8 @@ int seg_dp_attach(struct seg_dp *dp, const struct seg_dp_attach *a, __u32 *ifkey
 		if (err)
 			goto out;
 	}
-	log_debug("attached %s ifindex %d%s%s as ifkey %#x", a->ifname ? a->ifname : "",
-		  ifindex, a->netns ? " in " : "", a->netns ? a->netns : "", ifkey);
+	log_debug("attached %s ifindex %d%s%s as ifkey %#x", a->ifname ? a->ifname : "", ifindex,
+		  a->netns ? " in " : "", a->netns ? a->netns : "", ifkey);
 	if (ifkey_out)
 		*ifkey_out = ifkey;
 out:
@@ -356,8 +357,9 @@ int seg_dp_detach(struct seg_dp *dp, __u32 ifkey)
 		else if (errno != ENOENT)
 			return log_err(-errno, "unpin link %s", path);
 	}
-	return found ? 0 : log_err(-ENOENT, "ifkey %u is not attached (no links under %s/links)",
-				   ifkey, dp->pin_dir);
+	return found ? 0 :
+		       log_err(-ENOENT, "ifkey %u is not attached (no links under %s/links)", ifkey,
+			       dp->pin_dir);
 }
 
 void seg_dp_att_close_all(struct seg_dp *dp)
@@ -406,7 +408,9 @@ static int pinned_links_list(const struct seg_dp *dp, struct pinned_link **out, 
 	while ((de = readdir(d))) {
 		char *end;
 		unsigned long k = strtoul(de->d_name, &end, 10);
-		int dir = !strcmp(end, "-from") ? SEG_LINK_FROM : !strcmp(end, "-to") ? SEG_LINK_TO : -1;
+		int dir = !strcmp(end, "-from") ? SEG_LINK_FROM :
+			  !strcmp(end, "-to")	? SEG_LINK_TO :
+						  -1;
 
 		if (end == de->d_name || dir < 0 || k > 0xffffffffUL)
 			continue;
@@ -491,7 +495,8 @@ static int refresh_inst_fd(struct seg_dp *dp, struct refresh *r, enum seg_prog p
 		if (seg_dp_instance_open(dp, r->ifkey, &r->inst) ||
 		    bpf_program__set_autoload(r->inst->progs.seg_xdp_from_pod, false) ||
 		    seg_bpf__load(r->inst)) {
-			log_warn("ifkey %#x keeps its old program (instance load failed)", r->ifkey);
+			log_warn("ifkey %#x keeps its old program (instance load failed)",
+				 r->ifkey);
 			seg_bpf__destroy(r->inst);
 			r->inst = NULL;
 			r->failed = true;
@@ -499,8 +504,8 @@ static int refresh_inst_fd(struct seg_dp *dp, struct refresh *r, enum seg_prog p
 	}
 	if (!r->inst)
 		return -1;
-	return prog == SEG_PROG_TC_TO_POD ? bpf_program__fd(r->inst->progs.seg_tc_to_pod)
-					  : bpf_program__fd(r->inst->progs.seg_tc_from_pod);
+	return prog == SEG_PROG_TC_TO_POD ? bpf_program__fd(r->inst->progs.seg_tc_to_pod) :
+					    bpf_program__fd(r->inst->progs.seg_tc_from_pod);
 }
 
 /* Moves one pinned link onto the matching new program. A link whose

@@ -31,8 +31,7 @@ static int events_sample(void *ctx, void *data, size_t size)
 	return ev->cb(data, ev->ctx);
 }
 
-int seg_dp_events_open(struct seg_dp *dp, seg_dp_event_cb cb, void *ctx,
-		       struct seg_dp_events **out)
+int seg_dp_events_open(struct seg_dp *dp, seg_dp_event_cb cb, void *ctx, struct seg_dp_events **out)
 {
 	struct seg_dp_events *ev;
 

@@ -32,11 +32,16 @@
 #include <unistd.h>
 
 const char *const seg_dpm_names[DPM_MAX] = {
-	[DPM_ENDPOINTS] = SEG_MAP_ENDPOINTS, [DPM_IPCACHE] = SEG_MAP_IPCACHE,
-	[DPM_IPCACHE_LPM] = SEG_MAP_IPCACHE_LPM, [DPM_POLICY] = SEG_MAP_POLICY,
-	[DPM_CT] = SEG_MAP_CT, [DPM_FRAG] = SEG_MAP_FRAG,
-	[DPM_EVENTS] = SEG_MAP_EVENTS, [DPM_REASONS] = SEG_MAP_REASONS,
-	[DPM_RULES] = SEG_MAP_RULES, [DPM_EVT_RL] = SEG_MAP_EVT_RL,
+	[DPM_ENDPOINTS] = SEG_MAP_ENDPOINTS,
+	[DPM_IPCACHE] = SEG_MAP_IPCACHE,
+	[DPM_IPCACHE_LPM] = SEG_MAP_IPCACHE_LPM,
+	[DPM_POLICY] = SEG_MAP_POLICY,
+	[DPM_CT] = SEG_MAP_CT,
+	[DPM_FRAG] = SEG_MAP_FRAG,
+	[DPM_EVENTS] = SEG_MAP_EVENTS,
+	[DPM_REASONS] = SEG_MAP_REASONS,
+	[DPM_RULES] = SEG_MAP_RULES,
+	[DPM_EVT_RL] = SEG_MAP_EVT_RL,
 	[DPM_CONFIG] = SEG_MAP_CONFIG,
 };
 
@@ -53,8 +58,8 @@ const char *seg_dp_prog_name(enum seg_prog p)
 
 int seg_dp_path(char *buf, const char *dir, const char *a, const char *b)
 {
-	int n = b ? snprintf(buf, PATH_MAX, "%s/%s/%s", dir, a, b)
-		  : snprintf(buf, PATH_MAX, "%s/%s", dir, a);
+	int n = b ? snprintf(buf, PATH_MAX, "%s/%s/%s", dir, a, b) :
+		    snprintf(buf, PATH_MAX, "%s/%s", dir, a);
 
 	if (n < 0 || n >= PATH_MAX)
 		return log_err(-ENAMETOOLONG, "path %s/%s too long", dir, a);
@@ -186,14 +191,13 @@ static int maps_size(struct seg_bpf *skel, const struct seg_dp_opts *o)
 			continue;
 		err = bpf_map__set_max_entries(sz[i].map, sz[i].n);
 		if (err)
-			return log_err(err, "set max_entries of %s to %u",
-				       bpf_map__name(sz[i].map), sz[i].n);
+			return log_err(err, "set max_entries of %s to %u", bpf_map__name(sz[i].map),
+				       sz[i].n);
 	}
 	return 0;
 }
 
-static int map_compat(const struct bpf_map *want, const struct bpf_map_info *have,
-		      const char *path)
+static int map_compat(const struct bpf_map *want, const struct bpf_map_info *have, const char *path)
 {
 	const char *what = NULL;
 	__u32 w = 0, h = 0;
@@ -224,7 +228,8 @@ static int maps_reuse(struct seg_bpf *skel, const char *pin_dir)
 	char path[PATH_MAX];
 	int fd = -1, err = 0;
 
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		struct bpf_map_info info;
 
 		if (bpf_map__is_internal(map))
@@ -263,7 +268,8 @@ static int maps_pin(struct seg_bpf *skel, const char *pin_dir)
 	char path[PATH_MAX];
 	int err;
 
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		if (bpf_map__is_internal(map))
 			continue;
 		err = seg_dp_path(path, pin_dir, bpf_map__name(map), NULL);
@@ -312,7 +318,8 @@ static int skel_take(struct seg_dp *dp, struct seg_bpf *skel)
 	struct bpf_map *map;
 	int err;
 
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		int fd;
 
 		if (bpf_map__is_internal(map))
@@ -378,7 +385,8 @@ static int dp_get_pins(struct seg_dp *dp)
 	skel = seg_bpf__open();
 	if (!skel)
 		return log_err(-errno, "open BPF object seg_bpf");
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		int fd;
 
 		if (bpf_map__is_internal(map))
@@ -390,8 +398,8 @@ static int dp_get_pins(struct seg_dp *dp)
 		if (fd < 0) {
 			err = -errno;
 			if (err == -ENOENT)
-				log_error("no pinned map %s: is segd running (pin dir %s)?",
-					  path, dp->pin_dir);
+				log_error("no pinned map %s: is segd running (pin dir %s)?", path,
+					  dp->pin_dir);
 			else
 				log_err(err, "open pinned map %s", path);
 			goto out;
@@ -544,7 +552,8 @@ int seg_dp_instance_open(const struct seg_dp *dp, __u32 cfg_ifkey, struct seg_bp
 	skel = seg_bpf__open();
 	if (!skel)
 		return log_err(-errno, "open BPF object seg_bpf");
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		const char *name = bpf_map__name(map);
 		int fd;
 

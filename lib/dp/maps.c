@@ -38,7 +38,8 @@ static int map_lookup(struct seg_dp *dp, enum seg_dpm m, const void *k, void *v)
 static int map_delete(struct seg_dp *dp, enum seg_dpm m, const void *k)
 {
 	if (bpf_map_delete_elem(seg_dp_fd(dp, m), k))
-		return errno == ENOENT ? -ENOENT : log_err(-errno, "delete from %s", seg_dpm_names[m]);
+		return errno == ENOENT ? -ENOENT :
+					 log_err(-errno, "delete from %s", seg_dpm_names[m]);
 	return 0;
 }
 
@@ -178,8 +179,8 @@ int seg_dp_policy_del(struct seg_dp *dp, const struct seg_policy_key *k)
 }
 
 /* Blocks of [lo, hi] as policy keys; proto 0 = any protocol (full range only). */
-static int range_keys(__u32 policy_id, __u32 remote_id, __u8 proto, __u8 dir, __u16 lo,
-		      __u16 hi, struct seg_policy_key *keys, int *n)
+static int range_keys(__u32 policy_id, __u32 remote_id, __u8 proto, __u8 dir, __u16 lo, __u16 hi,
+		      struct seg_policy_key *keys, int *n)
 {
 	struct seg_port_block b[SEG_PORT_BLOCKS_MAX];
 	int cnt;
@@ -198,8 +199,11 @@ static int range_keys(__u32 policy_id, __u32 remote_id, __u8 proto, __u8 dir, __
 	}
 	for (int i = 0; i < cnt; i++) {
 		memset(&keys[i], 0, sizeof(keys[i]));
-		keys[i] = (struct seg_policy_key){ .policy_id = policy_id, .remote_id = remote_id,
-						   .port = b[i].port, .proto = proto, .dir = dir,
+		keys[i] = (struct seg_policy_key){ .policy_id = policy_id,
+						   .remote_id = remote_id,
+						   .port = b[i].port,
+						   .proto = proto,
+						   .dir = dir,
 						   .port_wild = b[i].wild };
 	}
 	*n = cnt;

@@ -6,6 +6,7 @@
  * (netns) or lives under /sys/fs/bpf/hd-<pid>-* and is removed in the
  * teardowns, also when a test fails.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -75,9 +77,13 @@ static int setup(void **state)
 	snprintf(f->ns_node_path, sizeof(f->ns_node_path), "/run/netns/%s", f->ns_node);
 	snprintf(f->ns_pod_path, sizeof(f->ns_pod_path), "/run/netns/%s", f->ns_pod);
 	/* Small maps: the tests run in parallel with others. */
-	f->opts = (struct seg_dp_opts){ .pin_dir = f->pin, .max_endpoints = 64,
-					.max_ipcache = 256, .max_ipcache_lpm = 64,
-					.max_policy = 1024, .max_ct = 1024, .max_rules = 128 };
+	f->opts = (struct seg_dp_opts){ .pin_dir = f->pin,
+					.max_endpoints = 64,
+					.max_ipcache = 256,
+					.max_ipcache_lpm = 64,
+					.max_policy = 1024,
+					.max_ct = 1024,
+					.max_rules = 128 };
 	fix_cleanup(f);
 	*state = f;
 	return 0;
@@ -205,8 +211,11 @@ static int ev_ifkey_cb(const struct seg_flow_event *ev, void *ctx)
 static __u32 event_ifkey(struct seg_dp *dp, int prog_fd)
 {
 	__u8 pkt[TP_BUF_SIZE];
-	struct tp_spec s = { .src = "10.9.0.1", .dst = "10.9.0.2", .proto = IPPROTO_UDP,
-			     .sport = 5000, .dport = 53 };
+	struct tp_spec s = { .src = "10.9.0.1",
+			     .dst = "10.9.0.2",
+			     .proto = IPPROTO_UDP,
+			     .sport = 5000,
+			     .dport = 53 };
 	int len = tp_build(pkt, sizeof(pkt), &s);
 	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt, .data_size_in = (__u32)len);
 	struct seg_dp_events *evs = NULL;
@@ -236,8 +245,8 @@ static void reap_stale(void)
 			char path[PATH_MAX];
 			int pid;
 
-			if (sscanf(de->d_name, "hd-%d-", &pid) != 1 || pid <= 0 ||
-			    !kill(pid, 0) || errno != ESRCH)
+			if (sscanf(de->d_name, "hd-%d-", &pid) != 1 || pid <= 0 || !kill(pid, 0) ||
+			    errno != ESRCH)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
 			if (i == 0)
@@ -276,8 +285,9 @@ static void test_open_pins_and_reuse(void **state)
 	struct seg_endpoint ep = { .ep_id = 9, .identity = 1234, .revision = 7 }, got;
 	struct seg_config cfg = { .flags = SEG_CFG_ALLOW_HOST, .evt_rate = 5 }, gcfg;
 	const char *maps[] = { SEG_MAP_ENDPOINTS, SEG_MAP_IPCACHE, SEG_MAP_IPCACHE_LPM,
-			       SEG_MAP_POLICY, SEG_MAP_CT, SEG_MAP_FRAG, SEG_MAP_EVENTS,
-			       SEG_MAP_REASONS, SEG_MAP_RULES, SEG_MAP_EVT_RL, SEG_MAP_CONFIG };
+			       SEG_MAP_POLICY,	  SEG_MAP_CT,	   SEG_MAP_FRAG,
+			       SEG_MAP_EVENTS,	  SEG_MAP_REASONS, SEG_MAP_RULES,
+			       SEG_MAP_EVT_RL,	  SEG_MAP_CONFIG };
 	struct seg_dp *dp = NULL;
 	__u32 ids[11], used, max;
 	char rodata[64];
@@ -597,6 +607,136 @@ static void test_private_attach(void **state)
 	seg_dp_close(dp);
 }
 
+struct ev_log {
+	struct seg_flow_event ev[16];
+	int n;
+};
+
+static int ev_log_cb(const struct seg_flow_event *ev, void *ctx)
+{
+	struct ev_log *l = ctx;
+
+	if (l->n < 16)
+		l->ev[l->n++] = *ev;
+	return 0;
+}
+
+/* One UDP datagram from inside nspath to dst:dport, source port sport. */
+static void send_udp(const char *nspath, const char *dst, __u16 sport, __u16 dport)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(sport) };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(dport) };
+	int self = open("/proc/thread-self/ns/net", O_RDONLY);
+	int ns = open(nspath, O_RDONLY), fd;
+
+	assert_true(self >= 0 && ns >= 0);
+	assert_int_equal(inet_pton(AF_INET, dst, &to.sin_addr), 1);
+	assert_int_equal(setns(ns, CLONE_NEWNET), 0);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&src, sizeof(src)))
+		sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof(to));
+	if (fd >= 0)
+		close(fd);
+	assert_int_equal(setns(self, CLONE_NEWNET), 0);
+	close(ns);
+	close(self);
+}
+
+static const struct seg_flow_event *ev_find(const struct ev_log *l, __u16 sport)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->ev[i].proto == IPPROTO_UDP && l->ev[i].sport == sport)
+			return &l->ev[i];
+	return NULL;
+}
+
+/* Real packets over the attached host veth: without an endpoint they are
+ * dropped (counted); with one, an event per new flow tells which hook saw
+ * it: leaving the pod = EGRESS (tcx ingress of the host veth), towards
+ * the pod = INGRESS (its tcx egress). */
+static void test_traffic_directions(void **state)
+{
+	struct fix *f = *state;
+	struct seg_endpoint ep = { .ep_id = 21, .identity = 600, .revision = 1 };
+	struct seg_counter c0, c1;
+	struct seg_dp_events *evs = NULL;
+	struct ev_log log = { .n = 0 };
+	const struct seg_flow_event *e;
+	struct seg_dp *dp = NULL;
+	__u32 ifkey = 0;
+
+	make_netns(f);
+	assert_int_equal(sh("ip -n %s addr add 10.99.0.1/24 dev hdh1 && ip -n %s link set hdh1 up",
+			    f->ns_node, f->ns_node),
+			 0);
+	assert_int_equal(sh("ip -n %s addr add 10.99.0.2/24 dev eth0 && ip -n %s link set eth0 up"
+			    " && ip -n %s link set lo up",
+			    f->ns_pod, f->ns_pod, f->ns_pod),
+			 0);
+	assert_int_equal(seg_dp_open(&dp, &f->opts), 0);
+	assert_int_equal(seg_dp_config_set(dp, &(struct seg_config){ 0 }), 0);
+	assert_int_equal(seg_dp_attach(dp,
+				       &(struct seg_dp_attach){ .ifname = "hdh1",
+								.netns = f->ns_node_path,
+								.mode = SEG_ATTACH_VETH },
+				       &ifkey),
+			 0);
+	/* No endpoint: the pod's packets (ARP first) are dropped. */
+	assert_int_equal(seg_dp_reason_get(dp, SEG_DROP_NO_ENDPOINT, &c0), 0);
+	send_udp(f->ns_pod_path, "10.99.0.1", 7001, 9);
+	usleep(200000);
+	assert_int_equal(seg_dp_reason_get(dp, SEG_DROP_NO_ENDPOINT, &c1), 0);
+	assert_true(c1.packets > c0.packets);
+
+	assert_int_equal(seg_dp_endpoint_set(dp, ifkey, &ep), 0);
+	assert_int_equal(seg_dp_events_open(dp, ev_log_cb, &log, &evs), 0);
+	seg_dp_events_poll(evs, 0); /* drop the no-endpoint events */
+	log.n = 0;
+	send_udp(f->ns_pod_path, "10.99.0.1", 7002, 9);
+	usleep(200000);
+	send_udp(f->ns_node_path, "10.99.0.2", 7003, 9);
+	for (int i = 0; i < 20 && (!ev_find(&log, 7002) || !ev_find(&log, 7003)); i++)
+		seg_dp_events_poll(evs, 50);
+	e = ev_find(&log, 7002);
+	assert_non_null(e);
+	assert_int_equal(e->dir, SEG_DIR_EGRESS);
+	assert_int_equal(e->ifkey, ifkey);
+	assert_int_equal(e->ep_id, 21);
+	assert_int_equal(e->reason, SEG_R_ALLOW_NOT_ISOLATED);
+	e = ev_find(&log, 7003);
+	assert_non_null(e);
+	assert_int_equal(e->dir, SEG_DIR_INGRESS);
+	assert_int_equal(e->ifkey, ifkey);
+
+	/* The same inside the pod (macvlan style): eth0's tcx egress is
+	 * "from the pod", its ingress "to the pod", keyed by ep_id. */
+	assert_int_equal(seg_dp_detach(dp, ifkey), 0);
+	ep.ep_id = 22;
+	assert_int_equal(seg_dp_endpoint_set(dp, SEG_IFKEY_NETNS | 22, &ep), 0);
+	assert_int_equal(seg_dp_attach(dp,
+				       &(struct seg_dp_attach){ .ifname = "eth0",
+								.netns = f->ns_pod_path,
+								.mode = SEG_ATTACH_POD,
+								.ep_id = 22 },
+				       &ifkey),
+			 0);
+	send_udp(f->ns_pod_path, "10.99.0.1", 7004, 9);
+	send_udp(f->ns_node_path, "10.99.0.2", 7005, 9);
+	for (int i = 0; i < 20 && (!ev_find(&log, 7004) || !ev_find(&log, 7005)); i++)
+		seg_dp_events_poll(evs, 50);
+	e = ev_find(&log, 7004);
+	assert_non_null(e);
+	assert_int_equal(e->dir, SEG_DIR_EGRESS);
+	assert_int_equal(e->ifkey, SEG_IFKEY_NETNS | 22);
+	assert_int_equal(e->ep_id, 22);
+	e = ev_find(&log, 7005);
+	assert_non_null(e);
+	assert_int_equal(e->dir, SEG_DIR_INGRESS);
+	assert_int_equal(e->ifkey, SEG_IFKEY_NETNS | 22);
+	seg_dp_events_close(evs);
+	seg_dp_close(dp);
+}
+
 static void test_unpin_all(void **state)
 {
 	struct fix *f = *state;
@@ -633,6 +773,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_veth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_pod, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_attach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_traffic_directions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpin_all, setup, teardown),
 	};
 

@@ -37,8 +37,12 @@ static int group_setup(void **state)
 {
 	static struct fix f;
 	/* max_policy 8: small enough to overflow on purpose. */
-	struct seg_dp_opts o = { .max_endpoints = 64, .max_ipcache = 64, .max_ipcache_lpm = 16,
-				 .max_policy = 8, .max_ct = 64, .max_rules = 32 };
+	struct seg_dp_opts o = { .max_endpoints = 64,
+				 .max_ipcache = 64,
+				 .max_ipcache_lpm = 16,
+				 .max_policy = 8,
+				 .max_ct = 64,
+				 .max_rules = 32 };
 
 	f.ncpus = libbpf_num_possible_cpus();
 	if (f.ncpus <= 0 || seg_dp_open(&f.dp, &o))
@@ -86,8 +90,9 @@ static void test_policy_range(void **state)
 {
 	struct fix *f = *state;
 	struct seg_policy_val v = { .rule_id = 9, .action = SEG_ACT_ALLOW }, got;
-	struct seg_policy_key k = { .policy_id = 5, .remote_id = 300, .proto = IPPROTO_TCP,
-				    .dir = SEG_DIR_INGRESS };
+	struct seg_policy_key k = {
+		.policy_id = 5, .remote_id = 300, .proto = IPPROTO_TCP, .dir = SEG_DIR_INGRESS
+	};
 	struct pol_list l = { .n = 0 };
 	bool seen[3] = { false };
 
@@ -129,14 +134,14 @@ static void test_policy_range(void **state)
 	assert_int_equal(seg_dp_policy_set_range(f->dp, 5, 0, IPPROTO_UDP, 0, 9, 8, &v), -EINVAL);
 
 	/* All or nothing: 30 blocks do not fit in max_policy 8. */
-	assert_int_equal(seg_dp_policy_set_range(f->dp, 6, 1, IPPROTO_UDP, SEG_DIR_EGRESS, 1,
-						 65534, &v),
-			 -E2BIG);
+	assert_int_equal(
+		seg_dp_policy_set_range(f->dp, 6, 1, IPPROTO_UDP, SEG_DIR_EGRESS, 1, 65534, &v),
+		-E2BIG);
 	assert_int_equal(pol_count(f->dp), 4);
 
-	assert_int_equal(seg_dp_policy_del_range(f->dp, 5, 300, IPPROTO_TCP, SEG_DIR_INGRESS, 8080,
-						 8090),
-			 0);
+	assert_int_equal(
+		seg_dp_policy_del_range(f->dp, 5, 300, IPPROTO_TCP, SEG_DIR_INGRESS, 8080, 8090),
+		0);
 	assert_int_equal(pol_count(f->dp), 1);
 	assert_int_equal(seg_dp_policy_del_range(f->dp, 5, 0, 0, SEG_DIR_EGRESS, 0, 65535), 0);
 	assert_int_equal(pol_count(f->dp), 0);
@@ -250,10 +255,15 @@ static void test_percpu_sums(void **state)
 	assert_non_null(ec);
 	for (int i = 0; i < f->ncpus; i++) {
 		rc[i] = (struct seg_counter){ .packets = i + 1, .bytes = 100 * (i + 1) };
-		uc[i] = (struct seg_rule_counter){ .packets = 1, .bytes = 10, .last_hit_ns = 1000 + i };
-		ec[i] = (struct seg_evt_rl){ .last_ns = 50 + i, .suppressed = 2, .suppressed_total = 3 };
+		uc[i] = (struct seg_rule_counter){ .packets = 1,
+						   .bytes = 10,
+						   .last_hit_ns = 1000 + i };
+		ec[i] = (struct seg_evt_rl){ .last_ns = 50 + i,
+					     .suppressed = 2,
+					     .suppressed_total = 3 };
 	}
-	assert_int_equal(bpf_map_update_elem(seg_dp_map_fd(f->dp, SEG_MAP_REASONS), &key, rc, 0), 0);
+	assert_int_equal(bpf_map_update_elem(seg_dp_map_fd(f->dp, SEG_MAP_REASONS), &key, rc, 0),
+			 0);
 	key = 7;
 	assert_int_equal(bpf_map_update_elem(seg_dp_map_fd(f->dp, SEG_MAP_RULES), &key, uc, 0), 0);
 	assert_int_equal(bpf_map_update_elem(seg_dp_map_fd(f->dp, SEG_MAP_EVT_RL), &ifkey, ec, 0),
@@ -306,8 +316,11 @@ static int ev_cb(const struct seg_flow_event *ev, void *ctx)
 static void run_udp(int prog_fd, __u16 dport)
 {
 	__u8 pkt[TP_BUF_SIZE];
-	struct tp_spec s = { .src = "10.9.0.1", .dst = "10.9.0.2", .proto = IPPROTO_UDP,
-			     .sport = 5000, .dport = dport };
+	struct tp_spec s = { .src = "10.9.0.1",
+			     .dst = "10.9.0.2",
+			     .proto = IPPROTO_UDP,
+			     .sport = 5000,
+			     .dport = dport };
 	int len = tp_build(pkt, sizeof(pkt), &s);
 	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt, .data_size_in = (__u32)len);
 

@@ -36,8 +36,8 @@ static int check_range(__u32 lo, __u32 hi)
 			fail_msg("[%u, %u] block %d: %u not aligned to 2^%u", lo, hi, i, b[i].port,
 				 b[i].wild);
 		if (b[i].port != next)
-			fail_msg("[%u, %u] block %d starts at %u, expected %u", lo, hi, i, b[i].port,
-				 next);
+			fail_msg("[%u, %u] block %d starts at %u, expected %u", lo, hi, i,
+				 b[i].port, next);
 		next = b[i].port + size;
 		/* Minimal: two equal neighbours on a 2^(k+1) boundary could merge. */
 		if (i > 0 && b[i - 1].wild == b[i].wild && b[i].wild < 16 &&
@@ -186,10 +186,8 @@ static void test_random(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_edges),
-		cmocka_unit_test(test_exhaustive_slices),
+		cmocka_unit_test(test_known),  cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_edges),  cmocka_unit_test(test_exhaustive_slices),
 		cmocka_unit_test(test_random),
 	};
 
