@@ -68,7 +68,7 @@ ovs_up() {
 	ovs-vsctl --no-wait init
 	ip netns exec "$NODE" ovs-vswitchd "unix:$OVSDIR/db.sock" --pidfile="$OVSDIR/ovs-vswitchd.pid" \
 		--log-file="$OVSDIR/ovs-vswitchd.log" -vconsole:off --detach
-	ovs-vsctl --timeout=10 add-br "${BR}o" -- set bridge "${BR}o" datapath_type=netdev
+	ovs-vsctl --timeout=30 add-br "${BR}o" -- set bridge "${BR}o" datapath_type=netdev
 }
 
 cmd_up() {
@@ -120,7 +120,7 @@ pod_ovs() { # pod_ovs NAME NETNS: a veth into the OVS bridge, tagged as ovn-k/An
 	ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null 2>&1 || true
 	mac=$(ip -n "$ns" -j link show eth0 | jq -r '.[0].address')
 	ovs_env
-	ovs-vsctl --timeout=10 add-port "${BR}o" "$host" -- set Interface "$host" \
+	ovs-vsctl --timeout=30 add-port "${BR}o" "$host" -- set Interface "$host" \
 		"external_ids:iface-id=default_$name" "external_ids:attached-mac=$mac"
 	record "$name" style ovs netns "/run/netns/$ns" host_if "$host" addrs "$addr" \
 		iface_id "default_$name"
@@ -147,7 +147,7 @@ cmd_unpod() {
 	style=$(awk '$1 == "style" {print $2}' "$f")
 	if [ "$style" = ovs ]; then
 		ovs_env
-		ovs-vsctl --timeout=10 --if-exists del-port "${BR}o" "hn${ID}${name}" || true
+		ovs-vsctl --timeout=30 --if-exists del-port "${BR}o" "hn${ID}${name}" || true
 		ip -n "$NODE" link del "hn${ID}${name}" 2>/dev/null || true
 	else
 		cni DEL "hn-$ID-$name" "$ns" "$style" || echo "hnlab: CNI DEL $name failed" >&2
