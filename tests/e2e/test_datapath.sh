@@ -90,9 +90,9 @@ expect() {
 	res=$(e2e_result "$out")
 	if { [ "$want" = allow ] && [ "$res" = ok ]; } ||
 		{ [ "$want" = deny ] && [ "$res" = timeout ]; }; then
-		ok "$want $from -> $to $pp IPv$fam ($res)"
+		ok "$want $from -> $to $pp IPv$fam${*:+ $*} ($res)"
 	else
-		fail "$want $from -> $to $pp IPv$fam: got ${res:-nothing} ($out)"
+		fail "$want $from -> $to $pp IPv$fam${*:+ $*}: got ${res:-nothing} ($out)"
 	fi
 }
 
@@ -123,6 +123,8 @@ R_DROP_POLICY=16
 R_DROP_REVOKED=18
 R_DROP_DENY_RULE=17
 R_AUDIT=6
+R_ALLOW_HOST=4
+R_DROP_SPOOF=27
 ID_A=1001
 ID_B=1002
 
@@ -254,6 +256,40 @@ both allow a b 81/tcp
 check_grew "reason 'audit' counted" "$audit0" "$(reason_pkts $R_AUDIT)"
 sc bpf endpoint set --ifkey "$IFK_B" --ingress isolated >/dev/null
 both deny a b 81/tcp
+
+echo "# the node: denied while isolated, allowed with --allow-host (ipcache: node = HOST)"
+host_probe() { # host_probe allow|deny PORT/PROTO: from the node netns to b over IPv4
+	local out res
+	out=$(ip netns exec "$NODE" "$SEGPROBE" connect "$E2E_IP4_b" "$2" -o json \
+		--timeout "$([ "$1" = allow ] && echo $TO_ALLOW || echo $TO_DENY)") || true
+	res=$(e2e_result "$out")
+	if { [ "$1" = allow ] && [ "$res" = ok ]; } || { [ "$1" = deny ] && [ "$res" = timeout ]; }; then
+		ok "$1 node -> b $2 IPv4 ($res)"
+	else
+		fail "$1 node -> b $2 IPv4: got ${res:-nothing} ($out)"
+	fi
+}
+sc bpf ipcache set "$E2E_GW4" --identity 1 >/dev/null # SEG_ID_HOST
+host_probe deny 81/tcp
+host0=$(reason_pkts $R_ALLOW_HOST)
+sc bpf config set --allow-host on >/dev/null
+host_probe allow 81/tcp
+check_grew "reason 'to or from the node' counted" "$host0" "$(reason_pkts $R_ALLOW_HOST)"
+sc bpf config set --allow-host off >/dev/null
+host_probe deny 81/tcp
+
+echo "# anti-spoofing: a new flow from a source the pod does not own is dropped"
+# a gets a second address the ipcache does not know; b accepts 8000 from anyone.
+ip -n "$E2E_PREFIX-a" addr add "$E2E_NET4.12/32" dev eth0
+ip -n "$NODE" route add "$E2E_NET4.12/32" dev "$E2E_IF_a" scope link
+expect allow a b 4 8000/tcp --bind "$E2E_NET4.12"
+spoof0=$(reason_pkts $R_DROP_SPOOF)
+sc bpf config set --antispoof on >/dev/null
+expect deny a b 4 8000/tcp --bind "$E2E_NET4.12"
+expect allow a b 4 8000/tcp --bind "$E2E_IP4_a"
+both allow a b 53/udp
+check_grew "reason 'source address not owned by the pod' counted" "$spoof0" "$(reason_pkts $R_DROP_SPOOF)"
+sc bpf config set --antispoof off >/dev/null
 
 echo "# events"
 events=$(scj bpf events --count 10000 --timeout 1 || true)
