@@ -31,18 +31,18 @@ struct pctx {
 /*
  * libfyaml 0.7 has marks only on tokens: a scalar's own, a collection's
  * first scalar (its first key or item), which is where it starts to read.
+ * An empty collection ({} or []) has none: its key in the parent mapping
+ * speaks for it.
  */
-static void loc_of(struct fy_node *n, int *line, int *col)
+static const struct fy_mark *first_mark(struct fy_node *n)
 {
-	const struct fy_mark *mk = NULL;
-	void *it = NULL;
+	void *it;
 
-	for (int depth = 0; n && depth < 64 && !mk; depth++) {
+	for (int depth = 0; n && depth < 64; depth++) {
 		if (fy_node_is_scalar(n)) {
 			struct fy_token *t = fy_node_get_scalar_token(n);
 
-			mk = t ? fy_token_start_mark(t) : NULL;
-			break;
+			return t ? fy_token_start_mark(t) : NULL;
 		}
 		it = NULL;
 		if (fy_node_is_mapping(n)) {
@@ -51,6 +51,27 @@ static void loc_of(struct fy_node *n, int *line, int *col)
 			n = p ? fy_node_pair_key(p) : NULL;
 		} else {
 			n = fy_node_sequence_iterate(n, &it);
+		}
+	}
+	return NULL;
+}
+
+static void loc_of(struct fy_node *n, int *line, int *col)
+{
+	const struct fy_mark *mk = first_mark(n);
+	struct fy_node *parent;
+
+	for (int depth = 0; n && !mk && depth < 64; depth++, n = parent) {
+		struct fy_node_pair *p;
+		void *it = NULL;
+
+		parent = fy_node_get_parent(n);
+		if (parent && fy_node_is_mapping(parent)) {
+			while ((p = fy_node_mapping_iterate(parent, &it)) && fy_node_pair_value(p) != n)
+				;
+			mk = p ? first_mark(fy_node_pair_key(p)) : NULL;
+		} else if (parent) {
+			mk = first_mark(parent);
 		}
 	}
 	*line = mk ? mk->line + 1 : 0;
@@ -996,37 +1017,62 @@ static int parse_object(struct pctx *c, struct fy_node *obj, const char *where)
 
 /* ---- streams, files, batches --------------------------------------------------- */
 
-static int syntax_error(struct pctx *c, struct fy_parser *fyp)
-{
-	struct fy_diag *diag = fy_parser_get_diag(fyp);
-	struct fy_diag_error *e;
-	void *it = NULL;
+/* libfyaml's messages ("3:1: error: missing comma ...") for the first
+ * error, prefixed with our file name. */
+struct diag_sink {
+	struct pctx *c;
+	bool got;
+};
 
-	snprintf(c->d->msg, sizeof(c->d->msg), "%s: invalid YAML/JSON", c->file);
-	while (diag && (e = fy_diag_errors_iterate(diag, &it))) {
-		if (e->type >= FYET_ERROR) {
-			snprintf(c->d->msg, sizeof(c->d->msg), "%s:%d:%d: %s", c->file, e->line + 1,
-				 e->column + 1, e->msg);
-			break;
-		}
+static void diag_out(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+	struct diag_sink *s = user;
+	const char *gt;
+	size_t n;
+
+	if (s->got || !len)
+		return;
+	/* "<memory-@0x...-0x...>:3:1: ..." -> "3:1: ..." */
+	if (buf[0] == '<' && (gt = memchr(buf, '>', len)) && gt + 1 < buf + len && gt[1] == ':') {
+		len -= (size_t)(gt + 2 - buf);
+		buf = gt + 2;
 	}
-	fy_diag_unref(diag);
-	return -EINVAL;
+	n = strcspn(buf, "\n");
+	snprintf(s->c->d->msg, sizeof(s->c->d->msg), "%s:%.*s", s->c->file,
+		 (int)(n < len ? n : len), buf);
+	s->got = true;
 }
 
 static int parse_stream(struct pctx *c, const char *buf, size_t len)
 {
 	size_t flen = strlen(c->file);
+	struct diag_sink sink = { .c = c };
+	struct fy_diag_cfg dcfg;
 	struct fy_parse_cfg cfg = {
-		.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG |
-			 (flen > 5 && !strcmp(c->file + flen - 5, ".json") ? FYPCF_JSON_FORCE : 0),
+		.flags = flen > 5 && !strcmp(c->file + flen - 5, ".json") ? FYPCF_JSON_FORCE : 0,
 	};
-	struct fy_parser *fyp = fy_parser_create(&cfg);
+	struct fy_parser *fyp = NULL;
 	struct fy_document *fyd;
 	int err = 0;
 
-	if (!fyp)
-		return enomem(c);
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.output_fn = diag_out;
+	dcfg.user = &sink;
+	dcfg.level = FYET_ERROR;
+	dcfg.colorize = false;
+	dcfg.show_source = false;
+	dcfg.show_position = true;
+	dcfg.show_type = false;
+	dcfg.show_module = false;
+	dcfg.position_width = 0;
+	cfg.diag = fy_diag_create(&dcfg);
+	if (cfg.diag)
+		fyp = fy_parser_create(&cfg);
+	if (!fyp) {
+		err = enomem(c);
+		goto out;
+	}
 	if (fy_parser_set_string(fyp, buf, len)) {
 		err = enomem(c);
 		goto out;
@@ -1037,10 +1083,15 @@ static int parse_stream(struct pctx *c, const char *buf, size_t len)
 		if (err)
 			goto out;
 	}
-	if (fy_parser_get_stream_error(fyp))
-		err = syntax_error(c, fyp);
+	if (fy_parser_get_stream_error(fyp)) {
+		if (!sink.got)
+			snprintf(c->d->msg, sizeof(c->d->msg), "%s: invalid YAML/JSON", c->file);
+		err = -EINVAL;
+	}
 out:
 	fy_parser_destroy(fyp);
+	if (cfg.diag)
+		fy_diag_destroy(cfg.diag);
 	return err;
 }
 
