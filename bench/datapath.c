@@ -442,11 +442,12 @@ static int add_case(struct bench *b, enum bench_kind k, int v6, int hot, int siz
 
 static int make_cases(struct bench *b)
 {
-	b->cases = calloc(2 + 2 * 2 * 2 + 3 * 2 * 2 * BENCH_NSIZES, sizeof(*b->cases));
+	b->cases = calloc(3 + 2 * 2 * 2 + 3 * 2 * 2 * BENCH_NSIZES, sizeof(*b->cases));
 	if (!b->cases)
 		return log_err(-ENOMEM, "cases");
 	add_case(b, BK_EMPTY_DIRECT, 0, 1, -1);
 	add_case(b, BK_EMPTY, 0, 1, -1);
+	add_case(b, BK_EMPTY, 0, 0, -1);
 	for (int v6 = 0; v6 < 2; v6++) {
 		for (int hot = 1; hot >= 0; hot--) {
 			add_case(b, BK_CLASSIFY, v6, hot, -1);

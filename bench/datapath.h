@@ -80,7 +80,7 @@ struct bench {
 	struct bench_case *cases;
 	int ncases;
 	int ncpus;
-	double driver_ns; /* driver + tail call overhead, subtracted */
+	double driver_ns[2]; /* driver + tail call overhead by hot, subtracted */
 };
 
 /* bench/dp_tables.c */
