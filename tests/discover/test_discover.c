@@ -252,13 +252,18 @@ static void test_scan_all_styles(void **state)
 	scan_and_check(lab, &o, DISC_OVS);
 }
 
-/* Without OVSDB an OVS port is not guessed (it looks like any routeless
- * veth): unknown, but with its pod netns and addresses. */
+/* Without OVSDB (none configured, or unreachable) an OVS port is not
+ * guessed (it looks like any routeless veth): unknown, but with its pod
+ * netns and addresses. */
 static void test_scan_without_ovsdb(void **state)
 {
 	struct lab *lab = *state;
 	struct disc_opts o = lab_opts(lab, false);
 
+	scan_and_check(lab, &o, DISC_UNKNOWN);
+	/* a configured but dead OVSDB: the scan still succeeds, same answer */
+	o.ovsdb_sock = "/nonexistent/hn-db.sock";
+	o.ovsdb_timeout_ms = 200;
 	scan_and_check(lab, &o, DISC_UNKNOWN);
 }
 
