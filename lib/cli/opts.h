@@ -149,6 +149,11 @@ const struct cmd *opts_find_cmd(const struct cmd *sub, const char *name, bool *a
 /* Help text of the command reached by path (names, as matched). */
 void opts_print_help(FILE *fp, const char *path, const struct cmd *c, const struct opts_globals *g);
 
+/* A bash completion script for prog, generated from the command tables:
+ * commands, options per command, enum values. */
+void opts_print_completion_bash(FILE *fp, const char *prog, const struct cmd *root,
+				const struct opts_globals *g);
+
 /* Parses an enum value (exact or unique prefix); index or -EINVAL. */
 int opts_enum_index(const char *const *choices, const char *arg);
 /* Parses an unsigned integer (decimal or 0x hex) in [min, max]: 0, -EINVAL

@@ -294,6 +294,32 @@ static void test_help(void **state)
 	run_free(&r);
 }
 
+static void test_completion(void **state)
+{
+	struct opts_globals g = { glob_optv, NULL };
+	char *text = NULL, *vals;
+	size_t len;
+	FILE *fp = open_memstream(&text, &len);
+
+	assert_non_null(fp);
+	opts_print_completion_bash(fp, "tool", &root, &g);
+	fclose(fp);
+	assert_non_null(strstr(text, "\"tool\") words=\" policy endpoint events --output --pin-dir "
+				     "--help\" ;;\n"));
+	assert_non_null(strstr(text, "\"tool policy add\") words=\" --policy --port --dir --deny "
+				     "--name --tag --even --output --pin-dir --help\" ;;\n"));
+	assert_non_null(strstr(text, "\t--dir|-d) COMPREPLY=($(compgen -W \"ingress egress\""));
+	/* Options taking a value are skipped when finding the command path. */
+	vals = strstr(text, "valopts=\"");
+	assert_non_null(vals);
+	*strchr(vals, '\n') = '\0';
+	assert_non_null(strstr(vals, " --policy -p "));
+	assert_null(strstr(vals, "--deny")); /* a flag takes none */
+	vals[strlen(vals)] = '\n';
+	assert_non_null(strstr(text, "complete -o default -F _tool tool\n"));
+	free(text);
+}
+
 static void test_find_cmd(void **state)
 {
 	bool amb;
@@ -329,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_globals),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_find_cmd),
+		cmocka_unit_test(test_completion),
 		cmocka_unit_test(test_parse_ull),
 	};
 

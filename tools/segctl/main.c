@@ -82,8 +82,7 @@ int segctl_usage(struct segctl *c, const char *fmt, ...)
 
 /* opts_parse's own messages, buffered: echoed to stderr and, for -o json or
  * yaml, the first line becomes the error document. */
-static int parse_args(int argc, char **argv, const struct opts_globals *g,
-		      struct opts_parsed *res)
+static int parse_args(int argc, char **argv, const struct opts_globals *g, struct opts_parsed *res)
 {
 	char *msg = NULL;
 	size_t len = 0;
@@ -129,6 +128,26 @@ static int do_version(void *ctx, void *opts)
 	return 0;
 }
 
+static const char *const shell_names[] = { "bash", NULL };
+
+struct completion_opts {
+	int shell;
+};
+static const struct completion_opts completion_defaults;
+static const struct opt completion_optv[] = {
+	OPT_ENUM(0, "shell", struct completion_opts, shell, shell_names, "shell",
+		 .positional = true),
+	OPT_END,
+};
+
+static int do_completion(void *ctx, void *opts)
+{
+	struct opts_globals g = { .opts = global_optv };
+
+	opts_print_completion_bash(stdout, "segctl", &root, &g);
+	return 0;
+}
+
 static const struct cmd root_cmds[] = {
 	CMD_GROUP("bpf", segctl_bpf_cmds, "low-level access to the pinned data path",
 		  .description =
@@ -136,6 +155,9 @@ static const struct cmd root_cmds[] = {
 			  "Meant for debugging and tests: on a node run by segd, segd owns\n"
 			  "these maps and will overwrite what is changed here."),
 	CMD_LEAF("version", do_version, NULL, version_defaults, "print the version"),
+	CMD_LEAF("completion", do_completion, completion_optv, completion_defaults,
+		 "print a shell completion script generated from the command tables",
+		 .examples = "source <(segctl completion bash)"),
 	CMD_END,
 };
 
