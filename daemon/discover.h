@@ -89,8 +89,13 @@ void discover_result_free(struct disc_result *res);
  * into loop_add_fd(..., EPOLLIN, ...) and call discover_watch_process() when
  * it is readable. It never blocks and handles at most a bounded batch; the
  * callback gets NEW/DEL/CHANGE per link (CHANGE also for a route or address
- * added or removed on it), or RESYNC when the kernel dropped messages (the
- * socket overran): rescan then.
+ * added or removed on it: then only ifindex is set), or RESYNC when the
+ * kernel dropped messages (the socket overran): rescan then.
+ * A veth moved in from a pod netns comes as NEW, usually before its peer's
+ * nsid (and a cali* rename) arrive as CHANGEs: classify by rescanning, e.g.
+ * once per loop iteration. MacVlan pods cause no event in the node netns
+ * (the CNI plugin creates the device inside the pod netns): segd learns of
+ * them from its CNI plugin, then rescans.
  */
 enum disc_event {
 	DISC_EV_NEW,
