@@ -157,13 +157,9 @@ static int disc_watch_noseq(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-struct disc_watch_setup {
-	struct disc_watch *w;
-};
-
 static int disc_watch_open(void *arg)
 {
-	struct disc_watch *w = ((struct disc_watch_setup *)arg)->w;
+	struct disc_watch *w = arg;
 	struct nl_cache *links = NULL;
 	struct nl_sock *dump = NULL;
 	struct nl_object *obj;
@@ -205,7 +201,6 @@ out:
 int discover_watch_new(const char *node_netns, disc_watch_cb cb, void *ctx, struct disc_watch **out)
 {
 	struct disc_watch *w = calloc(1, sizeof(*w));
-	struct disc_watch_setup su = { .w = w };
 	int err;
 
 	*out = NULL;
@@ -220,7 +215,7 @@ int discover_watch_new(const char *node_netns, disc_watch_cb cb, void *ctx, stru
 	}
 	nl_cb_set(w->cb, NL_CB_VALID, NL_CB_CUSTOM, disc_watch_msg, w);
 	nl_cb_set(w->cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, disc_watch_noseq, NULL);
-	err = disc_in_netns(node_netns, disc_watch_open, &su);
+	err = disc_in_netns(node_netns, disc_watch_open, w);
 	if (err) {
 		if (err != -EIO && err != -ENOMEM)
 			log_err(err, "enter node netns %s", node_netns);
