@@ -6,9 +6,12 @@
  * A link lives as long as its pin (<pin_dir>/links/<ifkey>-{from,to}) or,
  * in a private instance, its fd in dp->att. Dropping both detaches.
  *
- * Re-attaching the same ifkey replaces: a link of the same kind on the same
- * interface is moved to the new program with bpf_link_update (atomic, no
- * window); otherwise the new link is created first and the old one dropped.
+ * Re-attaching the same ifkey replaces: host-side, a link of the same kind
+ * on the same interface is moved to the new program with bpf_link_update
+ * (atomic, no window); otherwise (and always for in-netns links) the new
+ * link is created first and the old one dropped by replacing its pin. A
+ * host-side ifkey is an ifindex, so every host-side attachment of one pin
+ * dir must be in one netns (the node's), as the endpoint map assumes.
  *
  * In another netns (a->netns), the calling thread setns()es there for the
  * interface lookup and link creation, and always returns to its own netns
@@ -303,7 +306,10 @@ int seg_dp_attach(struct seg_dp *dp, const struct seg_dp_attach *a, __u32 *ifkey
 		ifindex = a->ifname ? (int)if_nametoindex(a->ifname) : a->ifindex;
 		ifkey = ifindex > 0 ? (__u32)ifindex : 0;
 	}
-	for (int d = 0; d < 2 && ifkey; d++)
+	/* In-place update only host-side: an in-netns link of the same ep_id
+	 * may be on a same-numbered device of another pod's netns (link info
+	 * does not tell the netns), so POD links are always made anew. */
+	for (int d = 0; d < 2 && ifkey && a->mode != SEG_ATTACH_POD; d++)
 		old_fd[d] = link_old(dp, ifkey, d);
 	err = attach_in_ns(a, h, prog_fd, old_fd, new_fd, &ifindex);
 	netns_leave(self);

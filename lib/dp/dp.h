@@ -67,10 +67,13 @@ struct seg_dp_attach {
 
 /* Attaches both directions and pins the links as
  * <pin_dir>/links/<ifkey>-{from,to} (%u decimal; a private instance keeps
- * the link fds). Re-attaching replaces: a link of the same kind on the same
- * interface is moved to the program with bpf_link_update (no window), else
- * the new link is made first and then the old dropped. VETH/OVS: ifkey =
- * the ifindex (in a->netns if given). POD: a separate program instance is
+ * the link fds). Re-attaching replaces: host-side, a link of the same kind
+ * on the same interface is moved to the program with bpf_link_update (no
+ * window); else (and always in POD mode) the new link is made first and
+ * then the old dropped. If the second direction fails, a first one made
+ * anew is dropped but one updated in place stays updated. VETH/OVS: ifkey =
+ * the ifindex (in a->netns if given; all host-side attachments of a pin dir
+ * must share one netns, the node's). POD: a separate program instance is
  * loaded with seg_cfg_ifkey = SEG_IFKEY_NETNS | ep_id, sharing all maps;
  * ep_id must be 1..0x7fffffff. With a->netns, the calling thread enters
  * that netns for the lookup and attach and always returns to its own.

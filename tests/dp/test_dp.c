@@ -541,6 +541,21 @@ static void test_attach_pod(void **state)
 	assert_true(ep_map > 0);
 	assert_true(shared);
 
+	/* Re-attach: in-netns links are made anew, the old ones dropped. */
+	assert_int_equal(seg_dp_attach(dp,
+				       &(struct seg_dp_attach){ .ifname = "eth0",
+								.netns = f->ns_pod_path,
+								.mode = SEG_ATTACH_POD,
+								.ep_id = 7 },
+				       NULL),
+			 0);
+	assert_int_equal(pinned_link(f, ifkey, "from", &from2), 0);
+	assert_int_not_equal(from2.id, from.id);
+	assert_int_equal(from2.ifindex, (__u32)idx);
+	assert_true(link_gone(from.id));
+	from = from2;
+	assert_int_equal(pinned_link(f, ifkey, "to", &to), 0);
+
 	/* A missing interface fails and leaves our netns intact. */
 	assert_int_equal(seg_dp_attach(dp,
 				       &(struct seg_dp_attach){ .ifname = "nosuch0",
