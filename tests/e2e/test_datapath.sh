@@ -5,11 +5,13 @@
 # pass or drop exactly as the maps say, that policy changes apply without
 # reattaching (added -> allowed, removed -> blocked, an established TCP
 # connection cut after the revision bump), and the counters and events.
+# Also: port ranges vs deny rules, audit mode, node traffic (--allow-host),
+# anti-spoofing, and the other attach modes (inside the pod netns, XDP).
 #
 #   test_datapath.sh SEGCTL SEGPROBE
 #
 # Prints one line per check (ok/FAIL), then "N passed, N failed". Exit 0 all
-# passed, 1 any failed, 77 not root. Uses netns he-<rand>-{node,a,b} and the
+# passed, 1 any failed, 77 not root. Uses netns he-<rand>-{node,a,b,c,d} and the
 # pin dir /sys/fs/bpf/he-<rand>; removes both on exit.
 # e2e_pod_add sets E2E_IF_<pod>, E2E_IP4_<pod>, E2E_IP6_<pod> indirectly:
 # shellcheck disable=SC2154
@@ -291,12 +293,51 @@ both allow a b 53/udp
 check_grew "reason 'source address not owned by the pod' counted" "$spoof0" "$(reason_pkts $R_DROP_SPOOF)"
 sc bpf config set --antispoof off >/dev/null
 
+echo "# other attach modes: c enforced inside its netns (--mode pod), d by XDP (--mode ovs)"
+ID_C=1003
+ID_D=1004
+e2e_pod_add c 4
+e2e_pod_add d 5
+e2e_serve c --tcp 80,81
+IFK_C=$(scj bpf attach --dev eth0 --netns "$E2E_PREFIX-c" --mode pod --ep-id 3 | jq -r .ifkey)
+IFK_D=$(scj bpf attach --dev "$E2E_IF_d" --netns "$NODE" --mode ovs | jq -r .ifkey)
+check "pod-mode ifkey is 0x80000000|ep-id ($IFK_C)" test "$IFK_C" = $((0x80000003))
+for addr in "$E2E_IP4_c" "$E2E_IP6_c"; do
+	sc bpf ipcache set "$addr" --identity $ID_C --owner-ifkey "$IFK_C" >/dev/null
+done
+for addr in "$E2E_IP4_d" "$E2E_IP6_d"; do
+	sc bpf ipcache set "$addr" --identity $ID_D --owner-ifkey "$IFK_D" >/dev/null
+done
+# c (policy 40, ingress): a may reach tcp 80. d (policy 50, egress): tcp 80 to b only.
+policy add 40 ingress $ID_A tcp 80 401
+policy add 50 egress $ID_B tcp 80 501
+policy add 10 ingress $ID_D tcp 80-81 107 # b lets d in on 80 and 81: only d's egress decides
+sc bpf endpoint set --ifkey "$IFK_C" --ep-id 3 --identity $ID_C --ingress isolated \
+	--policy-ingress 40 >/dev/null
+sc bpf endpoint set --ifkey "$IFK_D" --ep-id 4 --identity $ID_D --egress isolated \
+	--policy-egress 50 >/dev/null
+both allow a c 80/tcp
+both deny a c 81/tcp
+both deny b c 80/tcp
+both allow d b 80/tcp
+both deny d b 81/tcp
+check_grew "rule 401 (pod mode) counted" 0 "$(rule_pkts 401)"
+check_grew "rule 501 (XDP) counted" 0 "$(rule_pkts 501)"
+
 echo "# events"
 events=$(scj bpf events --count 10000 --timeout 1 || true)
 for t in new deny revoked; do
 	n=$(jq -s --arg t "$t" '[.[] | select((.type | ascii_downcase) == $t)] | length' <<<"$events" 2>/dev/null || echo 0)
 	check_grew "events of type $t reported" 0 "$n"
 done
+
+echo "# detach: c is open again, the others stay enforced"
+sc bpf detach --ifkey "$IFK_C" >/dev/null
+for _ in $(seq 30); do # detaching completes in a kernel work item
+	e2e_probe a "$E2E_IP4_c" 81/tcp --timeout 100 -q && break
+done
+both allow a c 81/tcp
+both deny a b 81/tcp
 
 echo "# unload: detaches, traffic flows again"
 sc bpf unload >/dev/null
