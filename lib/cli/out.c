@@ -491,6 +491,10 @@ static bool yaml_plain_ok(const char *s)
 	strtod(s, &end);
 	if (*end == '\0')
 		return false; /* would read back as a number */
+	if (strspn(s, "0123456789") == 4 && s[4] == '-')
+		return false; /* a YAML 1.1 date or timestamp */
+	if (strchr(s, ':') && strspn(s, "0123456789:_.") == strlen(s))
+		return false; /* a YAML 1.1 base-60 number (1:20) */
 	return true;
 }
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <libfyaml.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +135,8 @@ static void test_yaml_quoting(void **state)
 	out_null(o, OUT_ANY, "h");
 	out_list_begin(o, "i");
 	out_list_end(o);
+	out_str(o, OUT_ANY, "j", NULL, "2026-11-28T02:57:26.709Z");
+	out_str(o, OUT_ANY, "k", NULL, "1:20");
 	assert_int_equal(out_flush(o), 0);
 	buf_close(&b);
 	assert_string_equal(b.data, "a: \"on\"\n"
@@ -144,9 +147,77 @@ static void test_yaml_quoting(void **state)
 				    "f: \"- dash\"\n"
 				    "g: true\n"
 				    "h: null\n"
-				    "i: []\n");
+				    "i: []\n"
+				    "j: \"2026-11-28T02:57:26.709Z\"\n"
+				    "k: \"1:20\"\n");
 	out_free(o);
 	free(b.data);
+}
+
+static void awkward_doc(struct out *o)
+{
+	static const char *const strs[] = { "on",    "no",	  "123", "0x10",     "1e5",
+					    "x: y",  "",	  " sp", "a #b",     "- dash",
+					    "[x]",   "{y}",	  "'q'", "\"d\"",    "tab\t",
+					    "nl\nx", "~",	  "ünï", "10.0.0.1", "fd00::1",
+					    "1:20",  "2026-01-01" };
+
+	out_str(o, OUT_ANY, "name", NULL, "seg");
+	out_list_begin(o, "strings");
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		out_str(o, OUT_ANY, NULL, NULL, strs[i]);
+	out_list_end(o);
+	out_list_begin(o, "rows");
+	out_obj_begin(o, NULL);
+	out_u64(o, OUT_ANY, "big", NULL, 1ull << 40);
+	out_s64(o, OUT_ANY, "neg", NULL, -3);
+	out_bool(o, OUT_ANY, "yes", false);
+	out_null(o, OUT_ANY, "none");
+	out_obj_begin(o, "empty");
+	out_obj_end(o);
+	out_list_begin(o, "nested");
+	out_list_begin(o, NULL);
+	out_u64(o, OUT_ANY, NULL, NULL, 1);
+	out_list_end(o);
+	out_list_end(o);
+	out_obj_end(o);
+	out_list_end(o);
+}
+
+static char *render(enum out_mode mode)
+{
+	struct buf b;
+	struct out *o = out_mem(&b, mode);
+
+	awkward_doc(o);
+	assert_int_equal(out_flush(o), 0);
+	buf_close(&b);
+	out_free(o);
+	return b.data;
+}
+
+/* YAML read back by another parser (libfyaml) equals the JSON document. */
+static void test_yaml_roundtrip(void **state)
+{
+	char *yaml = render(OUT_MODE_YAML), *json = render(OUT_MODE_JSON), *back;
+	struct fy_document *fyd = fy_document_build_from_string(NULL, yaml, strlen(yaml));
+	json_t *a, *b;
+
+	assert_non_null(fyd);
+	back = fy_emit_document_to_string(fyd, FYECF_MODE_JSON_ONELINE);
+	assert_non_null(back);
+	a = json_loads(json, 0, NULL);
+	b = json_loads(back, 0, NULL);
+	assert_non_null(a);
+	assert_non_null(b);
+	if (!json_equal(a, b))
+		fail_msg("YAML:\n%s\nread back as:\n%s\nJSON:\n%s", yaml, back, json);
+	json_decref(a);
+	json_decref(b);
+	free(back);
+	fy_document_destroy(fyd);
+	free(yaml);
+	free(json);
 }
 
 /* OUT_JSON fields only in machine modes, OUT_TEXT only in tables. */
@@ -288,11 +359,12 @@ static void test_mode_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table_widths), cmocka_unit_test(test_json_shape),
-		cmocka_unit_test(test_yaml),	     cmocka_unit_test(test_yaml_quoting),
-		cmocka_unit_test(test_kinds),	     cmocka_unit_test(test_error_json),
-		cmocka_unit_test(test_error_table),  cmocka_unit_test(test_unbalanced),
-		cmocka_unit_test(test_stream),	     cmocka_unit_test(test_mode_parse),
+		cmocka_unit_test(test_table_widths),   cmocka_unit_test(test_json_shape),
+		cmocka_unit_test(test_yaml),	       cmocka_unit_test(test_yaml_quoting),
+		cmocka_unit_test(test_kinds),	       cmocka_unit_test(test_error_json),
+		cmocka_unit_test(test_error_table),    cmocka_unit_test(test_unbalanced),
+		cmocka_unit_test(test_stream),	       cmocka_unit_test(test_mode_parse),
+		cmocka_unit_test(test_yaml_roundtrip),
 	};
 
 	return cmocka_run_group_tests_name("cli_out", tests, NULL, NULL);
