@@ -314,6 +314,10 @@ struct icase {
 	int verdict;
 	__u32 reason;
 	bool xdp; /* a from_pod error through seg_xdp_from_pod */
+	bool quote_opts; /* the quoted packet has IPv4 options / an IPv6 ext header */
+	enum fx_peer outer_peer; /* the error's remote address if not the flow's peer */
+	bool spoof; /* from the pod, SEG_CFG_ANTISPOOF, outer source not the pod's */
+	bool reversed; /* the quote is the flow's packet in the wrong direction */
 };
 
 static const struct icase icases[] = {
@@ -337,6 +341,18 @@ static const struct icase icases[] = {
 	  ERR_UNREACH, false, 0, false, FX_DROP, SEG_DROP_ICMP_UNTRACKED },
 	{ { "xdp_from_pod: unreachable for a tracked incoming flow passes" }, FX_TO_POD, true, TCP,
 	  ERR_UNREACH, false, 0, false, FX_PASS, SEG_R_ALLOW_RELATED, true },
+	{ { "error quoting a packet with IPv4 options / IPv6 ext header passes" }, FX_FROM_POD,
+	  true, UDP, ERR_UNREACH, false, 0, false, FX_PASS, SEG_R_ALLOW_RELATED, false, true },
+	{ { "error quoting options, another port: dropped" }, FX_FROM_POD, true, UDP, ERR_UNREACH,
+	  true, 0, false, FX_DROP, SEG_DROP_ICMP_UNTRACKED, false, true },
+	{ { "quoted packet in the wrong direction dropped" }, FX_FROM_POD, true, UDP, ERR_UNREACH,
+	  false, 0, false, FX_DROP, SEG_DROP_ICMP_UNTRACKED, .reversed = true },
+	/* the error goes back to where the quoted packet came from: a pod
+	 * cannot reach other peers, or spoof, by quoting one of its flows */
+	{ { "from_pod: error to another peer quoting a tracked flow dropped" }, FX_TO_POD, true,
+	  UDP, ERR_UNREACH, false, 0, false, FX_DROP, ANY_REASON, .outer_peer = FX_B },
+	{ { "from_pod: error with a spoofed source quoting a tracked flow dropped" }, FX_TO_POD,
+	  true, UDP, ERR_UNREACH, false, 0, true, FX_DROP, ANY_REASON, .spoof = true },
 	{ { "not isolated: untracked error passes" }, FX_FROM_POD, false, UDP, ERR_UNREACH, false,
 	  0, true, FX_PASS, ANY_REASON },
 };
@@ -371,10 +387,24 @@ static void test_icmp_error(void **state)
 	if (!c->not_iso)
 		fx_ep_flags(dir == SEG_DIR_INGRESS ? SEG_EPF_ISOLATED : 0,
 			    dir == SEG_DIR_EGRESS ? SEG_EPF_ISOLATED : 0);
+	if (c->spoof)
+		fx_config(SEG_CFG_ANTISPOOF);
 	if (c->tracked)
 		assert_int_equal(fx_run(c->flow_hook, &flow, NULL), FX_PASS);
 	if (c->other_port)
 		quoted.dport++;
+	if (c->reversed) {
+		quoted.src = flow.dst;
+		quoted.dst = flow.src;
+		quoted.sport = flow.dport;
+		quoted.dport = flow.sport;
+	}
+	if (c->quote_opts && in->family == 4) {
+		quoted.ip4_optlen = 8;
+	} else if (c->quote_opts) {
+		quoted.ext[0] = IPPROTO_HOPOPTS;
+		quoted.n_ext = 1;
+	}
 	if (c->quote_l4) {
 		size_t l3 = in->family == 6 ? TP_IP6_LEN : TP_IP4_LEN;
 
@@ -386,6 +416,12 @@ static void test_icmp_error(void **state)
 	err.src = pod_client ? fx_addr(c->kind == ERR_TIME ? FX_WORLD : FX_A, in->family) :
 			       fx_addr(FX_POD, in->family);
 	err.dst = pod_client ? fx_addr(FX_POD, in->family) : fx_addr(FX_A, in->family);
+	if (c->outer_peer && pod_client)
+		err.src = fx_addr(c->outer_peer, in->family);
+	else if (c->outer_peer)
+		err.dst = fx_addr(c->outer_peer, in->family);
+	if (c->spoof)
+		err.src = fx_addr(FX_POD2, in->family);
 	error_type(in->family, c->kind, &err.icmp_type, &err.icmp_code);
 	err.inner = &quoted;
 	assert_int_equal(fx_run(err_hook, &err, NULL), c->verdict);
