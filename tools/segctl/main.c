@@ -43,10 +43,7 @@ int segctl_dp(struct segctl *c, struct seg_dp **dp)
 	if (!c->dp) {
 		err = seg_dp_open(&c->dp, &o);
 		if (err) {
-			c->dp = NULL;
-			if (err == -ENOENT)
-				log_error("nothing pinned at %s: run 'segctl bpf load' first",
-					  c->g.pin_dir);
+			c->dp = NULL; /* lib/dp said what is missing */
 			return err;
 		}
 	}

@@ -30,7 +30,7 @@ struct segctl {
 	struct seg_dp *dp; /* opened on first use */
 };
 
-/* Opens the pinned data path (never loads); logs a hint when absent. */
+/* Opens the pinned data path (never loads). */
 int segctl_dp(struct segctl *c, struct seg_dp **dp);
 /* Prints "<command>: <msg>" + hint on stderr; returns SEGCTL_EUSAGE. */
 __attribute__((format(printf, 2, 3))) int segctl_usage(struct segctl *c, const char *fmt, ...);
