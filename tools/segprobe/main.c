@@ -50,6 +50,7 @@ static const char help_text[] =
 	"  --count N       rounds (default 1, range 1-1000000); every round must be answered\n"
 	"  --interval MS   pause between rounds (default 100, range 0-600000)\n"
 	"  --bind ADDR     source address (same family as ADDR)\n"
+	"                  (ADDR may be IPv4, IPv6, [IPv6] or fe80::X%IFNAME)\n"
 	"  --sport PORT    source port (default: chosen by the kernel, random for SCTP)\n"
 	"  -o, --output FORMAT  text (default) or json: one object with result, proto,\n"
 	"                  family, src, sport, dst, dport, connected, count, replies,\n"

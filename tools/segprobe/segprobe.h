@@ -65,7 +65,8 @@ enum probe_proto { PROTO_TCP, PROTO_UDP, PROTO_SCTP, PROTO_MAX };
 const char *proto_name(enum probe_proto p);
 int proto_parse(const char *s, enum probe_proto *p);
 
-/* "10.0.0.1", "fd00::1" or "[fd00::1]" -> sockaddr with port; 0/-EINVAL. */
+/* "10.0.0.1", "fd00::1", "[fd00::1]" or "fe80::1%eth0" -> sockaddr with
+ * port; 0/-EINVAL. */
 int sockaddr_parse(const char *s, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 /* "addr:port" or "[addr]:port" (v4-mapped addresses printed as IPv4). */
 const char *sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len);

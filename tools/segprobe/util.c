@@ -3,6 +3,7 @@
 #include "segprobe.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ int sockaddr_parse(const char *s, uint16_t port, struct sockaddr_storage *ss, so
 {
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	char buf[INET6_ADDRSTRLEN + 2];
+	char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2], *pct;
 	size_t n = strlen(s);
 
 	if (n >= sizeof(buf))
@@ -54,6 +55,14 @@ int sockaddr_parse(const char *s, uint16_t port, struct sockaddr_storage *ss, so
 		s4->sin_port = htons(port);
 		*len = sizeof(*s4);
 		return 0;
+	}
+	pct = strchr(buf, '%');
+	if (pct) {
+		/* fe80::1%eth0: the zone names the interface of a link-local address */
+		*pct++ = '\0';
+		s6->sin6_scope_id = if_nametoindex(pct);
+		if (!s6->sin6_scope_id)
+			return -EINVAL;
 	}
 	if (inet_pton(AF_INET6, buf, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
