@@ -139,6 +139,9 @@ rc=0
 wait "$srv" || rc=$?
 srv=
 if [ "$rc" = 0 ]; then ok "serve exits 0 on SIGTERM"; else fail "serve exit on SIGTERM: $rc"; fi
+# Nothing reads SCTP now: the kernel answers ICMP protocol unreachable.
+probe refused 1 10.78.0.2 9/sctp
+probe refused 1 fd78::2 9/sctp
 
 summary_done=true
 echo "$passed passed, $failed failed"

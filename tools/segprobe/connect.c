@@ -63,6 +63,10 @@ static void probe_errno(struct probe *p, const char *what, int err)
 	const char *st = "error";
 	char fmt[64];
 
+	/* ICMP protocol unreachable (v4) / parameter problem (v6): nothing on
+	 * the peer reads this protocol, e.g. SCTP without segprobe serve. */
+	if (err == ENOPROTOOPT || err == EPROTO)
+		return probe_fail(p, "refused", "the peer does not speak the protocol (ICMP)%s", 0);
 	if (err == ECONNREFUSED)
 		st = "refused";
 	else if (err == EHOSTUNREACH || err == ENETUNREACH)
