@@ -22,6 +22,7 @@ struct loop_src {
 	enum loop_src_kind kind;
 	bool dead; /* deleted during this iteration; freed after it */
 	char name[32];
+	struct loop_src *next, *prev; /* every live source, for loop_free() */
 	loop_cb cb;
 	void *ctx;
 	struct loop_src *next_dead;
@@ -33,6 +34,7 @@ struct loop {
 	loop_hook before_sleep;
 	void *before_sleep_ctx;
 	struct loop_src *dead; /* freed once no callback can still see them */
+	struct loop_src *live; /* registered sources */
 };
 
 int loop_new(struct loop **out)
@@ -68,6 +70,8 @@ void loop_free(struct loop *l)
 {
 	if (!l)
 		return;
+	while (l->live) /* sources still registered are the loop's to free */
+		loop_del(l, l->live);
 	loop_reap(l);
 	if (l->epfd >= 0)
 		close(l->epfd);
@@ -94,6 +98,10 @@ static int loop_register(struct loop *l, int fd, uint32_t events, enum loop_src_
 		free(s);
 		return err;
 	}
+	s->next = l->live;
+	if (l->live)
+		l->live->prev = s;
+	l->live = s;
 	if (out)
 		*out = s;
 	return 0;
@@ -119,6 +127,12 @@ void loop_del(struct loop *l, struct loop_src *s)
 	if (!s || s->dead)
 		return;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->live = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	s->dead = true;
 	s->next_dead = l->dead;
 	l->dead = s;

@@ -21,6 +21,8 @@ typedef int (*loop_cb)(struct loop *l, struct loop_src *s, uint32_t events, void
 typedef void (*loop_hook)(struct loop *l, void *ctx);
 
 int loop_new(struct loop **out);
+/* Frees the loop and every source still registered (fds not owned by the
+ * loop stay open). */
 void loop_free(struct loop *l);
 
 /* Watches fd for events (EPOLLIN...). The loop does not own fd. */
