@@ -2,6 +2,7 @@
 /* Table-driven commands and options over getopt_long. */
 #include "cli/opts.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -21,13 +22,22 @@ struct opt_ref {
 int opts_parse_ull(const char *arg, unsigned long long min, unsigned long long max,
 		   unsigned long long *out)
 {
+	const char *digits = arg;
 	unsigned long long v;
+	int base = 10;
 	char *end;
 
-	if (!arg || !*arg || *arg == '-' || *arg == '+' || *arg == ' ')
+	if (!arg)
+		return -EINVAL;
+	if (arg[0] == '0' && (arg[1] == 'x' || arg[1] == 'X')) {
+		digits = arg + 2;
+		base = 16;
+	}
+	/* strtoull would take signs and spaces; never octal ("080" is 80) */
+	if (!(base == 16 ? isxdigit((unsigned char)*digits) : isdigit((unsigned char)*digits)))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(arg, &end, 0);
+	v = strtoull(digits, &end, base);
 	if (*end)
 		return -EINVAL;
 	if (errno == ERANGE || v < min || v > max)

@@ -156,7 +156,7 @@ void opts_print_completion_bash(FILE *fp, const char *prog, const struct cmd *ro
 
 /* Parses an enum value (exact or unique prefix); index or -EINVAL. */
 int opts_enum_index(const char *const *choices, const char *arg);
-/* Parses an unsigned integer (decimal or 0x hex) in [min, max]: 0, -EINVAL
+/* Parses an unsigned integer (decimal, or hex with 0x; never octal) in [min, max]: 0, -EINVAL
  * (not a number) or -ERANGE. */
 int opts_parse_ull(const char *arg, unsigned long long min, unsigned long long max,
 		   unsigned long long *out);

@@ -338,6 +338,10 @@ static void test_parse_ull(void **state)
 
 	assert_int_equal(opts_parse_ull("0x10", 0, 100, &v), 0);
 	assert_int_equal(v, 16);
+	assert_int_equal(opts_parse_ull("080", 0, 100, &v), 0);
+	assert_int_equal(v, 80);
+	assert_int_equal(opts_parse_ull("0x", 0, 100, &v), -EINVAL);
+	assert_int_equal(opts_parse_ull("0x-1", 0, 100, &v), -EINVAL);
 	assert_int_equal(opts_parse_ull("101", 0, 100, &v), -ERANGE);
 	assert_int_equal(opts_parse_ull("12abc", 0, 100, &v), -EINVAL);
 	assert_int_equal(opts_parse_ull("", 0, 100, &v), -EINVAL);

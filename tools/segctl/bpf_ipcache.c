@@ -12,7 +12,7 @@ static void print_entry(struct out *o, const struct in6_addr *a, __u32 prefixlen
 			const struct seg_ipcache_val *v)
 {
 	char buf[INET6_ADDRSTRLEN], cidr[INET6_ADDRSTRLEN + 8];
-	bool v4 = seg_addr_is_v4(a);
+	bool v4 = seg_addr_is_v4(a) && prefixlen >= 96;
 
 	seg_addr_str(a, buf, sizeof(buf));
 	if (lpm)
