@@ -90,12 +90,60 @@ static __always_inline void seg_l4_ports(const __u8 *l4, __u8 family, __u8 proto
 	}
 }
 
+static __always_inline int seg_ip6_is_ext(__u8 nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS ||
+	       nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
+}
+
+/* Length of the extension header at h (type nh). */
+static __always_inline __u32 seg_ip6_ext_len(__u8 nh, const __u8 *h)
+{
+	if (nh == IPPROTO_FRAGMENT)
+		return 8;
+	if (nh == IPPROTO_AH)
+		return ((__u32)h[1] + 2) * 4;
+	return ((__u32)h[1] + 1) * 8;
+}
+
+/* *off past a quoted IPv6 packet's fixed header: walk its extension
+ * headers (at most SEG_MAX_EXTHDR) to its L4 header and protocol. A quoted
+ * later fragment has no L4 header: *off = SEG_QUOTE_NO_L4. */
+#define SEG_QUOTE_NO_L4 0xffffffffu
+static __always_inline int seg_quote_skip_ext(const struct seg_ctx *c, __u8 nh, __u32 *off,
+					      __u8 *proto)
+{
+	__u32 o = *off + sizeof(struct ipv6hdr);
+	int i;
+
+	for (i = 0; i < SEG_MAX_EXTHDR && seg_ip6_is_ext(nh); i++) {
+		const __u8 *h = seg_hdr(c, o, 8);
+
+		if (!h)
+			return SEG_DROP_TRUNCATED;
+		if (nh == IPPROTO_FRAGMENT &&
+		    (bpf_ntohs(((const struct seg_ip6_frag *)h)->frag_off) & SEG_IP6_FRAG_OFFSET)) {
+			*proto = h[0];
+			*off = SEG_QUOTE_NO_L4;
+			return SEG_OK;
+		}
+		o += seg_ip6_ext_len(nh, h);
+		nh = h[0];
+	}
+	if (seg_ip6_is_ext(nh))
+		return SEG_DROP_EXTHDR;
+	*proto = nh;
+	*off = o;
+	return SEG_OK;
+}
+
 /* The packet an ICMP error quotes, starting at its L3 header: its tuple,
  * for a conntrack lookup of the flow it belongs to. */
 static __always_inline int seg_parse_quote(const struct seg_ctx *c, struct seg_pkt *p, __u32 off)
 {
 	struct seg_tuple *q = &p->quote;
 	const __u8 *l4;
+	int r;
 
 	if (p->family == 4) {
 		const struct iphdr *ip = seg_hdr(c, off, sizeof(*ip));
@@ -115,8 +163,13 @@ static __always_inline int seg_parse_quote(const struct seg_ctx *c, struct seg_p
 			return SEG_DROP_TRUNCATED;
 		__builtin_memcpy(q->saddr, &ip6->saddr, sizeof(q->saddr));
 		__builtin_memcpy(q->daddr, &ip6->daddr, sizeof(q->daddr));
-		q->proto = ip6->nexthdr; /* quoted extension headers: not walked */
-		off += sizeof(*ip6);
+		r = seg_quote_skip_ext(c, ip6->nexthdr, &off, &q->proto);
+		if (r != SEG_OK)
+			return r;
+	}
+	if (off == SEG_QUOTE_NO_L4) {
+		p->kind = SEG_PK_ICMP_ERR; /* quotes a later fragment: no ports */
+		return SEG_OK;
 	}
 	l4 = seg_hdr(c, off, SEG_QUOTE_L4_LEN);
 	if (!l4)
@@ -253,12 +306,6 @@ static __always_inline int seg_parse_v4(const struct seg_ctx *c, struct seg_pkt 
 	return seg_parse_frag(c, p, off + hlen, tot - hlen, &fi);
 }
 
-static __always_inline int seg_ip6_is_ext(__u8 nh)
-{
-	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS ||
-	       nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
-}
-
 static __always_inline int seg_parse_v6(const struct seg_ctx *c, struct seg_pkt *p, __u32 off)
 {
 	const struct ipv6hdr *ip6 = seg_hdr(c, off, sizeof(*ip6));
@@ -297,12 +344,8 @@ static __always_inline int seg_parse_v6(const struct seg_ctx *c, struct seg_pkt 
 			fi.later = (fo & SEG_IP6_FRAG_OFFSET) != 0;
 			fi.id = bpf_ntohl(fh->identification);
 			fi.proto = fh->nexthdr;
-			off += 8;
-		} else if (nh == IPPROTO_AH) {
-			off += ((__u32)h[1] + 2) * 4;
-		} else {
-			off += ((__u32)h[1] + 1) * 8;
 		}
+		off += seg_ip6_ext_len(nh, h);
 		nh = h[0];
 		if (off > end)
 			return SEG_DROP_BAD_LEN;
