@@ -197,6 +197,17 @@ static void test_netns_ifkey(void **state)
 	assert_int_equal(fx_run(FX_TO_POD, &s, NULL), FX_PASS);
 	assert_int_equal(fx_reason(SEG_R_ALLOW_RULE).packets, 1);
 
+	/* the XDP program of this instance uses the same key */
+	fx()->ep.flags[SEG_DIR_EGRESS] = ISO;
+	fx_ep_write();
+	s = fx_flow(4, FX_XDP_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 443);
+	assert_int_equal(fx_run(FX_XDP_FROM_POD, &s, NULL), FX_DROP);
+	assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 2);
+	assert_int_equal(fx_events(), 3);
+	assert_int_equal(fx()->ev[2].ifkey, NETNS_IFKEY);
+	assert_int_equal(fx()->ev[2].dir, SEG_DIR_EGRESS);
+	s = fx_flow(4, FX_TO_POD, FX_A, IPPROTO_TCP, 80, FX_CLIENT_PORT);
+
 	/* an endpoint under the ifindex alone does not count for it */
 	fx_ep_delete();
 	at_ifindex.flags[SEG_DIR_INGRESS] = 0;

@@ -109,6 +109,11 @@ static void test_reply(void **state)
 			other.sport = lport + 1;
 		assert_int_equal(fx_run(c->reply_hook, &other, NULL), FX_DROP);
 		assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 1);
+	} else { /* ICMP echo: another id is another flow */
+		other = rep;
+		other.icmp_id++;
+		assert_int_equal(fx_run(c->reply_hook, &other, NULL), FX_DROP);
+		assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 1);
 	}
 	/* another peer with the same ports is not either */
 	other = rep;
@@ -155,7 +160,8 @@ static void test_established(void **state)
 }
 
 /* Revocation: an allowed flow, then a change, then the next packet. */
-enum change { CH_DEL_RULE, CH_KEEP_RULE, CH_IDENTITY };
+enum change { CH_DEL_RULE, CH_KEEP_RULE, CH_IDENTITY, CH_DENY_RULE, CH_NEW_RULE_ID };
+#define NEW_RULE_ID 43
 
 struct revoke_case {
 	struct fx_row row;
@@ -179,6 +185,10 @@ static const struct revoke_case revoke_cases[] = {
 	  FX_FROM_POD, FX_PASS, (__u32)-1 },
 	{ { "rule kept + revision bump: reply passes" }, CH_KEEP_RULE, true, FX_TO_POD, FX_PASS,
 	  (__u32)-1 },
+	{ { "allow rule replaced by a deny rule + bump: revoked" }, CH_DENY_RULE, true, FX_TO_POD,
+	  FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule replaced by another allow rule + bump: entry takes its id" }, CH_NEW_RULE_ID,
+	  true, FX_FROM_POD, FX_PASS, (__u32)-1 },
 	{ { "peer identity changed + bump: revoked" }, CH_IDENTITY, true, FX_FROM_POD, FX_DROP,
 	  SEG_DROP_REVOKED },
 };
@@ -204,6 +214,12 @@ static void test_revoke(void **state)
 		fx_rule_del(&r);
 		break;
 	case CH_KEEP_RULE:
+		break;
+	case CH_DENY_RULE:
+	case CH_NEW_RULE_ID:
+		r.action = c->change == CH_DENY_RULE ? SEG_ACT_DENY : SEG_ACT_ALLOW;
+		r.rule_id = c->change == CH_DENY_RULE ? r.rule_id + 100 : NEW_RULE_ID;
+		fx_rule_add(&r); /* same key, new value */
 		break;
 	case CH_IDENTITY:
 		fx_ipcache(fx_addr(FX_A, in->family), FX_ID_B, 0);
@@ -238,6 +254,53 @@ static void test_revoke(void **state)
 		assert_int_equal(fx_run(c->next_hook, &next, NULL), FX_PASS);
 		assert_true(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets >= 1);
 	}
+}
+
+/* Audit: a would-deny flow passes, is tracked (its replies pass), and is
+ * cut once the endpoint enforces. */
+static void test_audit_flow(void **state)
+{
+	const struct fx_inst *in = *state;
+	struct tp_spec req = fx_flow(in->family, FX_TO_POD, FX_A, IPPROTO_TCP, 8080, FX_CLIENT_PORT);
+	struct tp_spec rep = reply_of(&req, in->family);
+	struct seg_ct_entry e;
+
+	fx_ep_flags(SEG_EPF_ISOLATED | SEG_EPF_AUDIT, ISO);
+	assert_int_equal(fx_run(FX_TO_POD, &req, NULL), FX_PASS);
+	assert_int_equal(fx_reason(SEG_R_AUDIT).packets, 1);
+	assert_int_equal(fx_ct(in->family, FX_A, 8080, FX_CLIENT_PORT, IPPROTO_TCP, &e), 0);
+	assert_int_equal(e.verdict, SEG_VERDICT_AUDIT);
+	assert_int_equal(e.reason, SEG_R_AUDIT);
+	assert_int_equal(fx_run(FX_FROM_POD, &rep, NULL), FX_PASS);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 1);
+	assert_int_equal(fx_events(), 1);
+	assert_int_equal(fx()->ev[0].type, SEG_EV_NEW);
+	assert_int_equal(fx()->ev[0].verdict, SEG_VERDICT_AUDIT);
+
+	/* audit off: enforce */
+	fx()->ep.flags[SEG_DIR_INGRESS] = ISO;
+	fx_ep_bump();
+	req.tcp_flags = TP_ACK;
+	assert_int_equal(fx_run(FX_TO_POD, &req, NULL), FX_DROP);
+	assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 1);
+	assert_int_equal(fx_ct_count(), 0);
+}
+
+/* Conntrack entries belong to their endpoint: a new endpoint on the same
+ * interface (pod replaced, same address) does not inherit them. */
+static void test_ct_other_endpoint(void **state)
+{
+	const struct fx_inst *in = *state;
+	struct tp_spec req = fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_UDP, FX_CLIENT_PORT, 53);
+	struct tp_spec rep = reply_of(&req, in->family);
+
+	fx_ep_flags(ISO, 0);
+	assert_int_equal(fx_run(FX_FROM_POD, &req, NULL), FX_PASS);
+	fx()->ep.ep_id = FX_EP_ID + 1;
+	fx_ep_bump();
+	assert_int_equal(fx_run(FX_TO_POD, &rep, NULL), FX_DROP);
+	assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 1);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 0);
 }
 
 /* A flow allowed while the pod was not isolated is cut when a policy
@@ -335,7 +398,12 @@ int run_flow_tests(void)
 	static const struct fx_row est_rows[] = { { "established packets", 0 } };
 
 	failed += FX_RUN_TABLE("bpf established", test_established, est_rows);
+	static const struct fx_row audit_rows[] = { { "audit flow: tracked, replies pass, cut on enforce", 0 } };
+	static const struct fx_row owner_rows[] = { { "conntrack entries belong to their endpoint", 0 } };
+
 	failed += FX_RUN_TABLE("bpf revocation", test_revoke, revoke_cases);
+	failed += FX_RUN_TABLE("bpf audit flow", test_audit_flow, audit_rows);
+	failed += FX_RUN_TABLE("bpf conntrack owner", test_ct_other_endpoint, owner_rows);
 	failed += cmocka_run_group_tests_name("bpf conntrack", tests, fx_group_setup,
 					      fx_group_teardown);
 	return failed;

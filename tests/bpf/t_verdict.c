@@ -103,6 +103,9 @@ static const struct vcase vcases[] = {
 	/* host */
 	{ { "host: allowed with SEG_CFG_ALLOW_HOST" }, FX_TO_POD, ISO, 0, SEG_CFG_ALLOW_HOST,
 	  false, FX_HOST, FX_POD, TCP, 8080, {}, FX_PASS, SEG_R_ALLOW_HOST, NC, NC },
+	{ { "host: from_pod to the node allowed with SEG_CFG_ALLOW_HOST" }, FX_FROM_POD, 0, ISO,
+	  SEG_CFG_ALLOW_HOST, false, FX_HOST, FX_POD, UDP, 53, {}, FX_PASS, SEG_R_ALLOW_HOST, NC,
+	  NC },
 	{ { "host: isolated drop without SEG_CFG_ALLOW_HOST" }, FX_TO_POD, ISO, 0, 0, false,
 	  FX_HOST, FX_POD, TCP, 8080, {}, FX_DROP, SEG_DROP_POLICY, 0, SEG_EV_DENY },
 	{ { "host: SEG_CFG_ALLOW_HOST does not allow other peers" }, FX_TO_POD, ISO, 0,
