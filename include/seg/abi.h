@@ -88,6 +88,7 @@ struct seg_endpoint {
 	__u8 _pad[2];
 };
 _Static_assert(sizeof(struct seg_endpoint) == 32, "ABI: seg_endpoint");
+/* (struct seg_endpoint_val, the map value, follows the ipcache below.) */
 
 /* ---- ipcache: address -> identity ---------------------------------------
  * Exact hash (pod addresses) first, then the LPM trie (CIDRs), else WORLD.
@@ -108,6 +109,28 @@ struct seg_ipcache_val {
 	__u32 owner_ifkey; /* local endpoint owning this address, 0 = none */
 };
 _Static_assert(sizeof(struct seg_ipcache_val) == 8, "ABI: seg_ipcache_val");
+
+/* ---- epochs: whole-node atomic policy updates ----------------------------
+ * The values of seg_endpoints and of both ipcache maps hold one slot per
+ * epoch; a packet reads seg_config.epoch once and uses that slot
+ * everywhere. segd writes the inactive slots (and policy entries under new
+ * policy ids), then flips seg_config.epoch in one write: every packet sees
+ * the old state or the new one, never a mix, and a segd killed mid-update
+ * leaves the old state in force. An ipcache slot with identity SEG_ID_ANY
+ * (0) means "no entry in this epoch": the lookup goes on (LPM, WORLD).
+ * (Being wired in: the map value types switch to these.)
+ */
+#define SEG_EPOCHS 2
+
+struct seg_endpoint_val {
+	struct seg_endpoint epoch[SEG_EPOCHS];
+};
+_Static_assert(sizeof(struct seg_endpoint_val) == 64, "ABI: seg_endpoint_val");
+
+struct seg_ipcache_entry {
+	struct seg_ipcache_val epoch[SEG_EPOCHS];
+};
+_Static_assert(sizeof(struct seg_ipcache_entry) == 16, "ABI: seg_ipcache_entry");
 
 /* ---- policy map ----------------------------------------------------------
  * Lookup for a packet (policy P, dir D, remote identity I, proto X, port p):
@@ -308,7 +331,8 @@ struct seg_config {
 	__u32 ct_timeout_tcp; /* seconds; 0 = SEG_CT_TIMEOUT_TCP */
 	__u32 ct_timeout_tcp_close;
 	__u32 ct_timeout_other;
-	__u32 _pad[2];
+	__u32 epoch; /* active epoch slot of endpoint/ipcache values (0 or 1) */
+	__u32 generation; /* bumped with each epoch flip */
 };
 _Static_assert(sizeof(struct seg_config) == 32, "ABI: seg_config");
 
