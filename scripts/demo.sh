@@ -66,8 +66,11 @@ stop_demo() {
 		done <"$STATE"
 		rm -f "$STATE"
 	fi
-	# shellcheck source=scripts/e2e-lib.sh
-	source "$here/e2e-lib.sh"
+	# --stop comes here without the lib; sourcing it again would forget E2E_PIDS.
+	if ! declare -F e2e_down >/dev/null; then
+		# shellcheck source=scripts/e2e-lib.sh
+		source "$here/e2e-lib.sh"
+	fi
 	e2e_down
 	rm -rf "$LOGS"
 	if [ -d "$PIN" ]; then
