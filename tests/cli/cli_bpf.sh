@@ -147,7 +147,8 @@ if ip netns add "$NS" && ip netns add "$NSP" &&
 	check "deny event" '[inputs] + [.] | any(.type == "deny" and .reason_text == "isolated, no rule allows" and .daddr == "10.98.0.2")' "$out"
 	check "new event" '[inputs] + [.] | any(.type == "new" and .rule == 33 and .remote_id == 901 and .local_id == 900)' "$out"
 	S bpf ct flush >/dev/null
-	check "ct flush" 'length == 0' "$(S -o json bpf ct list)"
+	# (IPv6 neighbour discovery on the veth may track new flows at any time)
+	check "ct flush" 'all(.[]; .laddr != "10.98.0.2")' "$(S -o json bpf ct list)"
 	rc "detach" 0 S bpf detach --ifkey "$key"
 	rc "detach twice fails" 1 S bpf detach --ifkey "$key"
 	ip netns exec "$NS" ping -c 1 -W 1 10.98.0.2 >/dev/null 2>&1 && ok "detached: ping passes" ||
