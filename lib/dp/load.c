@@ -398,8 +398,9 @@ static int dp_get_pins(struct seg_dp *dp)
 		if (fd < 0) {
 			err = -errno;
 			if (err == -ENOENT)
-				log_error("no pinned map %s: is segd running (pin dir %s)?", path,
-					  dp->pin_dir);
+				log_error("no pinned map %s: the data path under %s is not "
+					  "loaded, or was loaded by an older seg (reload it)",
+					  path, dp->pin_dir);
 			else
 				log_err(err, "open pinned map %s", path);
 			goto out;
