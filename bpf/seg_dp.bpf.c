@@ -21,7 +21,7 @@ static __always_inline int seg_tc(struct __sk_buff *skb, __u8 dir)
 		.m.dir = dir,
 	};
 
-	return seg_pipeline(&c, skb) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
+	return seg_pipeline(&c, skb, 0) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 }
 
 SEC("tc")
@@ -49,7 +49,7 @@ int seg_xdp_from_pod(struct xdp_md *xdp)
 		.m.dir = SEG_DIR_EGRESS,
 	};
 
-	return seg_pipeline(&c, NULL) ? XDP_DROP : XDP_PASS;
+	return seg_pipeline(&c, xdp, 1) ? XDP_DROP : XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

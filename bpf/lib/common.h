@@ -26,7 +26,7 @@
 
 /* Packet kinds the parser tells apart (struct seg_pkt.kind). */
 #define SEG_PK_FLOW 0 /* a packet of some flow: tuple valid */
-#define SEG_PK_ICMP_ERR 1 /* ICMP error: quote holds the quoted packet */
+#define SEG_PK_ICMP_ERR 1 /* ICMP error: quote_off, then quote (seg_parse_quote) */
 
 /* What the stages after the parser know of the packet besides its
  * headers: plain scalars, so it can be handed to the decision function. */
@@ -68,7 +68,8 @@ struct seg_pkt {
 	__u8 family; /* 4, 6; 0 = not IP */
 	__u8 tcp_flags;
 	__u8 kind; /* SEG_PK_* */
-	__u8 _pad[2];
+	__u8 _pad;
+	__u16 quote_off; /* SEG_PK_ICMP_ERR: frame offset of the quoted packet */
 	struct seg_tuple quote; /* SEG_PK_ICMP_ERR: the packet it quotes */
 };
 
@@ -126,6 +127,11 @@ static __always_inline void seg_addr_copy(__u32 dst[4], const __u32 src[4])
 	dst[1] = src[1];
 	dst[2] = src[2];
 	dst[3] = src[3];
+}
+
+static __always_inline int seg_addr_eq(const __u32 a[4], const __u32 b[4])
+{
+	return !((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]));
 }
 
 static __always_inline int seg_proto_has_ports(__u8 proto)

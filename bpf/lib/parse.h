@@ -106,79 +106,6 @@ static __always_inline __u32 seg_ip6_ext_len(__u8 nh, const __u8 *h)
 	return ((__u32)h[1] + 1) * 8;
 }
 
-/* *off past a quoted IPv6 packet's fixed header: walk its extension
- * headers (at most SEG_MAX_EXTHDR) to its L4 header and protocol. A quoted
- * later fragment has no L4 header: *off = SEG_QUOTE_NO_L4. */
-#define SEG_QUOTE_NO_L4 0xffffffffu
-static __always_inline int seg_quote_skip_ext(const struct seg_ctx *c, __u8 nh, __u32 *off,
-					      __u8 *proto)
-{
-	__u32 o = *off + sizeof(struct ipv6hdr);
-	int i;
-
-	for (i = 0; i < SEG_MAX_EXTHDR && seg_ip6_is_ext(nh); i++) {
-		const __u8 *h = seg_hdr(c, o, 8);
-
-		if (!h)
-			return SEG_DROP_TRUNCATED;
-		if (nh == IPPROTO_FRAGMENT &&
-		    (bpf_ntohs(((const struct seg_ip6_frag *)h)->frag_off) & SEG_IP6_FRAG_OFFSET)) {
-			*proto = h[0];
-			*off = SEG_QUOTE_NO_L4;
-			return SEG_OK;
-		}
-		o += seg_ip6_ext_len(nh, h);
-		nh = h[0];
-	}
-	if (seg_ip6_is_ext(nh))
-		return SEG_DROP_EXTHDR;
-	*proto = nh;
-	*off = o;
-	return SEG_OK;
-}
-
-/* The packet an ICMP error quotes, starting at its L3 header: its tuple,
- * for a conntrack lookup of the flow it belongs to. */
-static __always_inline int seg_parse_quote(const struct seg_ctx *c, struct seg_pkt *p, __u32 off)
-{
-	struct seg_tuple *q = &p->quote;
-	const __u8 *l4;
-	int r;
-
-	if (p->family == 4) {
-		const struct iphdr *ip = seg_hdr(c, off, sizeof(*ip));
-
-		if (!ip)
-			return SEG_DROP_TRUNCATED;
-		if (ip->version != 4 || ip->ihl < 5)
-			return SEG_DROP_BAD_LEN;
-		seg_addr_v4(q->saddr, ip->saddr);
-		seg_addr_v4(q->daddr, ip->daddr);
-		q->proto = ip->protocol;
-		off += ip->ihl * 4;
-	} else {
-		const struct ipv6hdr *ip6 = seg_hdr(c, off, sizeof(*ip6));
-
-		if (!ip6)
-			return SEG_DROP_TRUNCATED;
-		__builtin_memcpy(q->saddr, &ip6->saddr, sizeof(q->saddr));
-		__builtin_memcpy(q->daddr, &ip6->daddr, sizeof(q->daddr));
-		r = seg_quote_skip_ext(c, ip6->nexthdr, &off, &q->proto);
-		if (r != SEG_OK)
-			return r;
-	}
-	if (off == SEG_QUOTE_NO_L4) {
-		p->kind = SEG_PK_ICMP_ERR; /* quotes a later fragment: no ports */
-		return SEG_OK;
-	}
-	l4 = seg_hdr(c, off, SEG_QUOTE_L4_LEN);
-	if (!l4)
-		return SEG_DROP_TRUNCATED;
-	seg_l4_ports(l4, p->family, q->proto, &q->sport, &q->dport);
-	p->kind = SEG_PK_ICMP_ERR;
-	return SEG_OK;
-}
-
 /* L4 at off, with l4len bytes of it in this datagram (per the IP header). */
 static __always_inline int seg_parse_l4(const struct seg_ctx *c, struct seg_pkt *p, __u32 off,
 					__u32 l4len, const struct seg_frag_info *fi)
@@ -230,8 +157,11 @@ static __always_inline int seg_parse_l4(const struct seg_ctx *c, struct seg_pkt 
 	/* ICMP / ICMPv6 */
 	if (p->family == 6 && l4[0] >= SEG_ND_FIRST && l4[0] <= SEG_ND_LAST)
 		return SEG_R_ALLOW_L2;
-	if (seg_icmp_is_error(p->family, l4[0]))
-		return seg_parse_quote(c, p, off + SEG_ICMP_HLEN);
+	if (seg_icmp_is_error(p->family, l4[0])) {
+		/* the quote is read by seg_parse_quote() */
+		p->kind = SEG_PK_ICMP_ERR;
+		p->quote_off = off + SEG_ICMP_HLEN;
+	}
 	return SEG_OK;
 }
 
@@ -376,6 +306,72 @@ static __attribute__((noinline)) int seg_parse(struct seg_ctx *c, struct seg_pkt
 	default:
 		return SEG_DROP_UNKNOWN_L3;
 	}
+}
+
+/* ---- the packet an ICMP error quotes ---------------------------------------
+ * Read with bpf_skb_load_bytes / bpf_xdp_load_bytes rather than packet
+ * pointers: its offsets then need no exact range in the verifier, so this
+ * code is checked once per program, not once per way the parser got here. */
+#define SEG_QUOTE_OFF_MAX 0xffff
+
+static __always_inline int seg_load(void *ctx, const int is_xdp, __u32 off, void *to, __u32 len)
+{
+	if (is_xdp)
+		return bpf_xdp_load_bytes(ctx, off, to, len);
+	return bpf_skb_load_bytes(ctx, off, to, len);
+}
+
+/* Fills p->quote (the tuple as its sender sent it). */
+static __always_inline int seg_parse_quote(struct seg_pkt *p, void *ctx, const int is_xdp)
+{
+	struct seg_tuple *q = &p->quote;
+	union {
+		struct iphdr ip4;
+		struct ipv6hdr ip6;
+		__u8 b[SEG_QUOTE_L4_LEN];
+	} h;
+	__u32 off = p->quote_off;
+	__u8 nh;
+	int i;
+
+	if (p->family == 4) {
+		if (seg_load(ctx, is_xdp, off, &h.ip4, sizeof(h.ip4)))
+			return SEG_DROP_TRUNCATED;
+		if (h.ip4.version != 4 || h.ip4.ihl < 5)
+			return SEG_DROP_BAD_LEN;
+		seg_addr_v4(q->saddr, h.ip4.saddr);
+		seg_addr_v4(q->daddr, h.ip4.daddr);
+		q->proto = h.ip4.protocol;
+		if (bpf_ntohs(h.ip4.frag_off) & SEG_IP4_OFFSET)
+			return SEG_OK; /* quotes a later fragment: no ports */
+		off += h.ip4.ihl * 4;
+	} else {
+		if (seg_load(ctx, is_xdp, off, &h.ip6, sizeof(h.ip6)))
+			return SEG_DROP_TRUNCATED;
+		__builtin_memcpy(q->saddr, &h.ip6.saddr, sizeof(q->saddr));
+		__builtin_memcpy(q->daddr, &h.ip6.daddr, sizeof(q->daddr));
+		nh = h.ip6.nexthdr;
+		off += sizeof(h.ip6);
+		for (i = 0; i < SEG_MAX_EXTHDR && seg_ip6_is_ext(nh); i++) {
+			/* next header, length, and a fragment's offset */
+			if (off > SEG_QUOTE_OFF_MAX || seg_load(ctx, is_xdp, off, h.b, 4))
+				return SEG_DROP_TRUNCATED;
+			if (nh == IPPROTO_FRAGMENT &&
+			    (bpf_ntohs(*(__be16 *)(h.b + 2)) & SEG_IP6_FRAG_OFFSET)) {
+				q->proto = h.b[0];
+				return SEG_OK; /* quotes a later fragment: no ports */
+			}
+			off += seg_ip6_ext_len(nh, h.b);
+			nh = h.b[0];
+		}
+		if (seg_ip6_is_ext(nh))
+			return SEG_DROP_EXTHDR;
+		q->proto = nh;
+	}
+	if (off > SEG_QUOTE_OFF_MAX || seg_load(ctx, is_xdp, off, h.b, SEG_QUOTE_L4_LEN))
+		return SEG_DROP_TRUNCATED;
+	seg_l4_ports(h.b, p->family, q->proto, &q->sport, &q->dport);
+	return SEG_OK;
 }
 
 #endif

@@ -127,18 +127,25 @@ static __always_inline void seg_icmp_error(const struct seg_meta *m, const struc
 					   const struct seg_config *cfg, struct seg_verdict *v)
 {
 	const struct seg_tuple *q = &p->quote;
-	const struct seg_ct_entry *e;
+	const struct seg_ct_entry *e = NULL;
 	struct seg_ct_key k;
 
+	v->remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr);
+	if (m->dir == SEG_DIR_EGRESS && (cfg->flags & SEG_CFG_ANTISPOOF) &&
+	    !seg_addr_owned(p->saddr, m->ifkey)) {
+		seg_set(v, SEG_DROP_SPOOF, SEG_EV_DENY);
+		return;
+	}
+	/* An error goes back to the sender of the packet it quotes: a pod
+	 * cannot reach another peer by quoting one of its flows. */
 	seg_ct_key_make(&k, q->saddr, q->daddr, q->sport, q->dport, q->proto, m->dir ^ 1);
-	e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
+	if (seg_addr_eq(p->daddr, q->saddr))
+		e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
 	if (e) {
 		v->rule_id = e->rule_id;
-		v->remote_id = e->remote_id;
 		seg_set(v, SEG_R_ALLOW_RELATED, 0);
 		return;
 	}
-	v->remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr);
 	seg_unclassified(m, ep, SEG_DROP_ICMP_UNTRACKED, v);
 }
 
@@ -179,15 +186,19 @@ __attribute__((noinline)) int seg_decide(struct seg_pkt *p, struct seg_meta *m)
 	return v.drop;
 }
 
-/* Parse (TC: once more after pulling non-linear headers), then decide. */
-static __always_inline int seg_pipeline(struct seg_ctx *c, struct __sk_buff *skb)
+/* Parse (TC: once more after pulling non-linear headers; an ICMP error's
+ * quote), then decide. ctx: the __sk_buff or xdp_md; is_xdp is a constant
+ * at each entry point. */
+static __always_inline int seg_pipeline(struct seg_ctx *c, void *ctx, const int is_xdp)
 {
 	struct seg_pkt p;
 
 	c->m.now = bpf_ktime_get_ns();
 	c->m.parse = seg_parse(c, &p);
-	if (skb && c->m.parse == SEG_DROP_TRUNCATED && seg_skb_pull(c, skb))
+	if (!is_xdp && c->m.parse == SEG_DROP_TRUNCATED && seg_skb_pull(c, ctx))
 		c->m.parse = seg_parse(c, &p);
+	if (c->m.parse == SEG_OK && p.kind == SEG_PK_ICMP_ERR)
+		c->m.parse = seg_parse_quote(&p, ctx, is_xdp);
 	return seg_decide(&p, &c->m);
 }
 
