@@ -151,8 +151,12 @@ if ip netns add "$NS" && ip netns add "$NSP" &&
 	check "ct flush" 'all(.[]; .laddr != "10.98.0.2")' "$(S -o json bpf ct list)"
 	rc "detach" 0 S bpf detach --ifkey "$key"
 	rc "detach twice fails" 1 S bpf detach --ifkey "$key"
-	ip netns exec "$NS" ping -c 1 -W 1 10.98.0.2 >/dev/null 2>&1 && ok "detached: ping passes" ||
-		fail "detached: ping passes"
+	# The kernel releases an unpinned link from a work item: allow it a moment.
+	passed=false
+	for _ in 1 2 3 4 5; do
+		if ip netns exec "$NS" ping -c 1 -W 1 10.98.0.2 >/dev/null 2>&1; then passed=true; break; fi
+	done
+	if $passed; then ok "detached: ping passes"; else fail "detached: ping passes"; fi
 else
 	fail "netns/veth setup"
 fi
