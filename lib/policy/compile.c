@@ -32,7 +32,7 @@ const char *seg_cap_name(int i)
 
 /* ---- peers -> identities ------------------------------------------------- */
 
-static bool peer_matches(const struct seg_compiled *c, const struct seg_netpol *np,
+static bool peer_matches(const struct seg_compiled *c, const struct seg_namespace *pol_ns,
 			 const struct seg_peer *pe, const struct seg_identity *id)
 {
 	size_t bi;
@@ -46,8 +46,8 @@ static bool peer_matches(const struct seg_compiled *c, const struct seg_netpol *
 				return true;
 		}
 		return false;
-	case SEG_PEER_PODS:
-		return id->labels && !strcmp(id->ns->name, np->ns) &&
+	case SEG_PEER_PODS: /* namespaces are interned: compare pointers */
+		return id->labels && id->ns == pol_ns &&
 		       seg_selector_matches(&pe->pod_sel, id->labels);
 	case SEG_PEER_NAMESPACES:
 		return id->labels && seg_selector_matches(&pe->ns_sel, &id->ns->labels);
@@ -66,6 +66,7 @@ static int build_peer_lists(struct seg_compiled *c)
 
 	for (size_t i = 0; i < m->npols; i++) {
 		const struct seg_netpol *np = &m->pols[i];
+		const struct seg_namespace *pol_ns = ident_ns(c, np->ns);
 
 		for (int d = 0; d < SEG_DIR_MAX; d++) {
 			for (size_t r = 0; np->types[d] && r < np->nrules[d]; r++) {
@@ -84,7 +85,7 @@ static int build_peer_lists(struct seg_compiled *c)
 					if (!l->v)
 						return -ENOMEM;
 					for (size_t j = 0; j < c->nids; j++) {
-						if (peer_matches(c, np, pe, &c->ids[j]))
+						if (peer_matches(c, pol_ns, pe, &c->ids[j]))
 							l->v[l->n++] = c->ids[j].id;
 					}
 					if (hmap_put(&p->peer_ids, &pe, sizeof(pe), p->npeer_lists++))
@@ -301,8 +302,15 @@ struct polset {
 	__u32 port_mask;
 };
 
+/* Policies by namespace: endpoints only look at their own namespace's. */
+struct nspols {
+	size_t *v;
+	size_t n, cap;
+};
+
 static int endpoint_dir(struct seg_compiled *c, struct seg_ep_entry *ep, __u8 dir,
-			struct hmap *sigs, struct polset **sets, size_t *nsets, size_t *pol_cap)
+			const struct nspols *cand, struct hmap *sigs, struct polset **sets,
+			size_t *nsets, size_t *pol_cap)
 {
 	const struct seg_manifests *m = c->m;
 	const struct seg_pod *pod = &m->pods[ep->pod];
@@ -311,16 +319,20 @@ static int endpoint_dir(struct seg_compiled *c, struct seg_ep_entry *ep, __u8 di
 	size_t idx;
 	int err = 0;
 
-	ep->sel[dir] = calloc(m->npols + 1, sizeof(*ep->sel[dir]));
-	if (!ep->sel[dir])
-		return -ENOMEM;
 	sb_printf(&sig, "%u:", dir);
-	for (size_t i = 0; i < m->npols; i++) {
+	for (size_t k = 0; cand && k < cand->n; k++) {
+		size_t i = cand->v[k];
 		const struct seg_netpol *np = &m->pols[i];
 
-		if (!np->types[dir] || strcmp(np->ns, pod->ns) ||
-		    !seg_selector_matches(&np->pod_sel, &pod->labels))
+		if (!np->types[dir] || !seg_selector_matches(&np->pod_sel, &pod->labels))
 			continue;
+		if (!ep->sel[dir]) {
+			ep->sel[dir] = calloc(cand->n, sizeof(*ep->sel[dir]));
+			if (!ep->sel[dir]) {
+				err = -ENOMEM;
+				goto out;
+			}
+		}
 		ep->sel[dir][ep->nsel[dir]++] = i;
 		sb_printf(&sig, "%zu,", i);
 		names |= dir == SEG_DIR_INGRESS && uses_ingress_names(np);
@@ -367,31 +379,54 @@ static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts
 {
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
+	struct nspols *byns = NULL;
 	struct polset *sets = NULL;
-	size_t nsets = 0, pol_cap = 0;
-	struct hmap sigs = {};
+	size_t nsets = 0, pol_cap = 0, nbyns = 0;
+	struct hmap sigs = {}, nsidx = {};
 	int err = 0;
 
+	byns = calloc(m->npols + 1, sizeof(*byns));
 	c->eps = calloc(m->npods + 1, sizeof(*c->eps));
-	if (!c->eps)
-		return -ENOMEM;
+	if (!byns || !c->eps) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < m->npols && !err; i++) {
+		size_t k = nbyns;
+
+		if (!hmap_get_str(&nsidx, m->pols[i].ns, &k))
+			err = hmap_put_str(&nsidx, m->pols[i].ns, nbyns++);
+		if (!err)
+			err = vec_reserve(&byns[k].v, &byns[k].cap, byns[k].n, sizeof(*byns[k].v));
+		if (!err)
+			byns[k].v[byns[k].n++] = i;
+	}
 	for (size_t i = 0; i < m->npods && !err; i++) {
 		struct seg_ep_entry *ep = &c->eps[c->neps];
+		const struct nspols *cand = NULL;
+		size_t k;
 
 		if (o->is_local && !o->is_local(&m->pods[i], o->ctx))
 			continue;
+		if (hmap_get_str(&nsidx, m->pods[i].ns, &k))
+			cand = &byns[k];
 		ep->pod = i;
 		ep->ep.identity = c->ids[p->pod_id[i]].id;
 		c->neps++;
 		err = hmap_put(&p->ep_by_pod, &i, sizeof(i), c->neps - 1);
 		for (__u8 d = 0; d < SEG_DIR_MAX && !err; d++) {
-			err = endpoint_dir(c, ep, d, &sigs, &sets, &nsets, &pol_cap);
+			err = endpoint_dir(c, ep, d, cand, &sigs, &sets, &nsets, &pol_cap);
 			if (!err && ep->nsel[d] && is_audit(c, o, m->pods[i].ns))
 				ep->ep.flags[d] |= SEG_EPF_AUDIT;
 		}
 	}
+out:
+	for (size_t i = 0; byns && i < nbyns; i++)
+		free(byns[i].v);
+	free(byns);
 	free(sets);
 	hmap_free(&sigs);
+	hmap_free(&nsidx);
 	return err;
 }
 
