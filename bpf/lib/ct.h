@@ -40,8 +40,8 @@ static __always_inline __u64 seg_ct_timeout_ns(const struct seg_ct_entry *e, __u
 	if (proto != IPPROTO_TCP) {
 		s = cfg->ct_timeout_other ? cfg->ct_timeout_other : SEG_CT_TIMEOUT_OTHER;
 	} else if ((e->tcp_flags[0] | e->tcp_flags[1]) & (SEG_TCP_FIN | SEG_TCP_RST)) {
-		s = cfg->ct_timeout_tcp_close ? cfg->ct_timeout_tcp_close
-					      : SEG_CT_TIMEOUT_TCP_CLOSE;
+		s = cfg->ct_timeout_tcp_close ? cfg->ct_timeout_tcp_close :
+						SEG_CT_TIMEOUT_TCP_CLOSE;
 	} else {
 		s = cfg->ct_timeout_tcp ? cfg->ct_timeout_tcp : SEG_CT_TIMEOUT_TCP;
 	}
