@@ -368,7 +368,9 @@ int fx_run_raw(enum fx_hook hook, const void *pkt, int len)
 	if (ret)
 		fail_msg("%s: BPF_PROG_TEST_RUN: %s", fx_hook_name(hook), strerror(-ret));
 	if (hook == FX_XDP_FROM_POD)
-		return o.retval == FX_XDP_PASS ? FX_PASS : o.retval == FX_XDP_DROP ? FX_DROP : FX_OTHER;
+		return o.retval == FX_XDP_PASS ? FX_PASS :
+		       o.retval == FX_XDP_DROP ? FX_DROP :
+						 FX_OTHER;
 	if ((int)o.retval == TC_ACT_UNSPEC)
 		return FX_PASS;
 	return o.retval == TC_ACT_SHOT ? FX_DROP : FX_OTHER;
@@ -488,8 +490,8 @@ void fx_assert_only_reason(__u32 reason, __u64 packets, long long bytes)
 
 		if (r != reason) {
 			if (c.packets)
-				fail_msg("reason %u counted %llu packets (expected only reason %u)", r,
-					 (unsigned long long)c.packets, reason);
+				fail_msg("reason %u counted %llu packets (expected only reason %u)",
+					 r, (unsigned long long)c.packets, reason);
 			continue;
 		}
 		if (c.packets != packets)
@@ -527,9 +529,9 @@ int fx_run_table(const char *group, CMUnitTestFunction fn, const void *rows, siz
 			in->family = fam;
 			snprintf(in->name, sizeof(in->name), "v%d %s", fam, row->name);
 			tests[count] = (struct CMUnitTest){ .name = in->name,
-							   .test_func = fn,
-							   .setup_func = fx_reset,
-							   .initial_state = in };
+							    .test_func = fn,
+							    .setup_func = fx_reset,
+							    .initial_state = in };
 			count++;
 		}
 	}

@@ -144,7 +144,7 @@ struct fx_inst {
 };
 int fx_run_table(const char *group, CMUnitTestFunction fn, const void *rows, size_t row_size,
 		 size_t n);
-#define FX_RUN_TABLE(group, fn, rows) fx_run_table(group, fn, rows, sizeof(rows[0]), \
-						   sizeof(rows) / sizeof(rows[0]))
+#define FX_RUN_TABLE(group, fn, rows) \
+	fx_run_table(group, fn, rows, sizeof(rows[0]), sizeof(rows) / sizeof(rows[0]))
 
 #endif

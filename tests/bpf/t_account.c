@@ -29,11 +29,16 @@ static __u64 mono_ns(void)
 static void test_counters(void **state)
 {
 	const struct fx_inst *in = *state;
-	struct fx_rule r = { .dir = SEG_DIR_EGRESS, .remote_id = FX_ID_A, .proto = IPPROTO_TCP,
-			     .lo = 80, .hi = 80, .action = SEG_ACT_ALLOW, .rule_id = 60 };
+	struct fx_rule r = { .dir = SEG_DIR_EGRESS,
+			     .remote_id = FX_ID_A,
+			     .proto = IPPROTO_TCP,
+			     .lo = 80,
+			     .hi = 80,
+			     .action = SEG_ACT_ALLOW,
+			     .rule_id = 60 };
 	struct tp_spec s = fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 80);
-	struct tp_spec deny = fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT,
-				      81);
+	struct tp_spec deny =
+		fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 81);
 	struct tp_spec rep = fx_flow(in->family, FX_TO_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 80);
 	struct seg_rule_counter rc;
 	struct seg_ct_entry e;
@@ -79,8 +84,13 @@ static void test_counters(void **state)
 static void test_revoked_event(void **state)
 {
 	const struct fx_inst *in = *state;
-	struct fx_rule r = { .dir = SEG_DIR_INGRESS, .remote_id = FX_ID_A, .proto = IPPROTO_UDP,
-			     .lo = 5353, .hi = 5353, .action = SEG_ACT_ALLOW, .rule_id = 62 };
+	struct fx_rule r = { .dir = SEG_DIR_INGRESS,
+			     .remote_id = FX_ID_A,
+			     .proto = IPPROTO_UDP,
+			     .lo = 5353,
+			     .hi = 5353,
+			     .action = SEG_ACT_ALLOW,
+			     .rule_id = 62 };
 	struct tp_spec s = fx_flow(in->family, FX_TO_POD, FX_A, IPPROTO_UDP, 5353, FX_CLIENT_PORT);
 	const struct seg_flow_event *ev = &fx()->ev[1];
 	__u32 saddr[4], daddr[4];
@@ -123,8 +133,8 @@ static void test_revoked_event(void **state)
 static void send_denied(int n, __u16 first_port)
 {
 	for (int i = 0; i < n; i++) {
-		struct tp_spec s = fx_flow(4, FX_TO_POD, FX_A, IPPROTO_TCP, 80,
-					   (__u16)(first_port + i));
+		struct tp_spec s =
+			fx_flow(4, FX_TO_POD, FX_A, IPPROTO_TCP, 80, (__u16)(first_port + i));
 
 		assert_int_equal(fx_run(FX_TO_POD, &s, NULL), FX_DROP);
 	}
@@ -182,8 +192,13 @@ static int netns_group_setup(void **state)
 static void test_netns_ifkey(void **state)
 {
 	struct tp_spec s = fx_flow(4, FX_TO_POD, FX_A, IPPROTO_TCP, 80, FX_CLIENT_PORT);
-	struct fx_rule r = { .dir = SEG_DIR_INGRESS, .remote_id = FX_ID_A, .proto = IPPROTO_TCP,
-			     .lo = 80, .hi = 80, .action = SEG_ACT_ALLOW, .rule_id = 63 };
+	struct fx_rule r = { .dir = SEG_DIR_INGRESS,
+			     .remote_id = FX_ID_A,
+			     .proto = IPPROTO_TCP,
+			     .lo = 80,
+			     .hi = 80,
+			     .action = SEG_ACT_ALLOW,
+			     .rule_id = 63 };
 	struct seg_endpoint at_ifindex = fx()->ep;
 	__u32 ifindex = FX_IFKEY;
 
@@ -220,7 +235,8 @@ static void test_netns_ifkey(void **state)
 
 int run_account_tests(void)
 {
-	static const struct fx_row counter_rows[] = { { "reason, rule and conntrack counters", 0 } };
+	static const struct fx_row counter_rows[] = { { "reason, rule and conntrack counters",
+							0 } };
 	static const struct fx_row revoked_rows[] = { { "revoked flow event", 0 } };
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_rate_limit, fx_reset),
@@ -232,9 +248,9 @@ int run_account_tests(void)
 	int failed = FX_RUN_TABLE("bpf counters", test_counters, counter_rows);
 
 	failed += FX_RUN_TABLE("bpf revoked event", test_revoked_event, revoked_rows);
-	failed += cmocka_run_group_tests_name("bpf events", tests, fx_group_setup,
+	failed +=
+		cmocka_run_group_tests_name("bpf events", tests, fx_group_setup, fx_group_teardown);
+	failed += cmocka_run_group_tests_name("bpf in-netns ifkey", netns_tests, netns_group_setup,
 					      fx_group_teardown);
-	failed += cmocka_run_group_tests_name("bpf in-netns ifkey", netns_tests,
-					      netns_group_setup, fx_group_teardown);
 	return failed;
 }

@@ -36,6 +36,7 @@ struct reply_case {
 	bool rule; /* request allowed by a rule (else: its direction not isolated) */
 };
 
+/* clang-format off */
 static const struct reply_case reply_cases[] = {
 	{ { "TCP reply to pod (request not isolated)" }, FX_FROM_POD, FX_TO_POD, IPPROTO_TCP,
 	  false },
@@ -48,6 +49,7 @@ static const struct reply_case reply_cases[] = {
 	{ { "UDP reply from pod (xdp)" }, FX_TO_POD, FX_XDP_FROM_POD, IPPROTO_UDP, false },
 	{ { "ICMP echo reply from pod" }, FX_TO_POD, FX_FROM_POD, IPPROTO_ICMP, false },
 };
+/* clang-format on */
 
 static __u8 fam_proto(int family, __u8 proto)
 {
@@ -66,8 +68,13 @@ static void test_reply(void **state)
 	__u16 lport = out ? FX_CLIENT_PORT : 8080;
 	__u16 rport = out ? 8080 : FX_CLIENT_PORT;
 	__u8 proto = fam_proto(in->family, c->proto);
-	struct fx_rule r = { .dir = req_dir, .remote_id = FX_ID_A, .proto = proto, .lo = 8080,
-			     .hi = 8080, .action = SEG_ACT_ALLOW, .rule_id = 40 };
+	struct fx_rule r = { .dir = req_dir,
+			     .remote_id = FX_ID_A,
+			     .proto = proto,
+			     .lo = 8080,
+			     .hi = 8080,
+			     .action = SEG_ACT_ALLOW,
+			     .rule_id = 40 };
 	struct tp_spec req, rep, other;
 	struct seg_ct_entry e;
 	int req_len, rep_len;
@@ -129,8 +136,13 @@ static void test_reply(void **state)
 static void test_established(void **state)
 {
 	const struct fx_inst *in = *state;
-	struct fx_rule r = { .dir = SEG_DIR_EGRESS, .remote_id = FX_ID_A, .proto = IPPROTO_TCP,
-			     .lo = 443, .hi = 443, .action = SEG_ACT_ALLOW, .rule_id = 41 };
+	struct fx_rule r = { .dir = SEG_DIR_EGRESS,
+			     .remote_id = FX_ID_A,
+			     .proto = IPPROTO_TCP,
+			     .lo = 443,
+			     .hi = 443,
+			     .action = SEG_ACT_ALLOW,
+			     .rule_id = 41 };
 	struct tp_spec s = fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 443);
 	struct seg_rule_counter rc;
 	struct seg_ct_entry e;
@@ -172,6 +184,7 @@ struct revoke_case {
 	__u32 reason;
 };
 
+/* clang-format off */
 static const struct revoke_case revoke_cases[] = {
 	{ { "rule removed + revision bump: next packet revoked" }, CH_DEL_RULE, true, FX_FROM_POD,
 	  FX_DROP, SEG_DROP_REVOKED },
@@ -192,13 +205,19 @@ static const struct revoke_case revoke_cases[] = {
 	{ { "peer identity changed + bump: revoked" }, CH_IDENTITY, true, FX_FROM_POD, FX_DROP,
 	  SEG_DROP_REVOKED },
 };
+/* clang-format on */
 
 static void test_revoke(void **state)
 {
 	const struct fx_inst *in = *state;
 	const struct revoke_case *c = (const void *)in->row;
-	struct fx_rule r = { .dir = SEG_DIR_EGRESS, .remote_id = FX_ID_A, .proto = IPPROTO_TCP,
-			     .lo = 80, .hi = 80, .action = SEG_ACT_ALLOW, .rule_id = 42 };
+	struct fx_rule r = { .dir = SEG_DIR_EGRESS,
+			     .remote_id = FX_ID_A,
+			     .proto = IPPROTO_TCP,
+			     .lo = 80,
+			     .hi = 80,
+			     .action = SEG_ACT_ALLOW,
+			     .rule_id = 42 };
 	struct tp_spec s = fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_TCP, FX_CLIENT_PORT, 80);
 	struct tp_spec next = s;
 	struct seg_ct_entry e;
@@ -261,7 +280,8 @@ static void test_revoke(void **state)
 static void test_audit_flow(void **state)
 {
 	const struct fx_inst *in = *state;
-	struct tp_spec req = fx_flow(in->family, FX_TO_POD, FX_A, IPPROTO_TCP, 8080, FX_CLIENT_PORT);
+	struct tp_spec req =
+		fx_flow(in->family, FX_TO_POD, FX_A, IPPROTO_TCP, 8080, FX_CLIENT_PORT);
 	struct tp_spec rep = reply_of(&req, in->family);
 	struct seg_ct_entry e;
 
@@ -291,7 +311,8 @@ static void test_audit_flow(void **state)
 static void test_ct_other_endpoint(void **state)
 {
 	const struct fx_inst *in = *state;
-	struct tp_spec req = fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_UDP, FX_CLIENT_PORT, 53);
+	struct tp_spec req =
+		fx_flow(in->family, FX_FROM_POD, FX_A, IPPROTO_UDP, FX_CLIENT_PORT, 53);
 	struct tp_spec rep = reply_of(&req, in->family);
 
 	fx_ep_flags(ISO, 0);
@@ -398,8 +419,11 @@ int run_flow_tests(void)
 	static const struct fx_row est_rows[] = { { "established packets", 0 } };
 
 	failed += FX_RUN_TABLE("bpf established", test_established, est_rows);
-	static const struct fx_row audit_rows[] = { { "audit flow: tracked, replies pass, cut on enforce", 0 } };
-	static const struct fx_row owner_rows[] = { { "conntrack entries belong to their endpoint", 0 } };
+	static const struct fx_row audit_rows[] = {
+		{ "audit flow: tracked, replies pass, cut on enforce", 0 }
+	};
+	static const struct fx_row owner_rows[] = { { "conntrack entries belong to their endpoint",
+						      0 } };
 
 	failed += FX_RUN_TABLE("bpf revocation", test_revoke, revoke_cases);
 	failed += FX_RUN_TABLE("bpf audit flow", test_audit_flow, audit_rows);

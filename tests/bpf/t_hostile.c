@@ -49,6 +49,7 @@ struct hcase {
 /* Options whose first bytes, read as TCP ports, would say dport 80. */
 static const __u8 decoy_opts[4] = { 1, 1, 0, 80 };
 
+/* clang-format off */
 static const struct hcase hcases[] = {
 	/* truncated. BPF_PROG_TEST_RUN refuses tc frames whose L3 header is
 	 * incomplete (EINVAL from the kernel), so those go through XDP, which
@@ -166,12 +167,18 @@ static const struct hcase hcases[] = {
 	  .proto = UDP, .frag_off = 3, .payload = 16, .verdict = FX_PASS,
 	  .reason = SEG_DROP_FRAG_NO_HEAD },
 };
+/* clang-format on */
 
 static void isolate_with_rules(enum fx_hook hook, bool iso)
 {
 	__u8 dir = fx_hook_dir(hook);
-	struct fx_rule tcp = { .dir = dir, .remote_id = FX_ID_A, .proto = TCP, .lo = 80, .hi = 80,
-			       .action = SEG_ACT_ALLOW, .rule_id = RULE_TCP };
+	struct fx_rule tcp = { .dir = dir,
+			       .remote_id = FX_ID_A,
+			       .proto = TCP,
+			       .lo = 80,
+			       .hi = 80,
+			       .action = SEG_ACT_ALLOW,
+			       .rule_id = RULE_TCP };
 	struct fx_rule udp = tcp;
 
 	udp.proto = UDP;
@@ -321,8 +328,11 @@ struct icase {
 	enum fx_peer outer_peer; /* the error's remote address if not the flow's peer */
 	bool spoof; /* from the pod, SEG_CFG_ANTISPOOF, outer source not the pod's */
 	bool reversed; /* the quote is the flow's packet in the wrong direction */
+	__u8 quote_ihl; /* IPv4 ihl of the quoted header if set */
+	__u16 quote_l3; /* keep only this many bytes of the quoted L3 header */
 };
 
+/* clang-format off */
 static const struct icase icases[] = {
 	{ { "unreachable for a tracked UDP flow passes" }, FX_FROM_POD, true, UDP, ERR_UNREACH,
 	  false, 0, false, FX_PASS, SEG_R_ALLOW_RELATED },
@@ -356,16 +366,25 @@ static const struct icase icases[] = {
 	  UDP, ERR_UNREACH, false, 0, false, FX_DROP, ANY_REASON, .outer_peer = FX_B },
 	{ { "from_pod: error with a spoofed source quoting a tracked flow dropped" }, FX_TO_POD,
 	  true, UDP, ERR_UNREACH, false, 0, true, FX_DROP, ANY_REASON, .spoof = true },
+	{ { "error quoting 4 bytes of UDP dropped" }, FX_FROM_POD, true, UDP, ERR_UNREACH, false,
+	  4, false, FX_DROP, ANY_REASON },
+	{ { "error quoting a header with ihl 4 dropped", 4 }, FX_FROM_POD, true, UDP, ERR_UNREACH,
+	  false, 0, false, FX_DROP, ANY_REASON, .quote_ihl = 4 },
+	{ { "error quoting 12 bytes of an IP header dropped" }, FX_FROM_POD, true, UDP,
+	  ERR_UNREACH, false, 0, false, FX_DROP, ANY_REASON, .quote_l3 = 12 },
 	{ { "not isolated: untracked error passes" }, FX_FROM_POD, false, UDP, ERR_UNREACH, false,
 	  0, true, FX_PASS, ANY_REASON },
 };
+/* clang-format on */
 
 static void error_type(int family, enum err_kind kind, __u8 *type, __u8 *code)
 {
-	static const __u8 v4[][2] = { [ERR_UNREACH] = { 3, 3 }, [ERR_TIME] = { 11, 0 },
-				      [ERR_TOOBIG] = { 3, 4 } };
-	static const __u8 v6[][2] = { [ERR_UNREACH] = { 1, 4 }, [ERR_TIME] = { 3, 0 },
-				      [ERR_TOOBIG] = { 2, 0 } };
+	static const __u8 v4[][2] = {
+		[ERR_UNREACH] = { 3, 3 }, [ERR_TIME] = { 11, 0 }, [ERR_TOOBIG] = { 3, 4 }
+	};
+	static const __u8 v6[][2] = {
+		[ERR_UNREACH] = { 1, 4 }, [ERR_TIME] = { 3, 0 }, [ERR_TOOBIG] = { 2, 0 }
+	};
 
 	*type = family == 6 ? v6[kind][0] : v4[kind][0];
 	*code = family == 6 ? v6[kind][1] : v4[kind][1];
@@ -414,6 +433,9 @@ static void test_icmp_error(void **state)
 		quoted.cut = (__u16)(l3 + c->quote_l4);
 		quoted.ip_len = (__u32)(l3 + 20 - (in->family == 6 ? TP_IP6_LEN : 0));
 	}
+	if (c->quote_l3)
+		quoted.cut = c->quote_l3;
+	quoted.ihl = c->quote_ihl;
 	/* the error comes from the remote side (the peer, or a router on the
 	 * way: WORLD), about a packet that went the other way */
 	err.src = pod_client ? fx_addr(c->kind == ERR_TIME ? FX_WORLD : FX_A, in->family) :

@@ -28,23 +28,31 @@ struct pcase {
 	__u32 rule_id; /* the deciding rule */
 };
 
-#define R(r_remote, r_proto, r_lo, r_hi, r_act, r_id)                                             \
-	{                                                                                          \
-		.dir = SEG_DIR_INGRESS, .remote_id = r_remote, .proto = r_proto, .lo = r_lo,       \
-		.hi = r_hi, .action = r_act, .rule_id = r_id                                       \
+#define R(r_remote, r_proto, r_lo, r_hi, r_act, r_id)                                        \
+	{                                                                                    \
+		.dir = SEG_DIR_INGRESS, .remote_id = r_remote, .proto = r_proto, .lo = r_lo, \
+		.hi = r_hi, .action = r_act, .rule_id = r_id                                 \
 	}
 #define PASS(id) FX_PASS, SEG_R_ALLOW_RULE, id
 #define DROP_DENY(id) FX_DROP, SEG_DROP_DENY_RULE, id
 #define DROP_NONE FX_DROP, SEG_DROP_POLICY, 0
 
-#define ID_A_DENY_ANY_ALLOW { R(FX_ID_A, TCP, 80, 80, DENY, 11), R(SEG_ID_ANY, TCP, 80, 80, ALLOW, 12) }
-#define ID_A_ALLOW_ANY_DENY { R(FX_ID_A, TCP, 80, 80, ALLOW, 13), R(SEG_ID_ANY, TCP, 80, 80, DENY, 14) }
-#define PORT_DENY_ALL_ALLOW { R(SEG_ID_ANY, TCP, 80, 80, DENY, 15), R(SEG_ID_ANY, TCP, 0, 65535, ALLOW, 16) }
-#define PORT_ALLOW_ALL_DENY { R(SEG_ID_ANY, TCP, 80, 80, ALLOW, 17), R(SEG_ID_ANY, TCP, 0, 65535, DENY, 18) }
-#define BLOCK_DENY_PORT_ALLOW { R(SEG_ID_ANY, TCP, 64, 127, DENY, 19), R(SEG_ID_ANY, TCP, 80, 80, ALLOW, 20) }
-#define ID_WIDE_ANY_NARROW { R(FX_ID_A, TCP, 0, 65535, ALLOW, 21), R(SEG_ID_ANY, TCP, 80, 80, DENY, 22) }
+/* clang-format off */
+#define ID_A_DENY_ANY_ALLOW \
+	{ R(FX_ID_A, TCP, 80, 80, DENY, 11), R(SEG_ID_ANY, TCP, 80, 80, ALLOW, 12) }
+#define ID_A_ALLOW_ANY_DENY \
+	{ R(FX_ID_A, TCP, 80, 80, ALLOW, 13), R(SEG_ID_ANY, TCP, 80, 80, DENY, 14) }
+#define PORT_DENY_ALL_ALLOW \
+	{ R(SEG_ID_ANY, TCP, 80, 80, DENY, 15), R(SEG_ID_ANY, TCP, 0, 65535, ALLOW, 16) }
+#define PORT_ALLOW_ALL_DENY \
+	{ R(SEG_ID_ANY, TCP, 80, 80, ALLOW, 17), R(SEG_ID_ANY, TCP, 0, 65535, DENY, 18) }
+#define BLOCK_DENY_PORT_ALLOW \
+	{ R(SEG_ID_ANY, TCP, 64, 127, DENY, 19), R(SEG_ID_ANY, TCP, 80, 80, ALLOW, 20) }
+#define ID_WIDE_ANY_NARROW \
+	{ R(FX_ID_A, TCP, 0, 65535, ALLOW, 21), R(SEG_ID_ANY, TCP, 80, 80, DENY, 22) }
 #define ANYPROTO_A_TCP_ANY { R(FX_ID_A, 0, 0, 0, ALLOW, 24), R(SEG_ID_ANY, TCP, 80, 80, DENY, 25) }
-#define ANYPROTO_DENY_PORT_ALLOW { R(FX_ID_A, 0, 0, 0, DENY, 26), R(FX_ID_A, TCP, 80, 80, ALLOW, 27) }
+#define ANYPROTO_DENY_PORT_ALLOW \
+	{ R(FX_ID_A, 0, 0, 0, DENY, 26), R(FX_ID_A, TCP, 80, 80, ALLOW, 27) }
 #define ANYPROTO_A_ANY { R(FX_ID_A, 0, 0, 0, ALLOW, 28), R(SEG_ID_ANY, 0, 0, 0, DENY, 29) }
 
 static const struct pcase pcases[] = {
@@ -52,15 +60,19 @@ static const struct pcase pcases[] = {
 	{ { "identity deny beats ANY allow" }, ID_A_DENY_ANY_ALLOW, FX_A, TCP, 80, DROP_DENY(11) },
 	{ { "ANY allow applies to other peers" }, ID_A_DENY_ANY_ALLOW, FX_B, TCP, 80, PASS(12) },
 	{ { "identity allow beats ANY deny" }, ID_A_ALLOW_ANY_DENY, FX_A, TCP, 80, PASS(13) },
-	{ { "ANY deny applies to other peers" }, ID_A_ALLOW_ANY_DENY, FX_B, TCP, 80, DROP_DENY(14) },
+	{ { "ANY deny applies to other peers" },
+	  ID_A_ALLOW_ANY_DENY, FX_B, TCP, 80, DROP_DENY(14) },
 	/* a narrower port block beats a wider one */
-	{ { "port deny beats all-ports allow" }, PORT_DENY_ALL_ALLOW, FX_A, TCP, 80, DROP_DENY(15) },
+	{ { "port deny beats all-ports allow" },
+	  PORT_DENY_ALL_ALLOW, FX_A, TCP, 80, DROP_DENY(15) },
 	{ { "all-ports allow on another port" }, PORT_DENY_ALL_ALLOW, FX_A, TCP, 81, PASS(16) },
-	{ { "all-ports deny does not beat port allow" }, PORT_ALLOW_ALL_DENY, FX_A, TCP, 80, PASS(17) },
+	{ { "all-ports deny does not beat port allow" },
+	  PORT_ALLOW_ALL_DENY, FX_A, TCP, 80, PASS(17) },
 	{ { "all-ports deny on another port" }, PORT_ALLOW_ALL_DENY, FX_A, TCP, 81, DROP_DENY(18) },
 	{ { "block deny 64-127 does not beat port 80 allow" }, BLOCK_DENY_PORT_ALLOW, FX_A, TCP, 80,
 	  PASS(20) },
-	{ { "block deny 64-127 on port 100" }, BLOCK_DENY_PORT_ALLOW, FX_A, TCP, 100, DROP_DENY(19) },
+	{ { "block deny 64-127 on port 100" },
+	  BLOCK_DENY_PORT_ALLOW, FX_A, TCP, 100, DROP_DENY(19) },
 	{ { "block deny 64-127, port 128 has no rule" }, BLOCK_DENY_PORT_ALLOW, FX_A, TCP, 128,
 	  DROP_NONE },
 	/* identity is probed before port width */
@@ -73,13 +85,15 @@ static const struct pcase pcases[] = {
 	{ { "any-proto allow loses to ANY port deny" }, ANYPROTO_A_TCP_ANY, FX_A, TCP, 80,
 	  DROP_DENY(25) },
 	{ { "any-proto allow: UDP" }, ANYPROTO_A_TCP_ANY, FX_A, UDP, 80, PASS(24) },
-	{ { "port allow beats any-proto deny" }, ANYPROTO_DENY_PORT_ALLOW, FX_A, TCP, 80, PASS(27) },
+	{ { "port allow beats any-proto deny" },
+	  ANYPROTO_DENY_PORT_ALLOW, FX_A, TCP, 80, PASS(27) },
 	{ { "any-proto deny on another port" }, ANYPROTO_DENY_PORT_ALLOW, FX_A, TCP, 81,
 	  DROP_DENY(26) },
 	{ { "any-proto identity allow beats any-proto ANY deny" }, ANYPROTO_A_ANY, FX_A, UDP, 9,
 	  PASS(28) },
 	{ { "any-proto ANY deny for other peers" }, ANYPROTO_A_ANY, FX_B, UDP, 9, DROP_DENY(29) },
 };
+/* clang-format on */
 
 static void test_precedence(void **state)
 {
@@ -97,7 +111,8 @@ static void test_precedence(void **state)
 	if (c->verdict == FX_PASS) {
 		struct seg_ct_entry e;
 
-		assert_int_equal(fx_ct(in->family, c->peer, c->port, FX_CLIENT_PORT, c->proto, &e), 0);
+		assert_int_equal(fx_ct(in->family, c->peer, c->port, FX_CLIENT_PORT, c->proto, &e),
+				 0);
 		assert_int_equal(e.rule_id, c->rule_id);
 		assert_int_equal(fx_rule_ctr(c->rule_id).packets, 1);
 	} else if (c->rule_id) {
@@ -116,6 +131,7 @@ struct rcase {
 	int max_blocks; /* what the split must stay within */
 };
 
+/* clang-format off */
 static const struct rcase rcases[] = {
 	{ { "range 1000-2000" }, TCP, 1000, 2000, 30 },
 	{ { "range 8080-8090" }, TCP, 8080, 8090, 30 },
@@ -126,6 +142,7 @@ static const struct rcase rcases[] = {
 	{ { "range 30000-32767" }, IPPROTO_SCTP_, 30000, 32767, 30 },
 	{ { "range 2-65534 (worst case)" }, TCP, 2, 65534, 30 },
 };
+/* clang-format on */
 
 /* The split covers exactly [lo, hi] with aligned blocks. */
 static void check_split(__u16 lo, __u16 hi, int max)
@@ -147,8 +164,8 @@ static void check_split(__u16 lo, __u16 hi, int max)
 static void probe(int family, __u8 proto, __u16 port, int verdict, __u32 rule_id)
 {
 	struct tp_spec s = fx_flow(family, FX_TO_POD, FX_A, proto, port, FX_CLIENT_PORT);
-	struct seg_counter before = fx_reason(verdict == FX_PASS ? SEG_R_ALLOW_RULE :
-								    SEG_DROP_POLICY);
+	struct seg_counter before =
+		fx_reason(verdict == FX_PASS ? SEG_R_ALLOW_RULE : SEG_DROP_POLICY);
 	__u64 hits = fx_rule_ctr(rule_id).packets;
 
 	if (fx_run(FX_TO_POD, &s, NULL) != verdict)
@@ -163,12 +180,21 @@ static void test_range(void **state)
 {
 	const struct fx_inst *in = *state;
 	const struct rcase *c = (const void *)in->row;
-	struct fx_rule r = { .dir = SEG_DIR_INGRESS, .remote_id = FX_ID_A, .proto = c->proto,
-			     .lo = c->lo, .hi = c->hi, .action = SEG_ACT_ALLOW, .rule_id = 31 };
+	struct fx_rule r = { .dir = SEG_DIR_INGRESS,
+			     .remote_id = FX_ID_A,
+			     .proto = c->proto,
+			     .lo = c->lo,
+			     .hi = c->hi,
+			     .action = SEG_ACT_ALLOW,
+			     .rule_id = 31 };
 	/* another width in port_mask: a port block of 8 on another protocol */
-	struct fx_rule other = { .dir = SEG_DIR_INGRESS, .remote_id = FX_ID_A,
-				 .proto = c->proto == TCP ? UDP : TCP, .lo = 8, .hi = 15,
-				 .action = SEG_ACT_ALLOW, .rule_id = 32 };
+	struct fx_rule other = { .dir = SEG_DIR_INGRESS,
+				 .remote_id = FX_ID_A,
+				 .proto = c->proto == TCP ? UDP : TCP,
+				 .lo = 8,
+				 .hi = 15,
+				 .action = SEG_ACT_ALLOW,
+				 .rule_id = 32 };
 	__u32 mid = ((__u32)c->lo + c->hi) / 2;
 
 	/* lo-1, lo, mid, hi, hi+1, and 8 (the other protocol's block) */

@@ -39,11 +39,12 @@ struct vcase {
 };
 
 #define R(r_remote, r_proto, r_lo, r_hi, r_act, r_id)                                             \
-	{                                                                                          \
+	{                                                                                         \
 		.remote_id = r_remote, .proto = r_proto, .lo = r_lo, .hi = r_hi, .action = r_act, \
-		.rule_id = r_id                                                                    \
+		.rule_id = r_id                                                                   \
 	}
 
+/* clang-format off */
 static const struct vcase vcases[] = {
 	/* not isolated */
 	{ { "not isolated to_pod: allowed, tracked" }, FX_TO_POD, 0, 0, 0, false, FX_A, FX_POD,
@@ -175,6 +176,7 @@ static const struct vcase vcases[] = {
 	{ { "no endpoint with SEG_CFG_PASS_NO_ENDPOINT: passes" }, FX_TO_POD, 0, 0,
 	  SEG_CFG_PASS_NO_ENDPOINT, true, FX_A, FX_POD, TCP, 80, {}, FX_PASS, (__u32)-1, 0, NC },
 };
+/* clang-format on */
 
 static __u8 fam_proto(int family, __u8 proto)
 {
@@ -229,10 +231,10 @@ static void check_event(const struct vcase *c, const struct tp_spec *s, int fami
 	assert_int_equal(fx_events(), 1);
 	assert_int_equal(ev->type, c->ev);
 	assert_int_equal(ev->reason, c->reason);
-	assert_int_equal(ev->verdict, c->verdict == FX_PASS ? (c->reason == SEG_R_AUDIT ?
-								SEG_VERDICT_AUDIT :
-								SEG_VERDICT_ALLOW) :
-							      SEG_VERDICT_DENY);
+	assert_int_equal(ev->verdict, c->verdict == FX_PASS ?
+					      (c->reason == SEG_R_AUDIT ? SEG_VERDICT_AUDIT :
+									  SEG_VERDICT_ALLOW) :
+					      SEG_VERDICT_DENY);
 	assert_int_equal(ev->dir, fx_hook_dir(c->hook));
 	assert_int_equal(ev->proto, s->proto);
 	assert_int_equal(ev->family, family);

@@ -310,8 +310,8 @@ int tp_build_l3(void *buf, size_t cap, const struct tp_spec *s)
 /* ARP request body (Ethernet/IPv4). */
 static int tp_arp(__u8 *p, size_t cap)
 {
-	static const __u8 arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1,
-				      0, 0, 0, 0, 0, 0, 10, 0, 0, 2 };
+	static const __u8 arp[28] = { 0,  1, 8, 0, 6, 4, 0, 1, 2, 0, 0,	 0, 0, 1,
+				      10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2 };
 
 	if (cap < sizeof(arp))
 		return -ENOSPC;
