@@ -88,7 +88,8 @@ static int build_peer_lists(struct seg_compiled *c)
 						if (peer_matches(c, pol_ns, pe, &c->ids[j]))
 							l->v[l->n++] = c->ids[j].id;
 					}
-					if (hmap_put(&p->peer_ids, &pe, sizeof(pe), p->npeer_lists++))
+					if (hmap_put(&p->peer_ids, &pe, sizeof(pe),
+						     p->npeer_lists++))
 						return -ENOMEM;
 				}
 			}
@@ -122,7 +123,8 @@ static int build_rules(struct seg_compiled *c)
 				for (size_t k = 0; k < (npeers ? npeers : 1); k++) {
 					struct seg_rule_info *ri;
 
-					if (vec_reserve(&c->rules, &cap, c->nrules, sizeof(*c->rules)))
+					if (vec_reserve(&c->rules, &cap, c->nrules,
+							sizeof(*c->rules)))
 						return -ENOMEM;
 					ri = &c->rules[c->nrules++];
 					ri->rule_id = (__u32)c->nrules;
@@ -136,7 +138,6 @@ static int build_rules(struct seg_compiled *c)
 	}
 	return 0;
 }
-
 
 /* ---- policy entries ---------------------------------------------------------- */
 
@@ -243,9 +244,10 @@ static __u32 first_rule_id(const struct seg_compiled *c, size_t pol, __u8 dir, s
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		const struct seg_rule_info *ri = &c->rules[mid];
-		int cmp = ri->pol != pol ? (ri->pol < pol ? -1 : 1) :
-			  ri->dir != dir ? (ri->dir < dir ? -1 : 1) :
-			  ri->rule != (int)rule ? (ri->rule < (int)rule ? -1 : 1) : 0;
+		int cmp = ri->pol != pol	? (ri->pol < pol ? -1 : 1) :
+			  ri->dir != dir	? (ri->dir < dir ? -1 : 1) :
+			  ri->rule != (int)rule ? (ri->rule < (int)rule ? -1 : 1) :
+						  0;
 
 		if (cmp < 0)
 			lo = mid + 1;
@@ -265,7 +267,8 @@ static int emit_policy(struct emit *e, size_t pi, const struct seg_pod *local)
 		__u32 rid = first_rule_id(e->c, pi, e->dir, r);
 
 		for (size_t k = 0; k < (ru->npeers ? ru->npeers : 1) && !err; k++) {
-			const struct idlist *ids = ru->npeers ? peer_list(e->c, &ru->peers[k]) : NULL;
+			const struct idlist *ids =
+				ru->npeers ? peer_list(e->c, &ru->peers[k]) : NULL;
 
 			for (size_t q = 0; q < (ru->nports ? ru->nports : 1) && !err; q++)
 				err = emit_port(e, ru->nports ? &ru->ports[q] : NULL, ids, local,
@@ -277,8 +280,7 @@ static int emit_policy(struct emit *e, size_t pi, const struct seg_pod *local)
 
 /* ---- endpoints ------------------------------------------------------------------- */
 
-static bool is_audit(const struct seg_compiled *c, const struct seg_compile_opts *o,
-		     const char *ns)
+static bool is_audit(const struct seg_compiled *c, const struct seg_compile_opts *o, const char *ns)
 {
 	const struct seg_namespace *n = ident_ns(c, ns);
 	int enf = n ? n->enforcement : SEG_ENF_DEFAULT;
@@ -348,7 +350,9 @@ static int endpoint_dir(struct seg_compiled *c, struct seg_ep_entry *ep, __u8 di
 		goto out;
 	}
 	if (!hmap_get_str(sigs, sig.p, &idx)) {
-		struct emit e = { .c = c, .cap = *pol_cap, .policy_id = (__u32)*nsets + 1, .dir = dir };
+		struct emit e = {
+			.c = c, .cap = *pol_cap, .policy_id = (__u32)*nsets + 1, .dir = dir
+		};
 		struct polset *s = realloc(*sets, (*nsets + 1) * sizeof(**sets));
 
 		if (!s) {
@@ -432,8 +436,7 @@ out:
 
 /* ---- capacity, assembly ----------------------------------------------------------- */
 
-static int check_caps(struct seg_compiled *c, const struct seg_compile_opts *o,
-		      struct seg_diag *d)
+static int check_caps(struct seg_compiled *c, const struct seg_compile_opts *o, struct seg_diag *d)
 {
 	const __u32 want[5] = { o->caps.endpoints, o->caps.ipcache, o->caps.ipcache_lpm,
 				o->caps.policy, o->caps.rules };
@@ -598,8 +601,8 @@ static const struct seg_pol_entry *pol_get(const struct seg_compiled *c,
 }
 
 const struct seg_pol_entry *seg_policy_lookup(const struct seg_compiled *c,
-					      const struct seg_endpoint *ep, __u8 dir,
-					      __u32 remote, __u16 port, __u8 proto)
+					      const struct seg_endpoint *ep, __u8 dir, __u32 remote,
+					      __u16 port, __u8 proto)
 {
 	const __u32 ids[2] = { remote, SEG_ID_ANY };
 	__u32 mask = ep->port_mask[dir];
@@ -660,8 +663,8 @@ void seg_rule_describe(const struct seg_compiled *c, __u32 rule_id, char *buf, s
 	}
 	np = &c->m->pols[ri->pol];
 	if (ri->peer >= 0)
-		snprintf(peer, sizeof(peer), " (%s[%d])", ri->dir == SEG_DIR_INGRESS ? "from" : "to",
-			 ri->peer);
+		snprintf(peer, sizeof(peer), " (%s[%d])",
+			 ri->dir == SEG_DIR_INGRESS ? "from" : "to", ri->peer);
 	snprintf(buf, len, "%s/%s %s rule %d%s", np->ns, np->name,
 		 ri->dir == SEG_DIR_INGRESS ? "ingress" : "egress", ri->rule, peer);
 }

@@ -49,7 +49,7 @@ struct cpriv {
 	struct idlist {
 		__u32 *v;
 		size_t n;
-	} *peer_lists;
+	} * peer_lists;
 	size_t npeer_lists;
 };
 

@@ -54,12 +54,15 @@ static void decide(const struct seg_compiled *c, const struct seg_ep_entry *ep, 
 		sb_printf(why, "allowed by %s", rule);
 		return;
 	}
-	if (e) {
-		dv->verdict = SEG_VERDICT_DENY;
-		dv->reason = SEG_DROP_DENY_RULE;
+	if (e) { /* any action but allow denies (fail closed), audit or not */
+		bool audit = ep->ep.flags[dir] & SEG_EPF_AUDIT;
+
+		dv->verdict = audit ? SEG_VERDICT_AUDIT : SEG_VERDICT_DENY;
+		dv->reason = audit ? SEG_R_AUDIT : SEG_DROP_DENY_RULE;
 		dv->rule_id = e->val.rule_id;
 		seg_rule_describe(c, e->val.rule_id, rule, sizeof(rule));
-		sb_printf(why, "denied by %s", rule);
+		sb_printf(why, "%sdenied by %s%s", audit ? "audit: " : "", rule,
+			  audit ? "; passed" : "");
 		return;
 	}
 	if (ep->ep.flags[dir] & SEG_EPF_AUDIT) {

@@ -80,7 +80,7 @@ const struct seg_namespace *ident_ns(const struct seg_compiled *c, const char *n
 	size_t v;
 
 	return hmap_get_str(&cpriv(c)->ns_by_name, name, &v) ? (const struct seg_namespace *)v :
-								 NULL;
+							       NULL;
 }
 
 const struct seg_pod *ident_pod(const struct seg_compiled *c, size_t id_idx)
@@ -198,7 +198,8 @@ static int build_blocks(struct seg_compiled *c)
 					if (ru->peers[pe].kind != SEG_PEER_IPBLOCK)
 						continue;
 					block_key(&ru->peers[pe].block, &sb);
-					if (sb.oom || vec_reserve(&refs, &cap, nrefs, sizeof(*refs))) {
+					if (sb.oom ||
+					    vec_reserve(&refs, &cap, nrefs, sizeof(*refs))) {
 						sb_free(&sb);
 						err = -ENOMEM;
 						break;
@@ -209,7 +210,8 @@ static int build_blocks(struct seg_compiled *c)
 					}
 					refs[nrefs].key = sb_take(&sb);
 					refs[nrefs].b = &ru->peers[pe].block;
-					err = hmap_put_str(&p->block_by_key, refs[nrefs].key, nrefs);
+					err = hmap_put_str(&p->block_by_key, refs[nrefs].key,
+							   nrefs);
 					nrefs++;
 				}
 			}
@@ -247,7 +249,8 @@ static int build_blocks(struct seg_compiled *c)
 					if (sb.oom || !hmap_get_str(&p->block_by_key, sb.p, &idx))
 						err = -ENOMEM;
 					else
-						err = hmap_put(&p->block_by_peer, &peer, sizeof(peer), idx);
+						err = hmap_put(&p->block_by_peer, &peer,
+							       sizeof(peer), idx);
 					sb_free(&sb);
 				}
 			}
@@ -372,7 +375,8 @@ static int build_egress_names(struct seg_compiled *c)
 				nv = realloc(p->enames, (p->nenames + 1) * sizeof(*nv));
 				if (nv)
 					p->enames = nv;
-				pv = nv ? realloc(p->eprotos, (p->nenames + 1) * sizeof(*pv)) : NULL;
+				pv = nv ? realloc(p->eprotos, (p->nenames + 1) * sizeof(*pv)) :
+					  NULL;
 				if (pv)
 					p->eprotos = pv;
 				if (!nv || !pv || hmap_put_str(&seen, key, 0)) {
@@ -412,7 +416,8 @@ static void pod_key(const struct seg_compiled *c, const struct seg_pod *pod,
 		__u16 port = seg_pod_named_port(pod, p->enames[i], p->eprotos[i]);
 
 		if (port)
-			sb_printf(sb, "%s/%s=%u,", p->enames[i], seg_proto_str(p->eprotos[i]), port);
+			sb_printf(sb, "%s/%s=%u,", p->enames[i], seg_proto_str(p->eprotos[i]),
+				  port);
 	}
 }
 
@@ -488,9 +493,9 @@ static int ipc_add(struct seg_compiled *c, size_t *cap, const struct seg_pod *po
 	if (hmap_get(&p->ipc_by_addr, a, sizeof(*a), &prev)) {
 		const struct seg_pod *o = &c->m->pods[c->ipc[prev].pod];
 
-		return cdiag(d, "%s:%d:%d: pods %s/%s and %s/%s share the address %s", pod->loc.file,
-			     pod->loc.line, pod->loc.col, o->ns, o->name, pod->ns, pod->name,
-			     seg_addr_str(a, buf, sizeof(buf)));
+		return cdiag(d, "%s:%d:%d: pods %s/%s and %s/%s share the address %s",
+			     pod->loc.file, pod->loc.line, pod->loc.col, o->ns, o->name, pod->ns,
+			     pod->name, seg_addr_str(a, buf, sizeof(buf)));
 	}
 	if (vec_reserve(&c->ipc, cap, c->nipc, sizeof(*c->ipc)))
 		return -ENOMEM;

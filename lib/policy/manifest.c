@@ -176,7 +176,8 @@ bool seg_selector_matches(const struct seg_selector *s, const struct seg_labels 
 __u16 seg_pod_named_port(const struct seg_pod *p, const char *name, __u8 proto)
 {
 	for (size_t i = 0; i < p->nports; i++) {
-		if (p->ports[i].name && p->ports[i].proto == proto && !strcmp(p->ports[i].name, name))
+		if (p->ports[i].name && p->ports[i].proto == proto &&
+		    !strcmp(p->ports[i].name, name))
 			return p->ports[i].port;
 	}
 	return 0;

@@ -67,7 +67,8 @@ static void loc_of(struct fy_node *n, int *line, int *col)
 
 		parent = fy_node_get_parent(n);
 		if (parent && fy_node_is_mapping(parent)) {
-			while ((p = fy_node_mapping_iterate(parent, &it)) && fy_node_pair_value(p) != n)
+			while ((p = fy_node_mapping_iterate(parent, &it)) &&
+			       fy_node_pair_value(p) != n)
 				;
 			mk = p ? first_mark(fy_node_pair_key(p)) : NULL;
 		} else if (parent) {
@@ -79,7 +80,7 @@ static void loc_of(struct fy_node *n, int *line, int *col)
 }
 
 __attribute__((format(printf, 4, 5))) static int perr(struct pctx *c, struct fy_node *n,
-						       const char *path, const char *fmt, ...)
+						      const char *path, const char *fmt, ...)
 {
 	char what[256];
 	int line, col;
@@ -233,7 +234,8 @@ static bool is_qualified_name_part(const char *s, size_t len)
 /* RFC 1123 subdomain: lowercase alnum, '-', '.', at most 253 */
 static bool is_dns_subdomain(const char *s, size_t len)
 {
-	if (!len || len > 253 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[len - 1]))
+	if (!len || len > 253 || !isalnum((unsigned char)s[0]) ||
+	    !isalnum((unsigned char)s[len - 1]))
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-' ||
@@ -295,8 +297,8 @@ static int labels_add(struct seg_labels *l, char *key, char *val)
 }
 
 /* A map of label key -> value (labels, matchLabels, annotations). */
-static int parse_labels(struct pctx *c, struct fy_node *n, const char *path,
-			struct seg_labels *out, bool validate)
+static int parse_labels(struct pctx *c, struct fy_node *n, const char *path, struct seg_labels *out,
+			bool validate)
 {
 	char p[PATH_MAX_FIELD];
 	struct fy_node_pair *pair;
@@ -367,7 +369,8 @@ static int parse_expr(struct pctx *c, struct fy_node *n, const char *path, struc
 	for (i = 0; i < 4 && strcmp(op, ops[i]); i++)
 		;
 	if (i == 4) {
-		err = perr(c, on, p, "not a valid selector operator \"%s\" (In, NotIn, Exists, DoesNotExist)",
+		err = perr(c, on, p,
+			   "not a valid selector operator \"%s\" (In, NotIn, Exists, DoesNotExist)",
 			   op);
 		free(op);
 		return err;
@@ -391,12 +394,15 @@ static int parse_expr(struct pctx *c, struct fy_node *n, const char *path, struc
 			return err;
 		e->nvalues++;
 		if (!is_label_value(e->values[e->nvalues - 1]))
-			return perr(c, it_n, vp, "invalid label value \"%s\"", e->values[e->nvalues - 1]);
+			return perr(c, it_n, vp, "invalid label value \"%s\"",
+				    e->values[e->nvalues - 1]);
 	}
 	if ((e->op == SEG_SEL_IN || e->op == SEG_SEL_NOT_IN) && !e->nvalues)
-		return perr(c, vn ? vn : n, p, "must be specified when `operator` is 'In' or 'NotIn'");
+		return perr(c, vn ? vn : n, p,
+			    "must be specified when `operator` is 'In' or 'NotIn'");
 	if ((e->op == SEG_SEL_EXISTS || e->op == SEG_SEL_NOT_EXISTS) && e->nvalues)
-		return perr(c, vn, p, "may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+		return perr(c, vn, p,
+			    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
 	return 0;
 }
 
@@ -505,7 +511,8 @@ static int parse_peer(struct pctx *c, struct fy_node *n, const char *path, struc
 	if (err)
 		return err;
 	if (ib && (ps || ns))
-		return perr(c, n, path, "may not specify more than 1 peer type (ipBlock with a selector)");
+		return perr(c, n, path,
+			    "may not specify more than 1 peer type (ipBlock with a selector)");
 	if (!ib && !ps && !ns)
 		return perr(c, n, path, "must specify a peer");
 	if (ib) {
@@ -539,8 +546,10 @@ static int parse_port(struct pctx *c, struct fy_node *n, const char *path, struc
 			return err;
 		proto = seg_proto_parse(s);
 		if (proto < 0)
-			err = perr(c, pr, p, "unsupported value \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
-				   s);
+			err = perr(
+				c, pr, p,
+				"unsupported value \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+				s);
 		free(s);
 		if (err)
 			return err;
@@ -554,8 +563,10 @@ static int parse_port(struct pctx *c, struct fy_node *n, const char *path, struc
 	} else if (pn) {
 		err = get_str(c, pn, p, &po->name);
 		if (!err && !is_port_name(po->name))
-			err = perr(c, pn, p, "invalid port name \"%s\" (IANA_SVC_NAME: at most 15 of a-z0-9 and '-', with a letter)",
-				   po->name);
+			err = perr(
+				c, pn, p,
+				"invalid port name \"%s\" (IANA_SVC_NAME: at most 15 of a-z0-9 and '-', with a letter)",
+				po->name);
 		po->has_port = true;
 	}
 	if (err || !en)
@@ -668,8 +679,10 @@ static int parse_policy_types(struct pctx *c, struct fy_node *spec, struct seg_n
 		else if (!strcmp(s, "Egress"))
 			np->types[SEG_DIR_EGRESS] = true;
 		else
-			err = perr(c, it_n, p, "unsupported value \"%s\": supported values: \"Ingress\", \"Egress\"",
-				   s);
+			err = perr(
+				c, it_n, p,
+				"unsupported value \"%s\": supported values: \"Ingress\", \"Egress\"",
+				s);
 		free(s);
 		if (err)
 			return err;
@@ -808,7 +821,8 @@ static int pod_add_addr(struct pctx *c, struct seg_pod *p, struct fy_node *n, co
 
 static int parse_cport(struct pctx *c, struct fy_node *n, const char *path, struct seg_pod *p)
 {
-	struct fy_node *nn = get(n, "name"), *cn = get(n, "containerPort"), *pn = get(n, "protocol");
+	struct fy_node *nn = get(n, "name"), *cn = get(n, "containerPort"),
+		       *pn = get(n, "protocol");
 	struct seg_cport *cp;
 	char q[PATH_MAX_FIELD], *s = NULL;
 	int err, proto;
@@ -838,8 +852,10 @@ static int parse_cport(struct pctx *c, struct fy_node *n, const char *path, stru
 		err = get_str(c, pn, q, &s);
 		proto = err ? 0 : seg_proto_parse(s);
 		if (!err && proto < 0)
-			err = perr(c, pn, q, "unsupported value \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
-				   s);
+			err = perr(
+				c, pn, q,
+				"unsupported value \"%s\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+				s);
 		free(s);
 		cp->proto = err ? 0 : (__u8)proto;
 	}
@@ -1219,9 +1235,10 @@ static int dup_check(struct seg_manifests *m, struct seg_manifests *b, struct se
 			}
 			snprintf(key, sizeof(key), "%s %s%s%s", kind, ns, *ns ? "/" : "", name);
 			if (hmap_get_str(&h, key, &prev)) {
-				snprintf(d->msg, sizeof(d->msg),
-					 "%s:%d:%d: %s: metadata.name: duplicate name (also defined earlier)",
-					 loc->file, loc->line, loc->col, key);
+				snprintf(
+					d->msg, sizeof(d->msg),
+					"%s:%d:%d: %s: metadata.name: duplicate name (also defined earlier)",
+					loc->file, loc->line, loc->col, key);
 				err = -EINVAL;
 			} else if (hmap_put_str(&h, key, i)) {
 				snprintf(d->msg, sizeof(d->msg), "out of memory");
@@ -1233,13 +1250,13 @@ static int dup_check(struct seg_manifests *m, struct seg_manifests *b, struct se
 	return err;
 }
 
-#define APPEND(dst, src, field, nfield)                                                        \
-	do {                                                                                   \
-		void *p_ = realloc((dst)->field, ((dst)->nfield + (src)->nfield + 1) *          \
-							 sizeof(*(dst)->field));                \
-		if (!p_)                                                                       \
-			return -ENOMEM;                                                        \
-		(dst)->field = p_;                                                             \
+#define APPEND(dst, src, field, nfield)                                                          \
+	do {                                                                                     \
+		void *p_ = realloc((dst)->field,                                                 \
+				   ((dst)->nfield + (src)->nfield + 1) * sizeof(*(dst)->field)); \
+		if (!p_)                                                                         \
+			return -ENOMEM;                                                          \
+		(dst)->field = p_;                                                               \
 	} while (0)
 
 /* Moves everything of b into m; m's arrays are grown first so nothing fails
@@ -1282,8 +1299,8 @@ static int finish_batch(struct seg_manifests *m, struct seg_manifests *b, int er
 	return err;
 }
 
-int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char *buf,
-			   size_t len, struct seg_diag *d)
+int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char *buf, size_t len,
+			   struct seg_diag *d)
 {
 	struct seg_manifests *b = seg_manifests_new();
 

@@ -170,8 +170,8 @@ void seg_manifests_free(struct seg_manifests *m); /* NULL-safe */
  */
 int seg_manifests_load_path(struct seg_manifests *m, const char *path, struct seg_diag *d);
 /* Same for a buffer; name is used in messages (and as "file"). */
-int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char *buf,
-			   size_t len, struct seg_diag *d);
+int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char *buf, size_t len,
+			   struct seg_diag *d);
 
 const struct seg_namespace *seg_manifests_ns(const struct seg_manifests *m, const char *name);
 const struct seg_pod *seg_manifests_pod(const struct seg_manifests *m, const char *ns,
@@ -296,8 +296,8 @@ __u32 seg_ipcache_lookup(const struct seg_compiled *c, const struct in6_addr *a)
 const struct seg_ep_entry *seg_compiled_endpoint(const struct seg_compiled *c,
 						 const struct seg_pod *pod);
 const struct seg_pol_entry *seg_policy_lookup(const struct seg_compiled *c,
-					      const struct seg_endpoint *ep, __u8 dir,
-					      __u32 remote, __u16 port, __u8 proto);
+					      const struct seg_endpoint *ep, __u8 dir, __u32 remote,
+					      __u16 port, __u8 proto);
 const struct seg_identity *seg_identity_get(const struct seg_compiled *c, __u32 id);
 const struct seg_rule_info *seg_rule_get(const struct seg_compiled *c, __u32 rule_id);
 /* "x/allow-80 ingress rule 0 peer 1" */

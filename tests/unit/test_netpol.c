@@ -99,8 +99,8 @@ static int check_probe(const struct seg_compiled *c, const struct seg_manifests 
 			char got;
 
 			assert_non_null(dst);
-			assert_int_equal(seg_eval_pods(c, src, dst, p->family, p->port, p->proto, &v),
-					 0);
+			assert_int_equal(
+				seg_eval_pods(c, src, dst, p->family, p->port, p->proto, &v), 0);
 			got = v.verdict == SEG_VERDICT_DENY ? 'X' : '.';
 			if (print)
 				printf("\t%c", got);
@@ -128,7 +128,8 @@ static int load_case_files(struct seg_manifests *m, const char *dir, struct seg_
 		char path[8500];
 
 		if (!err && nm[0] != '.' &&
-		    ((l > 5 && !strcmp(nm + l - 5, ".yaml")) || (l > 5 && !strcmp(nm + l - 5, ".json")))) {
+		    ((l > 5 && !strcmp(nm + l - 5, ".yaml")) ||
+		     (l > 5 && !strcmp(nm + l - 5, ".json")))) {
 			snprintf(path, sizeof(path), "%s/%s", dir, nm);
 			err = seg_manifests_load_path(m, path, d);
 		}

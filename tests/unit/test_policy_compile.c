@@ -19,13 +19,14 @@
 #include "addr.h"
 #include "policy/policy.h"
 
-#define NS(n, labels) "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: " n ", labels: " labels "}\n"
-#define POD(ns, n, labels, ip, ports)                                                          \
-	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: " n ", namespace: " ns               \
-	", labels: " labels "}\nspec: {containers: [{name: c, ports: " ports "}]}\n"           \
+#define NS(n, labels) \
+	"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: " n ", labels: " labels "}\n"
+#define POD(ns, n, labels, ip, ports)                                                \
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: " n ", namespace: " ns     \
+	", labels: " labels "}\nspec: {containers: [{name: c, ports: " ports "}]}\n" \
 	"status: {podIP: " ip "}\n"
-#define NP(ns, n, spec)                                                                        \
-	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " n      \
+#define NP(ns, n, spec)                                                                   \
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " n \
 	", namespace: " ns "}\nspec: " spec "\n"
 
 struct fx {
@@ -59,12 +60,13 @@ static const struct seg_pod *pod(const struct fx *f, const char *ns, const char 
 	return p;
 }
 
-static struct seg_verdict probe(const struct fx *f, const char *sns, const char *s,
-				const char *dns, const char *d, __u16 port, __u8 proto)
+static struct seg_verdict probe(const struct fx *f, const char *sns, const char *s, const char *dns,
+				const char *d, __u16 port, __u8 proto)
 {
 	struct seg_verdict v;
 
-	assert_int_equal(seg_eval_pods(f->c, pod(f, sns, s), pod(f, dns, d), 0, port, proto, &v), 0);
+	assert_int_equal(seg_eval_pods(f->c, pod(f, sns, s), pod(f, dns, d), 0, port, proto, &v),
+			 0);
 	return v;
 }
 
@@ -106,10 +108,10 @@ static void test_selectors(void **state)
 	assert_true(seg_selector_empty(&s));
 	assert_true(seg_selector_matches(&s, &l)); /* empty matches everything */
 	assert_true(seg_selector_matches(&s, &none));
-#define EXPR(e, lab, want)                                                    \
-	do {                                                                  \
-		struct seg_selector x_ = { .exprs = &(e), .nexprs = 1 };       \
-		assert_int_equal(seg_selector_matches(&x_, &(lab)), want);     \
+#define EXPR(e, lab, want)                                                 \
+	do {                                                               \
+		struct seg_selector x_ = { .exprs = &(e), .nexprs = 1 };   \
+		assert_int_equal(seg_selector_matches(&x_, &(lab)), want); \
 	} while (0)
 	EXPR(e_in, l, true);
 	EXPR(e_in_no, l, false);
@@ -137,22 +139,27 @@ static void test_selectors(void **state)
 
 /* ---- identities ---------------------------------------------------------------- */
 
-#define CLUSTER(x_labels, b_labels)                                                         \
-	NS("x", x_labels) NS("y", "{}") POD("x", "a", "{app: web}", "10.0.0.1", "[]")           \
-		POD("x", "b", b_labels, "10.0.0.2", "[]") POD("y", "a", "{app: web}", "10.0.0.3", "[]") \
-			POD("x", "c", "{app: db}", "10.0.0.4", "[]")
+#define CLUSTER(x_labels, b_labels)                                   \
+	NS("x", x_labels)                                             \
+	NS("y", "{}") POD("x", "a", "{app: web}", "10.0.0.1", "[]")   \
+		POD("x", "b", b_labels, "10.0.0.2", "[]")             \
+			POD("y", "a", "{app: web}", "10.0.0.3", "[]") \
+				POD("x", "c", "{app: db}", "10.0.0.4", "[]")
 
 static void test_identities(void **state)
 {
 	const char *v1 = CLUSTER("{env: prod}", "{app: web}")
-		NP("x", "web-from-prod", "{podSelector: {matchLabels: {app: web}}, ingress: [{from: "
-					 "[{namespaceSelector: {matchLabels: {env: prod}}}]}]}");
+		NP("x", "web-from-prod",
+		   "{podSelector: {matchLabels: {app: web}}, ingress: [{from: "
+		   "[{namespaceSelector: {matchLabels: {env: prod}}}]}]}");
 	const char *v2 = CLUSTER("{env: prod}", "{app: db}")
-		NP("x", "web-from-prod", "{podSelector: {matchLabels: {app: web}}, ingress: [{from: "
-					 "[{namespaceSelector: {matchLabels: {env: prod}}}]}]}");
+		NP("x", "web-from-prod",
+		   "{podSelector: {matchLabels: {app: web}}, ingress: [{from: "
+		   "[{namespaceSelector: {matchLabels: {env: prod}}}]}]}");
 	const char *v3 = CLUSTER("{env: dev}", "{app: db}")
-		NP("x", "web-from-prod", "{podSelector: {matchLabels: {app: web}}, ingress: [{from: "
-					 "[{namespaceSelector: {matchLabels: {env: prod}}}]}]}");
+		NP("x", "web-from-prod",
+		   "{podSelector: {matchLabels: {app: web}}, ingress: [{from: "
+		   "[{namespaceSelector: {matchLabels: {env: prod}}}]}]}");
 	struct seg_compile_opts o = {};
 	struct fx f1, f2, f3;
 	__u32 xa, xc, ya;
@@ -168,7 +175,8 @@ static void test_identities(void **state)
 	assert_int_equal(ipc(&f1, "10.0.0.2"), xa);
 	assert_int_equal(ipc(&f1, "10.9.9.9"), SEG_ID_WORLD);
 	assert_int_equal(f1.c->nids, 3);
-	assert_int_equal(probe(&f1, "x", "c", "x", "b", 80, IPPROTO_TCP).verdict, SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f1, "x", "c", "x", "b", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_ALLOW);
 	assert_int_equal(probe(&f1, "y", "a", "x", "b", 80, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
 
 	/* label update on x/b: its identity changes, the others keep theirs,
@@ -179,7 +187,8 @@ static void test_identities(void **state)
 	assert_int_equal(ident_of(&f2, "x", "c"), xc);
 	assert_int_equal(ident_of(&f2, "y", "a"), ya);
 	assert_int_equal(ident_of(&f2, "x", "b"), xc); /* now labelled like x/c */
-	assert_int_equal(probe(&f2, "y", "a", "x", "b", 80, IPPROTO_TCP).verdict, SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f2, "y", "a", "x", "b", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_ALLOW);
 
 	/* namespace label update: x loses env=prod, x's pods no longer match
 	 * the namespaceSelector, and every identity of x changes */
@@ -198,19 +207,21 @@ static void test_identities(void **state)
 
 static void test_ipblock_partition(void **state)
 {
-	const char *yaml = NS("x", "{}")
-		POD("x", "in8", "{app: a}", "10.2.0.1", "[]")
-		POD("x", "in16", "{app: a}", "10.1.5.5", "[]")
-		POD("x", "in24", "{app: a}", "10.1.2.3", "[]")
-		POD("x", "out", "{app: a}", "11.0.0.1", "[]")
-		POD("x", "srv", "{app: srv}", "11.0.0.2", "[]")
-		NP("x", "p1", "{podSelector: {matchLabels: {app: srv}}, ingress: [{from: [{ipBlock: "
-			      "{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]}]}")
-		NP("x", "p2", "{podSelector: {matchLabels: {app: srv}}, ingress: [{from: [{ipBlock: "
-			      "{cidr: 10.1.0.0/16, except: [10.1.2.0/24]}}]}]}")
+	const char *yaml = NS("x", "{}") POD("x", "in8", "{app: a}", "10.2.0.1", "[]") POD(
+		"x", "in16", "{app: a}", "10.1.5.5",
+		"[]") POD("x", "in24", "{app: a}", "10.1.2.3",
+			  "[]") POD("x", "out", "{app: a}", "11.0.0.1",
+				    "[]") POD("x", "srv", "{app: srv}", "11.0.0.2", "[]")
+		NP("x", "p1",
+		   "{podSelector: {matchLabels: {app: srv}}, ingress: [{from: [{ipBlock: "
+		   "{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]}]}")
+			NP("x", "p2",
+			   "{podSelector: {matchLabels: {app: srv}}, ingress: [{from: [{ipBlock: "
+			   "{cidr: 10.1.0.0/16, except: [10.1.2.0/24]}}]}]}")
 		/* the same block again, excepts in another order: one block */
-		NP("x", "p3", "{podSelector: {matchLabels: {app: srv}}, egress: [{to: [{ipBlock: "
-			      "{cidr: 10.1.0.0/16, except: [10.1.2.0/24]}}]}]}");
+		NP("x", "p3",
+		   "{podSelector: {matchLabels: {app: srv}}, egress: [{to: [{ipBlock: "
+		   "{cidr: 10.1.0.0/16, except: [10.1.2.0/24]}}]}]}");
 	const struct seg_identity *i8, *i16, *pin8, *pin16;
 	__u32 plain;
 	struct fx f;
@@ -249,10 +260,14 @@ static void test_ipblock_partition(void **state)
 	assert_int_equal(pin16->blocks[0], i16->blocks[0]);
 	assert_int_not_equal(pin8->id, plain);
 	/* and the verdicts: p1 for 10/8 minus 10.1/16, p2 for 10.1/16 minus /24 */
-	assert_int_equal(probe(&f, "x", "in8", "x", "srv", 80, IPPROTO_TCP).verdict, SEG_VERDICT_ALLOW);
-	assert_int_equal(probe(&f, "x", "in16", "x", "srv", 80, IPPROTO_TCP).verdict, SEG_VERDICT_ALLOW);
-	assert_int_equal(probe(&f, "x", "in24", "x", "srv", 80, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
-	assert_int_equal(probe(&f, "x", "out", "x", "srv", 80, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
+	assert_int_equal(probe(&f, "x", "in8", "x", "srv", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f, "x", "in16", "x", "srv", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f, "x", "in24", "x", "srv", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
+	assert_int_equal(probe(&f, "x", "out", "x", "srv", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
 	assert_non_null(strstr(probe(&f, "x", "in16", "x", "srv", 80, IPPROTO_TCP).reason,
 			       "allowed by x/p2 ingress rule 0 (from[0])"));
 	fx_free(&f);
@@ -271,15 +286,19 @@ static size_t count_entries(const struct fx *f, __u32 policy_id, __u8 dir)
 
 static void test_port_ranges(void **state)
 {
-	const char *yaml = NS("x", "{}") POD("x", "a", "{app: a}", "10.0.0.1", "[]")
-		POD("x", "b", "{app: b}", "10.0.0.2", "[]") POD("x", "c", "{app: c}", "10.0.0.3", "[]")
-		POD("x", "d", "{app: d}", "10.0.0.4", "[]")
-		NP("x", "range", "{podSelector: {matchLabels: {app: a}}, ingress: [{ports: "
-				 "[{port: 80, endPort: 90}]}]}")
-		NP("x", "full", "{podSelector: {matchLabels: {app: b}}, ingress: [{ports: "
-				"[{port: 1, endPort: 65535, protocol: UDP}]}]}")
-		NP("x", "proto", "{podSelector: {matchLabels: {app: c}}, ingress: [{ports: [{protocol: SCTP}]}]}")
-		NP("x", "any", "{podSelector: {matchLabels: {app: d}}, ingress: [{}]}");
+	const char *yaml = NS("x", "{}") POD("x", "a", "{app: a}", "10.0.0.1", "[]") POD(
+		"x", "b", "{app: b}", "10.0.0.2", "[]") POD("x", "c", "{app: c}", "10.0.0.3", "[]")
+		POD("x", "d", "{app: d}", "10.0.0.4",
+		    "[]") NP("x", "range",
+			     "{podSelector: {matchLabels: {app: a}}, ingress: [{ports: "
+			     "[{port: 80, endPort: 90}]}]}")
+			NP("x", "full",
+			   "{podSelector: {matchLabels: {app: b}}, ingress: [{ports: "
+			   "[{port: 1, endPort: 65535, protocol: UDP}]}]}")
+				NP("x", "proto",
+				   "{podSelector: {matchLabels: {app: c}}, ingress: [{ports: [{protocol: SCTP}]}]}")
+					NP("x", "any",
+					   "{podSelector: {matchLabels: {app: d}}, ingress: [{}]}");
 	const struct seg_ep_entry *a, *b, *c, *d;
 	struct fx f;
 
@@ -299,15 +318,18 @@ static void test_port_ranges(void **state)
 	b = seg_compiled_endpoint(f.c, pod(&f, "x", "b"));
 	assert_int_equal(count_entries(&f, b->ep.policy_id[SEG_DIR_INGRESS], SEG_DIR_INGRESS), 16);
 	assert_int_equal(b->ep.port_mask[SEG_DIR_INGRESS], 0xffffu); /* k = 0..15 */
-	assert_int_equal(probe(&f, "x", "a", "x", "b", 65535, IPPROTO_UDP).verdict, SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f, "x", "a", "x", "b", 65535, IPPROTO_UDP).verdict,
+			 SEG_VERDICT_ALLOW);
 	assert_int_equal(probe(&f, "x", "a", "x", "b", 1, IPPROTO_UDP).verdict, SEG_VERDICT_ALLOW);
 	assert_int_equal(probe(&f, "x", "a", "x", "b", 1, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
 
 	c = seg_compiled_endpoint(f.c, pod(&f, "x", "c"));
 	assert_int_equal(c->ep.port_mask[SEG_DIR_INGRESS], SEG_PMASK_ALLPORTS);
 	assert_int_equal(count_entries(&f, c->ep.policy_id[SEG_DIR_INGRESS], SEG_DIR_INGRESS), 1);
-	assert_int_equal(probe(&f, "x", "a", "x", "c", 4242, IPPROTO_SCTP).verdict, SEG_VERDICT_ALLOW);
-	assert_int_equal(probe(&f, "x", "a", "x", "c", 4242, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
+	assert_int_equal(probe(&f, "x", "a", "x", "c", 4242, IPPROTO_SCTP).verdict,
+			 SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f, "x", "a", "x", "c", 4242, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
 
 	d = seg_compiled_endpoint(f.c, pod(&f, "x", "d"));
 	assert_int_equal(d->ep.port_mask[SEG_DIR_INGRESS], SEG_PMASK_ANYPROTO);
@@ -329,14 +351,18 @@ static void test_port_ranges(void **state)
 
 static void test_named_ports(void **state)
 {
-	const char *yaml = NS("x", "{}")
-		POD("x", "w1", "{app: web}", "10.0.0.1", "[{name: web, containerPort: 8080}]")
-		POD("x", "w2", "{app: web}", "10.0.0.2", "[{name: web, containerPort: 9090}]")
-		POD("x", "w3", "{app: web}", "10.0.0.3", "[{name: other, containerPort: 8080}]")
-		POD("x", "w4", "{app: web}", "10.0.0.4", "[{name: web, containerPort: 8080}]")
-		POD("x", "cl", "{app: client}", "10.0.0.9", "[]")
-		NP("x", "in-web", "{podSelector: {matchLabels: {app: web}}, ingress: [{ports: [{port: web}]}]}")
-		NP("x", "out-web", "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], "
+	const char *yaml = NS("x", "{}") POD(
+		"x", "w1", "{app: web}", "10.0.0.1",
+		"[{name: web, containerPort: 8080}]") POD("x", "w2", "{app: web}", "10.0.0.2",
+							  "[{name: web, containerPort: 9090}]")
+		POD("x", "w3", "{app: web}", "10.0.0.3", "[{name: other, containerPort: 8080}]") POD(
+			"x", "w4", "{app: web}", "10.0.0.4",
+			"[{name: web, containerPort: 8080}]") POD("x", "cl", "{app: client}",
+								  "10.0.0.9", "[]")
+			NP("x", "in-web",
+			   "{podSelector: {matchLabels: {app: web}}, ingress: [{ports: [{port: web}]}]}")
+				NP("x", "out-web",
+				   "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], "
 				   "egress: [{to: [{podSelector: {}}], ports: [{port: web}]}]}");
 	const struct seg_ep_entry *w1, *w2, *w3, *w4;
 	struct fx f;
@@ -353,25 +379,35 @@ static void test_named_ports(void **state)
 	/* w3 has no port named web: isolated, nothing matches */
 	assert_int_equal(w3->ep.flags[0], SEG_EPF_ISOLATED);
 	assert_int_equal(count_entries(&f, w3->ep.policy_id[0], 0), 0);
-	assert_int_equal(probe(&f, "x", "w3", "x", "w1", 8080, IPPROTO_TCP).verdict, SEG_VERDICT_ALLOW);
-	assert_int_equal(probe(&f, "x", "w3", "x", "w1", 9090, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
-	assert_int_equal(probe(&f, "x", "w3", "x", "w2", 9090, IPPROTO_TCP).verdict, SEG_VERDICT_ALLOW);
-	assert_int_equal(probe(&f, "x", "w3", "x", "w2", 8080, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
-	assert_int_equal(probe(&f, "x", "w1", "x", "w3", 8080, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
+	assert_int_equal(probe(&f, "x", "w3", "x", "w1", 8080, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f, "x", "w3", "x", "w1", 9090, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
+	assert_int_equal(probe(&f, "x", "w3", "x", "w2", 9090, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f, "x", "w3", "x", "w2", 8080, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
+	assert_int_equal(probe(&f, "x", "w1", "x", "w3", 8080, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
 	/* egress: the client may reach each pod on that pod's own web port,
 	 * though w1 and w2 have the same labels */
 	assert_int_not_equal(ipc(&f, "10.0.0.1"), ipc(&f, "10.0.0.2"));
 	assert_int_equal(ipc(&f, "10.0.0.1"), ipc(&f, "10.0.0.4"));
-	assert_int_equal(probe(&f, "x", "cl", "x", "w1", 8080, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
-			 SEG_VERDICT_ALLOW);
-	assert_int_equal(probe(&f, "x", "cl", "x", "w1", 9090, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
-			 SEG_VERDICT_DENY);
-	assert_int_equal(probe(&f, "x", "cl", "x", "w2", 9090, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
-			 SEG_VERDICT_ALLOW);
-	assert_int_equal(probe(&f, "x", "cl", "x", "w2", 8080, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
-			 SEG_VERDICT_DENY);
-	assert_int_equal(probe(&f, "x", "cl", "x", "w3", 8080, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
-			 SEG_VERDICT_DENY);
+	assert_int_equal(
+		probe(&f, "x", "cl", "x", "w1", 8080, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
+		SEG_VERDICT_ALLOW);
+	assert_int_equal(
+		probe(&f, "x", "cl", "x", "w1", 9090, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
+		SEG_VERDICT_DENY);
+	assert_int_equal(
+		probe(&f, "x", "cl", "x", "w2", 9090, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
+		SEG_VERDICT_ALLOW);
+	assert_int_equal(
+		probe(&f, "x", "cl", "x", "w2", 8080, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
+		SEG_VERDICT_DENY);
+	assert_int_equal(
+		probe(&f, "x", "cl", "x", "w3", 8080, IPPROTO_TCP).dir[SEG_DIR_EGRESS].verdict,
+		SEG_VERDICT_DENY);
 	fx_free(&f);
 }
 
@@ -379,14 +415,18 @@ static void test_named_ports(void **state)
 
 static void test_probe_order_and_reasons(void **state)
 {
-	const char *yaml = NS("x", "{}") NS("y", "{}")
-		POD("x", "a", "{app: a}", "10.0.0.1", "[]") POD("x", "b", "{app: b}", "10.0.0.2", "[]")
-		POD("x", "c", "{app: c}", "10.0.0.3", "[]") POD("y", "b", "{app: b}", "10.0.1.2", "[]")
-		NP("x", "wide", "{podSelector: {matchLabels: {app: a}}, ingress: [{ports: [{port: 80, endPort: 95}]}]}")
-		NP("x", "narrow", "{podSelector: {matchLabels: {app: a}}, ingress: ["
-				  "{from: [{podSelector: {matchLabels: {app: c}}}], ports: [{port: 81}]},"
-				  "{from: [{podSelector: {matchLabels: {app: b}}}], ports: [{port: 85}]}]}")
-		NP("x", "deny-all", "{podSelector: {matchLabels: {app: b}}}");
+	const char *yaml = NS("x", "{}") NS("y", "{}") POD(
+		"x", "a", "{app: a}", "10.0.0.1",
+		"[]") POD("x", "b", "{app: b}", "10.0.0.2",
+			  "[]") POD("x", "c", "{app: c}", "10.0.0.3",
+				    "[]") POD("y", "b", "{app: b}", "10.0.1.2", "[]")
+		NP("x", "wide",
+		   "{podSelector: {matchLabels: {app: a}}, ingress: [{ports: [{port: 80, endPort: 95}]}]}")
+			NP("x", "narrow",
+			   "{podSelector: {matchLabels: {app: a}}, ingress: ["
+			   "{from: [{podSelector: {matchLabels: {app: c}}}], ports: [{port: 81}]},"
+			   "{from: [{podSelector: {matchLabels: {app: b}}}], ports: [{port: 85}]}]}")
+				NP("x", "deny-all", "{podSelector: {matchLabels: {app: b}}}");
 	struct seg_verdict v;
 	char buf[128];
 	struct fx f;
@@ -428,14 +468,16 @@ static void test_probe_order_and_reasons(void **state)
 
 static void test_audit(void **state)
 {
-	const char *yaml = "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: aud, annotations: "
-			   "{seg.io/enforcement: audit}}\n"
-			   "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: enf, annotations: "
-			   "{seg.io/enforcement: enforce}}\n" NS("dft", "{}")
-		POD("aud", "a", "{}", "10.0.0.1", "[]") POD("enf", "a", "{}", "10.0.0.2", "[]")
-		POD("dft", "a", "{}", "10.0.0.3", "[]")
-		NP("aud", "deny-all", "{podSelector: {}}") NP("enf", "deny-all", "{podSelector: {}}")
-		NP("dft", "deny-all", "{podSelector: {}}");
+	const char *yaml =
+		"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: aud, annotations: "
+		"{seg.io/enforcement: audit}}\n"
+		"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: enf, annotations: "
+		"{seg.io/enforcement: enforce}}\n" NS("dft", "{}") POD(
+			"aud", "a", "{}", "10.0.0.1", "[]") POD("enf", "a", "{}", "10.0.0.2", "[]")
+			POD("dft", "a", "{}", "10.0.0.3", "[]")
+				NP("aud", "deny-all", "{podSelector: {}}")
+					NP("enf", "deny-all", "{podSelector: {}}")
+						NP("dft", "deny-all", "{podSelector: {}}");
 	struct seg_compile_opts o = { .audit_default = true };
 	struct seg_verdict v;
 	struct fx f, g;
@@ -444,14 +486,19 @@ static void test_audit(void **state)
 	v = probe(&f, "enf", "a", "aud", "a", 80, IPPROTO_TCP);
 	assert_int_equal(v.verdict, SEG_VERDICT_AUDIT);
 	assert_int_equal(v.dir[SEG_DIR_INGRESS].reason, SEG_R_AUDIT);
-	assert_string_equal(v.reason, "not isolated: no policy selects enf/a for egress; "
-				      "audit: isolated by aud/deny-all (ingress); no rule allows; passed");
-	assert_int_equal(probe(&f, "aud", "a", "dft", "a", 80, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
-	assert_int_equal(probe(&f, "aud", "a", "enf", "a", 80, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
+	assert_string_equal(v.reason,
+			    "not isolated: no policy selects enf/a for egress; "
+			    "audit: isolated by aud/deny-all (ingress); no rule allows; passed");
+	assert_int_equal(probe(&f, "aud", "a", "dft", "a", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
+	assert_int_equal(probe(&f, "aud", "a", "enf", "a", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
 	/* global default audit: the annotation "enforce" still enforces */
 	fx_load(&g, yaml, &o);
-	assert_int_equal(probe(&g, "aud", "a", "dft", "a", 80, IPPROTO_TCP).verdict, SEG_VERDICT_AUDIT);
-	assert_int_equal(probe(&g, "aud", "a", "enf", "a", 80, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
+	assert_int_equal(probe(&g, "aud", "a", "dft", "a", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_AUDIT);
+	assert_int_equal(probe(&g, "aud", "a", "enf", "a", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
 	assert_true(seg_compiled_endpoint(g.c, pod(&g, "dft", "a"))->ep.flags[0] & SEG_EPF_AUDIT);
 	assert_false(seg_compiled_endpoint(g.c, pod(&g, "enf", "a"))->ep.flags[0] & SEG_EPF_AUDIT);
 	fx_free(&f);
@@ -465,8 +512,8 @@ static bool only_x(const struct seg_pod *p, void *ctx)
 
 static void test_capacity_and_local(void **state)
 {
-	const char *yaml = NS("x", "{}") NS("y", "{}") POD("x", "a", "{}", "10.0.0.1", "[]")
-		POD("y", "a", "{}", "10.0.0.2", "[]")
+	const char *yaml = NS("x", "{}") NS("y", "{}") POD("x", "a", "{}", "10.0.0.1", "[]") POD(
+		"y", "a", "{}", "10.0.0.2", "[]")
 		NP("x", "r", "{podSelector: {}, ingress: [{ports: [{port: 1, endPort: 1000}]}]}");
 	struct seg_manifests *m = seg_manifests_new();
 	struct seg_compile_opts o = { .caps = { .policy = 4 } };

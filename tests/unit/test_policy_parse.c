@@ -18,13 +18,13 @@
 
 #include "policy/policy.h"
 
-#define NP_HEAD                                                                                \
-	"apiVersion: networking.k8s.io/v1\n" /* 1 */                                       \
-	"kind: NetworkPolicy\n" /* 2 */                                                    \
-	"metadata:\n" /* 3 */                                                              \
-	"  name: p\n" /* 4 */                                                              \
-	"  namespace: x\n" /* 5 */                                                         \
-	"spec:\n" /* 6 */                                                                  \
+#define NP_HEAD                                      \
+	"apiVersion: networking.k8s.io/v1\n" /* 1 */ \
+	"kind: NetworkPolicy\n" /* 2 */              \
+	"metadata:\n" /* 3 */                        \
+	"  name: p\n" /* 4 */                        \
+	"  namespace: x\n" /* 5 */                   \
+	"spec:\n" /* 6 */                            \
 	"  podSelector: {}\n" /* 7 */
 
 static struct seg_manifests *load_ok(const char *yaml)
@@ -59,22 +59,24 @@ static void load_err(const char *name, const char *yaml, const char *where, cons
 
 static void test_multidoc_list_json(void **state)
 {
-	const char *yaml = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n"
-			   "  labels: {team: red}\n"
-			   "---\n"
-			   "apiVersion: v1\nkind: List\nitems:\n"
-			   "- apiVersion: v1\n  kind: Pod\n  metadata: {name: a, namespace: x, labels: {app: web}}\n"
-			   "  spec:\n    containers:\n    - name: c\n      ports:\n"
-			   "      - {name: http, containerPort: 8080}\n"
-			   "      - {name: dns, containerPort: 53, protocol: UDP}\n"
-			   "  status:\n    podIP: 10.0.0.1\n    podIPs: [{ip: 10.0.0.1}, {ip: 'fd00::1'}]\n"
-			   "- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: ignored}\n"
-			   "---\n"
-			   "apiVersion: v1\nkind: Pod\nmetadata: {name: b}\n";
-	const char *json = "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\","
-			   " \"metadata\": {\"name\": \"j\", \"namespace\": \"x\"},"
-			   " \"spec\": {\"podSelector\": {}, \"egress\": [{\"ports\": [{\"port\": 53,"
-			   " \"protocol\": \"UDP\"}, {\"port\": \"http\"}]}]}}";
+	const char *yaml =
+		"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n"
+		"  labels: {team: red}\n"
+		"---\n"
+		"apiVersion: v1\nkind: List\nitems:\n"
+		"- apiVersion: v1\n  kind: Pod\n  metadata: {name: a, namespace: x, labels: {app: web}}\n"
+		"  spec:\n    containers:\n    - name: c\n      ports:\n"
+		"      - {name: http, containerPort: 8080}\n"
+		"      - {name: dns, containerPort: 53, protocol: UDP}\n"
+		"  status:\n    podIP: 10.0.0.1\n    podIPs: [{ip: 10.0.0.1}, {ip: 'fd00::1'}]\n"
+		"- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: ignored}\n"
+		"---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: b}\n";
+	const char *json =
+		"{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\","
+		" \"metadata\": {\"name\": \"j\", \"namespace\": \"x\"},"
+		" \"spec\": {\"podSelector\": {}, \"egress\": [{\"ports\": [{\"port\": 53,"
+		" \"protocol\": \"UDP\"}, {\"port\": \"http\"}]}]}}";
 	struct seg_manifests *m = load_ok(yaml);
 	const struct seg_pod *a, *b;
 	struct seg_diag d = {};
@@ -134,15 +136,16 @@ static void test_policy_types(void **state)
 
 static void test_ports_and_peers(void **state)
 {
-	struct seg_manifests *m = load_ok(NP_HEAD "  ingress:\n"
-						  "  - from:\n"
-						  "    - podSelector: {}\n"
-						  "      namespaceSelector: {matchLabels: {a: b}}\n"
-						  "    - ipBlock: {cidr: 10.1.2.3/16, except: [10.1.4.0/24]}\n"
-						  "    ports:\n"
-						  "    - {port: 80, endPort: 90}\n"
-						  "    - {protocol: SCTP}\n"
-						  "    - {port: web, protocol: UDP}\n");
+	struct seg_manifests *m =
+		load_ok(NP_HEAD "  ingress:\n"
+				"  - from:\n"
+				"    - podSelector: {}\n"
+				"      namespaceSelector: {matchLabels: {a: b}}\n"
+				"    - ipBlock: {cidr: 10.1.2.3/16, except: [10.1.4.0/24]}\n"
+				"    ports:\n"
+				"    - {port: 80, endPort: 90}\n"
+				"    - {protocol: SCTP}\n"
+				"    - {port: web, protocol: UDP}\n");
 	const struct seg_rule *r = &m->pols[0].rules[SEG_DIR_INGRESS][0];
 
 	assert_int_equal(r->npeers, 2);
@@ -169,87 +172,103 @@ static void test_ports_and_peers(void **state)
 static void test_validation_errors(void **state)
 {
 	/* ipBlock */
-	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {cidr: 10.0.0.0/33}\n", "t.yaml:10:23:",
-		 "NetworkPolicy x/p: spec.ingress[0].from[0].ipBlock.cidr", "invalid CIDR");
-	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {cidr: nope}\n", "t.yaml:10:23:",
-		 "spec.ingress[0].from[0].ipBlock.cidr", "invalid CIDR");
-	load_err("t.yaml", NP_HEAD ING_PEER "podSelector: {}\n    - ipBlock:\n        cidr: 10.0.0.0/8\n"
-					    "        except: [10.0.0.0/16, 11.0.0.0/16]\n",
+	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {cidr: 10.0.0.0/33}\n",
+		 "t.yaml:10:23:", "NetworkPolicy x/p: spec.ingress[0].from[0].ipBlock.cidr",
+		 "invalid CIDR");
+	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {cidr: nope}\n",
+		 "t.yaml:10:23:", "spec.ingress[0].from[0].ipBlock.cidr", "invalid CIDR");
+	load_err("t.yaml",
+		 NP_HEAD ING_PEER "podSelector: {}\n    - ipBlock:\n        cidr: 10.0.0.0/8\n"
+				  "        except: [10.0.0.0/16, 11.0.0.0/16]\n",
 		 "t.yaml:13:31:", "spec.ingress[0].from[1].ipBlock.except[1]", "strict subset");
 	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}\n",
 		 "t.yaml:10:44:", "ipBlock.except[0]", "strict subset");
 	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {cidr: '::/0', except: [10.0.0.0/8]}\n",
 		 "t.yaml:10:40:", "ipBlock.except[0]", "strict subset");
-	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {except: [10.0.0.0/8]}\n", "t.yaml:10:17:",
-		 "ipBlock.cidr", "required");
+	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {except: [10.0.0.0/8]}\n",
+		 "t.yaml:10:17:", "ipBlock.cidr", "required");
 	/* peers */
 	load_err("t.yaml", NP_HEAD ING_PEER "ipBlock: {cidr: 10.0.0.0/8}\n      podSelector: {}\n",
 		 "t.yaml:10:7:", "spec.ingress[0].from[0]", "more than 1 peer type");
 	load_err("t.yaml", NP_HEAD ING_PEER "{}\n", "t.yaml:9:5:", "spec.ingress[0].from[0]",
 		 "must specify a peer");
 	/* selectors */
-	load_err("t.yaml", NP_HEAD ING_PEER "podSelector:\n        matchExpressions:\n"
-					    "        - {key: app, operator: Maybe, values: [a]}\n",
-		 "t.yaml:12:32:", "spec.ingress[0].from[0].podSelector.matchExpressions[0].operator",
-		 "not a valid selector operator");
-	load_err("t.yaml", NP_HEAD ING_PEER "podSelector:\n        matchExpressions:\n"
-					    "        - {key: app, operator: In}\n",
+	load_err(
+		"t.yaml",
+		NP_HEAD ING_PEER "podSelector:\n        matchExpressions:\n"
+				 "        - {key: app, operator: Maybe, values: [a]}\n",
+		"t.yaml:12:32:", "spec.ingress[0].from[0].podSelector.matchExpressions[0].operator",
+		"not a valid selector operator");
+	load_err("t.yaml",
+		 NP_HEAD ING_PEER "podSelector:\n        matchExpressions:\n"
+				  "        - {key: app, operator: In}\n",
 		 "t.yaml:12:12:", "matchExpressions[0].values", "must be specified");
-	load_err("t.yaml", NP_HEAD ING_PEER "podSelector:\n        matchExpressions:\n"
-					    "        - {key: app, operator: In, values: []}\n",
+	load_err("t.yaml",
+		 NP_HEAD ING_PEER "podSelector:\n        matchExpressions:\n"
+				  "        - {key: app, operator: In, values: []}\n",
 		 "t.yaml:12:36:", "matchExpressions[0].values", "must be specified");
-	load_err("t.yaml", NP_HEAD ING_PEER "podSelector:\n        matchExpressions:\n"
-					    "        - {key: app, operator: Exists, values: [a]}\n",
+	load_err("t.yaml",
+		 NP_HEAD ING_PEER "podSelector:\n        matchExpressions:\n"
+				  "        - {key: app, operator: Exists, values: [a]}\n",
 		 "t.yaml:12:49:", "matchExpressions[0].values", "may not be specified");
-	load_err("t.yaml", NP_HEAD ING_PEER "namespaceSelector:\n        matchLabels: {'bad key!': x}\n",
+	load_err("t.yaml",
+		 NP_HEAD ING_PEER "namespaceSelector:\n        matchLabels: {'bad key!': x}\n",
 		 "t.yaml:11:24:", "namespaceSelector.matchLabels.bad key!", "invalid label key");
 	load_err("t.yaml", NP_HEAD ING_PEER "podSelector: {matchLabels: {app: 'a b'}}\n",
 		 "t.yaml:10:41:", "podSelector.matchLabels.app", "invalid label value");
 	/* ports */
-	load_err("t.yaml", NP_HEAD ING_PORT "{port: 80, protocol: ICMP}\n", "t.yaml:10:28:",
-		 "spec.ingress[0].ports[0].protocol", "unsupported value \"ICMP\"");
-	load_err("t.yaml", NP_HEAD ING_PORT "{endPort: 90}\n", "t.yaml:10:17:",
-		 "spec.ingress[0].ports[0].endPort", "`port` is not specified");
-	load_err("t.yaml", NP_HEAD ING_PORT "{port: 90, endPort: 80}\n", "t.yaml:10:27:",
-		 "spec.ingress[0].ports[0].endPort", "greater than or equal");
-	load_err("t.yaml", NP_HEAD ING_PORT "{port: http, endPort: 80}\n", "t.yaml:10:29:",
-		 "spec.ingress[0].ports[0].endPort", "non-numeric");
-	load_err("t.yaml", NP_HEAD ING_PORT "{port: 70000}\n", "t.yaml:10:14:",
-		 "spec.ingress[0].ports[0].port", "between 1 and 65535");
-	load_err("t.yaml", NP_HEAD ING_PORT "{port: 0}\n", "t.yaml:10:14:",
-		 "spec.ingress[0].ports[0].port", "between 1 and 65535");
-	load_err("t.yaml", NP_HEAD ING_PORT "{port: Not_A_Name}\n", "t.yaml:10:14:",
-		 "spec.ingress[0].ports[0].port", "invalid port name");
-	load_err("t.yaml", NP_HEAD ING_PORT "{port: '80'}\n", "t.yaml:10:15:",
-		 "spec.ingress[0].ports[0].port", "invalid port name"); /* a string */
-	load_err("t.yaml", NP_HEAD ING_PORT "{port: 80, endPort: 65536}\n", "t.yaml:10:27:",
-		 "spec.ingress[0].ports[0].endPort", "between 1 and 65535");
+	load_err("t.yaml", NP_HEAD ING_PORT "{port: 80, protocol: ICMP}\n",
+		 "t.yaml:10:28:", "spec.ingress[0].ports[0].protocol",
+		 "unsupported value \"ICMP\"");
+	load_err("t.yaml", NP_HEAD ING_PORT "{endPort: 90}\n",
+		 "t.yaml:10:17:", "spec.ingress[0].ports[0].endPort", "`port` is not specified");
+	load_err("t.yaml", NP_HEAD ING_PORT "{port: 90, endPort: 80}\n",
+		 "t.yaml:10:27:", "spec.ingress[0].ports[0].endPort", "greater than or equal");
+	load_err("t.yaml", NP_HEAD ING_PORT "{port: http, endPort: 80}\n",
+		 "t.yaml:10:29:", "spec.ingress[0].ports[0].endPort", "non-numeric");
+	load_err("t.yaml", NP_HEAD ING_PORT "{port: 70000}\n",
+		 "t.yaml:10:14:", "spec.ingress[0].ports[0].port", "between 1 and 65535");
+	load_err("t.yaml", NP_HEAD ING_PORT "{port: 0}\n",
+		 "t.yaml:10:14:", "spec.ingress[0].ports[0].port", "between 1 and 65535");
+	load_err("t.yaml", NP_HEAD ING_PORT "{port: Not_A_Name}\n",
+		 "t.yaml:10:14:", "spec.ingress[0].ports[0].port", "invalid port name");
+	load_err("t.yaml", NP_HEAD ING_PORT "{port: '80'}\n",
+		 "t.yaml:10:15:", "spec.ingress[0].ports[0].port",
+		 "invalid port name"); /* a string */
+	load_err("t.yaml", NP_HEAD ING_PORT "{port: 80, endPort: 65536}\n",
+		 "t.yaml:10:27:", "spec.ingress[0].ports[0].endPort", "between 1 and 65535");
 	/* egress side and policyTypes */
 	load_err("t.yaml", NP_HEAD "  egress:\n  - to:\n    - ipBlock: {cidr: 1.2.3.4}\n",
 		 "t.yaml:10:23:", "spec.egress[0].to[0].ipBlock.cidr", "invalid CIDR");
-	load_err("t.yaml", NP_HEAD "  policyTypes: [Ingress, Sideways]\n", "t.yaml:8:26:",
-		 "spec.policyTypes[1]", "unsupported value \"Sideways\"");
+	load_err("t.yaml", NP_HEAD "  policyTypes: [Ingress, Sideways]\n",
+		 "t.yaml:8:26:", "spec.policyTypes[1]", "unsupported value \"Sideways\"");
 	load_err("t.yaml", NP_HEAD "  ingress: {from: []}\n", "t.yaml:8:13:", "spec.ingress",
 		 "must be a list");
 	/* objects */
-	load_err("t.yaml", "apiVersion: networking.k8s.io/v1beta1\nkind: NetworkPolicy\n"
-			   "metadata: {name: p}\nspec: {}\n",
+	load_err("t.yaml",
+		 "apiVersion: networking.k8s.io/v1beta1\nkind: NetworkPolicy\n"
+		 "metadata: {name: p}\nspec: {}\n",
 		 "t.yaml:1:13:", "apiVersion", "networking.k8s.io/v1");
-	load_err("t.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {namespace: x}\n", "t.yaml:3:12:",
-		 "metadata.name", "required");
-	load_err("t.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nstatus: {podIP: 10.0.0.300}\n",
+	load_err("t.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {namespace: x}\n",
+		 "t.yaml:3:12:", "metadata.name", "required");
+	load_err("t.yaml",
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nstatus: {podIP: 10.0.0.300}\n",
 		 "t.yaml:4:17:", "Pod default/a: status.podIP", "invalid IP address");
-	load_err("t.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n"
-			   "  - ports: [{containerPort: 80, protocol: TCPX}]\n",
+	load_err("t.yaml",
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n"
+		 "  - ports: [{containerPort: 80, protocol: TCPX}]\n",
 		 "t.yaml:6:43:", "spec.containers[0].ports[0].protocol", "unsupported value");
-	load_err("t.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n  annotations:\n"
-			   "    seg.io/enforcement: sometimes\n",
-		 "t.yaml:6:25:", "metadata.annotations.seg.io/enforcement", "\"audit\" or \"enforce\"");
+	load_err("t.yaml",
+		 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n  annotations:\n"
+		 "    seg.io/enforcement: sometimes\n",
+		 "t.yaml:6:25:", "metadata.annotations.seg.io/enforcement",
+		 "\"audit\" or \"enforce\"");
 	load_err("t.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: Upper}\n",
 		 "t.yaml:3:18:", "metadata.name", "invalid name");
 	/* kind: List items name their index */
-	load_err("t.yaml", "kind: List\nitems:\n- kind: Pod\n  apiVersion: v1\n  metadata: {name: a}\n"
-			   "  status: {podIP: nope}\n",
+	load_err("t.yaml",
+		 "kind: List\nitems:\n- kind: Pod\n  apiVersion: v1\n  metadata: {name: a}\n"
+		 "  status: {podIP: nope}\n",
 		 "t.yaml:6:19:", "Pod default/a: status.podIP", "invalid IP");
 	/* syntax errors come from libfyaml with their position */
 	load_err("t.yaml", "kind: Pod\nmetadata: {name: a\n", "t.yaml:3:1:", NULL, "flow mapping");
@@ -272,8 +291,9 @@ static void test_duplicates_atomic(void **state)
 	assert_int_equal(m->nnss, 1);
 	assert_null(seg_manifests_ns(m, "y"));
 	/* within one batch */
-	load_err("v.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n"
-			   "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: default}\n",
+	load_err("v.yaml",
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n"
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: default}\n",
 		 "v.yaml:5:1:", "Pod default/a", "duplicate name");
 	/* same name, different namespace or kind: fine */
 	assert_int_equal(seg_manifests_load_buf(m, "w.yaml", pod_x, strlen(pod_x), &d), 0);
@@ -285,12 +305,12 @@ static void test_duplicates_atomic(void **state)
 
 static void test_audit_annotation(void **state)
 {
-	struct seg_manifests *m = load_ok(
-		"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
-		"  annotations: {seg.io/enforcement: audit}\n---\n"
-		"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: e\n"
-		"  annotations: {seg.io/enforcement: enforce, other: whatever}\n---\n"
-		"apiVersion: v1\nkind: Namespace\nmetadata: {name: d}\n");
+	struct seg_manifests *m =
+		load_ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
+			"  annotations: {seg.io/enforcement: audit}\n---\n"
+			"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: e\n"
+			"  annotations: {seg.io/enforcement: enforce, other: whatever}\n---\n"
+			"apiVersion: v1\nkind: Namespace\nmetadata: {name: d}\n");
 
 	assert_int_equal(seg_manifests_ns(m, "a")->enforcement, SEG_ENF_AUDIT);
 	assert_int_equal(seg_manifests_ns(m, "e")->enforcement, SEG_ENF_ENFORCE);
@@ -302,7 +322,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_multidoc_list_json), cmocka_unit_test(test_policy_types),
-		cmocka_unit_test(test_ports_and_peers),    cmocka_unit_test(test_validation_errors),
+		cmocka_unit_test(test_ports_and_peers),	   cmocka_unit_test(test_validation_errors),
 		cmocka_unit_test(test_duplicates_atomic),  cmocka_unit_test(test_audit_annotation),
 	};
 
