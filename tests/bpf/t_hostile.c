@@ -39,6 +39,7 @@ struct hcase {
 	__u16 len_abs; /* tot_len / payload_len value if non zero */
 	__u8 n_ext; /* IPv6: this many extension headers (HBH, then DSTOPTS) */
 	__u8 mf;
+	__u8 frag; /* IPv6 fragment header even without MF/offset */
 	__u16 frag_off;
 	enum cut_at cut_at;
 	__u16 cut_n; /* keep this many bytes of that layer */
@@ -89,6 +90,11 @@ static const struct hcase hcases[] = {
 	  .reason = SEG_DROP_BAD_LEN },
 	{ { "xdp: payload_len beyond the packet" }, .hook = FX_XDP_FROM_POD, .len_delta = 8,
 	  .verdict = FX_DROP, .reason = SEG_DROP_BAD_LEN },
+	{ { "TCP header beyond tot_len/payload_len (in the padding)" }, .payload = 4,
+	  .len_delta = -22,
+	  .verdict = FX_DROP, .reason = SEG_DROP_TRUNCATED },
+	{ { "UDP header partly beyond tot_len/payload_len" }, .proto = UDP, .len_delta = -4,
+	  .verdict = FX_DROP, .reason = SEG_DROP_TRUNCATED },
 	{ { "Ethernet padding after the datagram is fine" }, .payload = 20, .len_delta = -20,
 	  .verdict = FX_PASS, .reason = SEG_R_ALLOW_RULE },
 	/* IPv4 options */
@@ -131,11 +137,15 @@ static const struct hcase hcases[] = {
 	{ { "xdp: later fragment without its head dropped" }, .hook = FX_XDP_FROM_POD,
 	  .proto = UDP, .frag_off = 1, .mf = 1, .payload = 8, .verdict = FX_DROP,
 	  .reason = SEG_DROP_FRAG_NO_HEAD },
+	{ { "IPv6 atomic fragment (offset 0, no MF), UDP 80 allowed", 6 }, .proto = UDP,
+	  .frag = 1, .verdict = FX_PASS, .reason = SEG_R_ALLOW_RULE },
 	/* L2 and unknown L3 */
 	{ { "unknown ethertype 0x88cc dropped", 4 }, .ethertype = 0x88cc, .payload = 46,
 	  .verdict = FX_DROP, .reason = SEG_DROP_UNKNOWN_L3 },
 	{ { "xdp: unknown ethertype 0x8863 dropped", 4 }, .hook = FX_XDP_FROM_POD,
 	  .ethertype = 0x8863, .payload = 46, .verdict = FX_DROP, .reason = SEG_DROP_UNKNOWN_L3 },
+	{ { "802.1Q tagged frame dropped", 4 }, .ethertype = 0x8100, .payload = 46,
+	  .verdict = FX_DROP, .reason = SEG_DROP_UNKNOWN_L3 },
 	{ { "ARP passes", 4 }, .ethertype = ETH_P_ARP, .verdict = FX_PASS,
 	  .reason = SEG_R_ALLOW_L2 },
 	{ { "from_pod: ARP passes", 4 }, .hook = FX_FROM_POD, .ethertype = ETH_P_ARP,
@@ -209,13 +219,14 @@ static int build_case(const struct hcase *c, int family, __u8 *buf, size_t cap)
 	s.ip4_opts = c->opts;
 	s.ihl = c->ihl == 0xf0 ? 0 : c->ihl;
 	s.mf = c->mf;
+	s.frag = c->frag;
 	s.frag_off = c->frag_off;
 	s.frag_id = 0x4242;
 	for (int i = 0; i < c->n_ext; i++)
 		s.ext[i] = i ? IPPROTO_DSTOPTS : IPPROTO_HOPOPTS;
 	s.n_ext = c->n_ext;
 	if (family == 6)
-		l3 += 8 * (c->n_ext + (c->mf || c->frag_off ? 1 : 0));
+		l3 += 8 * (c->n_ext + (c->mf || c->frag_off || c->frag ? 1 : 0));
 	if (c->cut_at == CUT_L3)
 		s.cut = (__u16)(TP_ETH_LEN + c->cut_n);
 	else if (c->cut_at == CUT_L4)
