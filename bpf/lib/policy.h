@@ -32,6 +32,8 @@ seg_policy_lookup(const struct seg_endpoint *ep, __u8 dir, __u32 remote_id, __u8
 {
 	__u32 policy_id = ep->policy_id[dir & 1];
 	__u32 mask = ep->port_mask[dir & 1];
+	/* without ports only whole-protocol (k = 16) entries can match */
+	__u32 kmask = seg_proto_has_ports(proto) ? mask : mask & SEG_PMASK_ALLPORTS;
 	const struct seg_policy_val *v;
 	__u32 i, k;
 
@@ -39,7 +41,7 @@ seg_policy_lookup(const struct seg_endpoint *ep, __u8 dir, __u32 remote_id, __u8
 		__u32 id = i ? SEG_ID_ANY : remote_id;
 
 		for (k = 0; k <= SEG_PORT_BITS; k++) {
-			if (!(mask & (1u << k)))
+			if (!(kmask & (1u << k)))
 				continue;
 			v = seg_policy_probe(policy_id, id, port, proto, dir, k);
 			if (v)
