@@ -108,10 +108,13 @@ static const struct idlist *peer_list(const struct seg_compiled *c, const struct
 
 /* ---- rule table ------------------------------------------------------------ */
 
-static int build_rules(struct seg_compiled *c)
+/* Rule ids are numbered by "ns/name/dir/rule/peer", stable across
+ * compiles; the table is ordered by (pol, dir, rule, peer). */
+static int build_rules(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
 	size_t cap = 0;
+	char key[600];
 
 	for (size_t i = 0; i < m->npols; i++) {
 		const struct seg_netpol *np = &m->pols[i];
@@ -126,8 +129,16 @@ static int build_rules(struct seg_compiled *c)
 					if (vec_reserve(&c->rules, &cap, c->nrules,
 							sizeof(*c->rules)))
 						return -ENOMEM;
-					ri = &c->rules[c->nrules++];
-					ri->rule_id = (__u32)c->nrules;
+					ri = &c->rules[c->nrules];
+					snprintf(key, sizeof(key), "%s/%s/%d/%zu/%zu", np->ns,
+						 np->name, d, r, npeers ? k : (size_t)-1);
+					if (alloc_get(c->numbering->rules,
+						      o->prev ? o->prev->rules : NULL, key,
+						      &ri->rule_id) ||
+					    hmap_put(&cpriv(c)->rule_by_id, &ri->rule_id,
+						     sizeof(ri->rule_id), c->nrules))
+						return -ENOMEM;
+					c->nrules++;
 					ri->pol = i;
 					ri->dir = (__u8)d;
 					ri->rule = (int)r;
@@ -236,7 +247,7 @@ static int emit_port(struct emit *e, const struct seg_port *po, const struct idl
 	return err;
 }
 
-static __u32 first_rule_id(const struct seg_compiled *c, size_t pol, __u8 dir, size_t rule)
+static size_t first_rule_idx(const struct seg_compiled *c, size_t pol, __u8 dir, size_t rule)
 {
 	/* rules are few per policy; the table is ordered by (pol, dir, rule) */
 	size_t lo = 0, hi = c->nrules;
@@ -254,7 +265,7 @@ static __u32 first_rule_id(const struct seg_compiled *c, size_t pol, __u8 dir, s
 		else
 			hi = mid;
 	}
-	return lo < c->nrules ? c->rules[lo].rule_id : 0;
+	return lo;
 }
 
 static int emit_policy(struct emit *e, size_t pi, const struct seg_pod *local)
@@ -264,7 +275,7 @@ static int emit_policy(struct emit *e, size_t pi, const struct seg_pod *local)
 
 	for (size_t r = 0; r < np->nrules[e->dir] && !err; r++) {
 		const struct seg_rule *ru = &np->rules[e->dir][r];
-		__u32 rid = first_rule_id(e->c, pi, e->dir, r);
+		size_t ri = first_rule_idx(e->c, pi, e->dir, r);
 
 		for (size_t k = 0; k < (ru->npeers ? ru->npeers : 1) && !err; k++) {
 			const struct idlist *ids =
@@ -272,7 +283,7 @@ static int emit_policy(struct emit *e, size_t pi, const struct seg_pod *local)
 
 			for (size_t q = 0; q < (ru->nports ? ru->nports : 1) && !err; q++)
 				err = emit_port(e, ru->nports ? &ru->ports[q] : NULL, ids, local,
-						rid + (__u32)k);
+						e->c->rules[ri + k].rule_id);
 		}
 	}
 	return err;
@@ -310,9 +321,9 @@ struct nspols {
 	size_t n, cap;
 };
 
-static int endpoint_dir(struct seg_compiled *c, struct seg_ep_entry *ep, __u8 dir,
-			const struct nspols *cand, struct hmap *sigs, struct polset **sets,
-			size_t *nsets, size_t *pol_cap)
+static int endpoint_dir(struct seg_compiled *c, const struct seg_compile_opts *o,
+			struct seg_ep_entry *ep, __u8 dir, const struct nspols *cand,
+			struct hmap *sigs, struct polset **sets, size_t *nsets, size_t *pol_cap)
 {
 	const struct seg_manifests *m = c->m;
 	const struct seg_pod *pod = &m->pods[ep->pod];
@@ -336,7 +347,7 @@ static int endpoint_dir(struct seg_compiled *c, struct seg_ep_entry *ep, __u8 di
 			}
 		}
 		ep->sel[dir][ep->nsel[dir]++] = i;
-		sb_printf(&sig, "%zu,", i);
+		sb_printf(&sig, "%s/%s,", np->ns, np->name);
 		names |= dir == SEG_DIR_INGRESS && uses_ingress_names(np);
 	}
 	if (!ep->nsel[dir])
@@ -350,12 +361,11 @@ static int endpoint_dir(struct seg_compiled *c, struct seg_ep_entry *ep, __u8 di
 		goto out;
 	}
 	if (!hmap_get_str(sigs, sig.p, &idx)) {
-		struct emit e = {
-			.c = c, .cap = *pol_cap, .policy_id = (__u32)*nsets + 1, .dir = dir
-		};
+		struct emit e = { .c = c, .cap = *pol_cap, .dir = dir };
 		struct polset *s = realloc(*sets, (*nsets + 1) * sizeof(**sets));
 
-		if (!s) {
+		if (!s || alloc_get(c->numbering->policies, o->prev ? o->prev->policies : NULL,
+				    sig.p, &e.policy_id)) {
 			err = -ENOMEM;
 			goto out;
 		}
@@ -419,7 +429,7 @@ static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts
 		c->neps++;
 		err = hmap_put(&p->ep_by_pod, &i, sizeof(i), c->neps - 1);
 		for (__u8 d = 0; d < SEG_DIR_MAX && !err; d++) {
-			err = endpoint_dir(c, ep, d, cand, &sigs, &sets, &nsets, &pol_cap);
+			err = endpoint_dir(c, o, ep, d, cand, &sigs, &sets, &nsets, &pol_cap);
 			if (!err && ep->nsel[d] && is_audit(c, o, m->pods[i].ns))
 				ep->ep.flags[d] |= SEG_EPF_AUDIT;
 		}
@@ -447,7 +457,11 @@ static int check_caps(struct seg_compiled *c, const struct seg_compile_opts *o, 
 	c->caps.used[1] = c->nipc;
 	c->caps.used[2] = c->nlpm;
 	c->caps.used[3] = c->npol;
-	c->caps.used[4] = c->nrules + 1; /* rule 0 = "no rule" */
+	c->caps.used[4] = 1; /* rule ids index the counters: 0 = "no rule" */
+	for (size_t i = 0; i < c->nrules; i++) {
+		if (c->rules[i].rule_id + 1 > c->caps.used[4])
+			c->caps.used[4] = c->rules[i].rule_id + 1;
+	}
 	for (int i = 0; i < 5; i++) {
 		c->caps.cap[i] = want[i] ? want[i] : cap_default[i];
 		if (c->caps.used[i] > c->caps.cap[i]) {
@@ -515,7 +529,7 @@ int seg_compile(const struct seg_manifests *m, const struct seg_compile_opts *o,
 		goto fail;
 	err = build_peer_lists(c);
 	if (!err)
-		err = build_rules(c);
+		err = build_rules(c, o);
 	if (!err)
 		err = build_endpoints(c, o);
 	if (!err)
@@ -558,6 +572,7 @@ void seg_compiled_free(struct seg_compiled *c)
 		hmap_free(&p->peer_ids);
 		hmap_free(&p->pol_by_key);
 		hmap_free(&p->ep_by_pod);
+		hmap_free(&p->rule_by_id);
 	}
 	ident_free(c);
 	free(p);
@@ -648,7 +663,9 @@ const struct seg_identity *seg_identity_get(const struct seg_compiled *c, __u32 
 
 const struct seg_rule_info *seg_rule_get(const struct seg_compiled *c, __u32 rule_id)
 {
-	return rule_id >= 1 && rule_id <= c->nrules ? &c->rules[rule_id - 1] : NULL;
+	size_t i;
+
+	return hmap_get(&cpriv(c)->rule_by_id, &rule_id, sizeof(rule_id), &i) ? &c->rules[i] : NULL;
 }
 
 void seg_rule_describe(const struct seg_compiled *c, __u32 rule_id, char *buf, size_t len)

@@ -6,10 +6,25 @@
 #include "internal.h"
 #include "util.h"
 
+/*
+ * Numbers for keys, kept across compiles: a key seen last time keeps its
+ * number; a new key takes the lowest number no previous key holds, so
+ * numbers freed by one compile are reused by the next and stay dense.
+ */
 struct seg_id_alloc {
-	struct hmap by_key; /* key text -> id */
-	__u32 next;
+	struct hmap by_key; /* key text -> number */
+	struct hmap by_num; /* number -> 1 */
+	__u32 first, cursor;
 };
+
+struct seg_numbering {
+	struct seg_id_alloc *ids, *policies, *rules;
+};
+
+struct seg_id_alloc *alloc_new(__u32 first);
+void alloc_free(struct seg_id_alloc *a);
+/* prev may be NULL. 0 or -ENOMEM. */
+int alloc_get(struct seg_id_alloc *a, const struct seg_id_alloc *prev, const char *key, __u32 *num);
 
 /* One prefix of the nested set formed by every ipBlock cidr and except. */
 struct cpfx {
@@ -44,6 +59,7 @@ struct cpriv {
 	struct hmap ipc_by_addr;
 	struct hmap pol_by_key;
 	struct hmap ep_by_pod; /* pod index -> ep index */
+	struct hmap rule_by_id; /* rule id -> index in c->rules */
 	/* per peer of every rule: matching identity numbers */
 	struct hmap peer_ids; /* struct seg_peer * -> index in peer_lists */
 	struct idlist {

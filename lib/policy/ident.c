@@ -58,23 +58,6 @@ static bool pfx_v4(const struct in6_addr *a, __u32 plen)
 	return plen >= 96 && IN6_IS_ADDR_V4MAPPED(a);
 }
 
-struct seg_id_alloc *seg_id_alloc_new(void)
-{
-	struct seg_id_alloc *a = calloc(1, sizeof(*a));
-
-	if (a)
-		a->next = SEG_ID_FIRST_ALLOC;
-	return a;
-}
-
-void seg_id_alloc_free(struct seg_id_alloc *a)
-{
-	if (!a)
-		return;
-	hmap_free(&a->by_key);
-	free(a);
-}
-
 const struct seg_namespace *ident_ns(const struct seg_compiled *c, const char *name)
 {
 	size_t v;
@@ -441,10 +424,9 @@ static int id_get(struct seg_compiled *c, const struct seg_compile_opts *o, char
 		  size_t nset, size_t *idx)
 {
 	struct cpriv *p = cpriv(c);
-	struct seg_id_alloc *na = c->ids_alloc;
 	struct seg_identity *id;
 	const struct seg_pod **ip;
-	size_t num;
+	__u32 num;
 
 	if (!key)
 		return -ENOMEM;
@@ -472,12 +454,11 @@ static int id_get(struct seg_compiled *c, const struct seg_compile_opts *o, char
 		memcpy(id->blocks, set, nset * sizeof(*set));
 		id->nblocks = nset;
 	}
-	if (o->prev_ids && hmap_get_str(&o->prev_ids->by_key, key, &num))
-		id->id = (__u32)num;
-	else
-		id->id = na->next++;
 	*idx = c->nids++;
-	if (hmap_put_str(&p->id_by_key, key, *idx) || hmap_put_str(&na->by_key, key, id->id) ||
+	if (alloc_get(c->numbering->ids, o->prev ? o->prev->ids : NULL, key, &num))
+		return -ENOMEM;
+	id->id = num;
+	if (hmap_put_str(&p->id_by_key, key, *idx) ||
 	    hmap_put(&p->id_by_num, &id->id, sizeof(id->id), *idx))
 		return -ENOMEM;
 	return 0;
@@ -578,13 +559,17 @@ static int build_cidr_ids(struct seg_compiled *c, const struct seg_compile_opts 
 
 int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct seg_diag *d)
 {
+	struct seg_numbering *n = calloc(1, sizeof(*n));
 	int err;
 
-	c->ids_alloc = seg_id_alloc_new();
-	if (!c->ids_alloc)
+	c->numbering = n;
+	if (n) {
+		n->ids = alloc_new(SEG_ID_FIRST_ALLOC);
+		n->policies = alloc_new(1);
+		n->rules = alloc_new(1); /* 0 = "no rule" */
+	}
+	if (!n || !n->ids || !n->policies || !n->rules)
 		return cdiag(d, "out of memory"), -ENOMEM;
-	if (o->prev_ids && o->prev_ids->next > c->ids_alloc->next)
-		c->ids_alloc->next = o->prev_ids->next;
 	err = build_namespaces(c);
 	if (!err)
 		err = build_blocks(c);
@@ -611,7 +596,12 @@ void ident_free(struct seg_compiled *c)
 	free(c->blocks);
 	free(c->lpm);
 	free(c->ipc);
-	seg_id_alloc_free(c->ids_alloc);
+	if (c->numbering) {
+		alloc_free(c->numbering->ids);
+		alloc_free(c->numbering->policies);
+		alloc_free(c->numbering->rules);
+		free(c->numbering);
+	}
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->nimplicit; i++)

@@ -188,12 +188,13 @@ __u16 seg_pod_named_port(const struct seg_pod *p, const char *name, __u8 proto);
 int seg_proto_parse(const char *s);
 const char *seg_proto_str(__u8 proto);
 
-/* ---- identity allocation, carried from one compile to the next ------------ */
-
-/* Opaque map: identity key text -> number. */
-struct seg_id_alloc;
-struct seg_id_alloc *seg_id_alloc_new(void);
-void seg_id_alloc_free(struct seg_id_alloc *a);
+/* ---- numbering carried from one compile to the next ------------------------
+ * Identities, policy ids and rule ids keep their numbers while what they
+ * stand for is unchanged (label set; set of selecting policies; policy
+ * ns/name + direction + rule + peer), so a recompile after a small change
+ * yields a small seg_compiled_diff(). Owned by the seg_compiled.
+ */
+struct seg_numbering;
 
 /* ---- compiled state -------------------------------------------------------- */
 
@@ -207,9 +208,9 @@ struct seg_compile_opts {
 	/* Which pods get an endpoint (pods on this node). NULL: every pod. */
 	bool (*is_local)(const struct seg_pod *pod, void *ctx);
 	void *ctx;
-	/* Previous allocation: identities whose key did not change keep their
-	 * number. NULL: fresh. Not modified. */
-	const struct seg_id_alloc *prev_ids;
+	/* The previous compile's numbering (prev->numbering). NULL: fresh.
+	 * Not modified. */
+	const struct seg_numbering *prev;
 	struct seg_caps caps;
 };
 
@@ -273,10 +274,10 @@ struct seg_compiled {
 	size_t neps;
 	struct seg_pol_entry *pol; /* sorted by key */
 	size_t npol;
-	struct seg_rule_info *rules; /* rules[i].rule_id == i + 1 */
+	struct seg_rule_info *rules; /* ordered by (pol, dir, rule, peer) */
 	size_t nrules;
 	struct seg_cap_report caps;
-	struct seg_id_alloc *ids_alloc; /* pass as prev_ids next time */
+	struct seg_numbering *numbering; /* pass as opts.prev next time */
 	void *priv; /* lookup indexes */
 };
 

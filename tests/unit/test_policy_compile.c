@@ -181,7 +181,7 @@ static void test_identities(void **state)
 
 	/* label update on x/b: its identity changes, the others keep theirs,
 	 * and it is no longer selected by the policy */
-	o.prev_ids = f1.c->ids_alloc;
+	o.prev = f1.c->numbering;
 	fx_load(&f2, v2, &o);
 	assert_int_equal(ident_of(&f2, "x", "a"), xa);
 	assert_int_equal(ident_of(&f2, "x", "c"), xc);
@@ -192,12 +192,12 @@ static void test_identities(void **state)
 
 	/* namespace label update: x loses env=prod, x's pods no longer match
 	 * the namespaceSelector, and every identity of x changes */
-	o.prev_ids = f2.c->ids_alloc;
+	o.prev = f2.c->numbering;
 	fx_load(&f3, v3, &o);
 	assert_int_not_equal(ident_of(&f3, "x", "a"), xa);
 	assert_int_equal(ident_of(&f3, "y", "a"), ya);
 	assert_int_equal(probe(&f3, "x", "c", "x", "a", 80, IPPROTO_TCP).verdict, SEG_VERDICT_DENY);
-	assert_true(ident_of(&f3, "x", "a") > xa); /* fresh numbers, no reuse */
+	assert_true(ident_of(&f3, "x", "a") > xa); /* numbers held last time stay reserved */
 	fx_free(&f1);
 	fx_free(&f2);
 	fx_free(&f3);
