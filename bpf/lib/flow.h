@@ -23,7 +23,7 @@ static __always_inline struct seg_evt_rl *seg_rl_get(__u32 ifkey)
 
 	if (rl)
 		return rl;
-	/* last_ns = 0: the first take refills the bucket completely. */
+	/* last_ns = 0: the first take fills the bucket. */
 	bpf_map_update_elem(&seg_evt_rl, &ifkey, &fresh, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&seg_evt_rl, &ifkey);
 }
@@ -38,6 +38,8 @@ static __always_inline int seg_rl_take(struct seg_evt_rl *rl, const struct seg_c
 
 	if (!rate)
 		return 1;
+	if (!rl->last_ns) /* new bucket (on this CPU): full */
+		rl->tokens_milli = cap;
 	idle_us = now > rl->last_ns ? (now - rl->last_ns) / SEG_NSEC_PER_USEC : 0;
 	if (idle_us > SEG_RL_MAX_IDLE_US)
 		idle_us = SEG_RL_MAX_IDLE_US;
