@@ -292,6 +292,31 @@ void seg_compiled_free(struct seg_compiled *c); /* NULL-safe */
 
 const char *seg_cap_name(int i);
 
+/*
+ * Map operations turning old's state into new's (old NULL: everything is
+ * new), called in a safe order: ipcache_set, lpm_set, policy_set,
+ * endpoint_set, then endpoint_del, policy_del, lpm_del, ipcache_del. Only
+ * what differs is reported; endpoints are matched by pod ns/name. NULL
+ * callbacks are skipped; the first error stops and is returned. old's
+ * manifests must still be alive. Endpoints come with ep_id and revision 0:
+ * the caller sets them (bump every endpoint's revision when anything
+ * changed, so established flows are re-checked).
+ */
+struct seg_diff_ops {
+	int (*ipcache_set)(void *ctx, const struct seg_compiled *c, const struct seg_ipc_entry *e);
+	int (*ipcache_del)(void *ctx, const struct in6_addr *addr);
+	int (*lpm_set)(void *ctx, const struct seg_lpm_entry *e);
+	int (*lpm_del)(void *ctx, const struct seg_lpm_key *key);
+	int (*policy_set)(void *ctx, const struct seg_pol_entry *e);
+	int (*policy_del)(void *ctx, const struct seg_policy_key *key);
+	int (*endpoint_set)(void *ctx, const struct seg_compiled *c, const struct seg_ep_entry *e);
+	int (*endpoint_del)(void *ctx, const struct seg_compiled *old,
+			    const struct seg_ep_entry *e);
+};
+
+int seg_compiled_diff(const struct seg_compiled *old, const struct seg_compiled *new,
+		      const struct seg_diff_ops *ops, void *ctx);
+
 /* Lookups with exactly the data path's semantics. */
 __u32 seg_ipcache_lookup(const struct seg_compiled *c, const struct in6_addr *a);
 const struct seg_ep_entry *seg_compiled_endpoint(const struct seg_compiled *c,

@@ -139,12 +139,12 @@ static void test_selectors(void **state)
 
 /* ---- identities ---------------------------------------------------------------- */
 
-#define CLUSTER(x_labels, b_labels)                                   \
-	NS("x", x_labels)                                             \
-	NS("y", "{}") POD("x", "a", "{app: web}", "10.0.0.1", "[]")   \
-		POD("x", "b", b_labels, "10.0.0.2", "[]")             \
-			POD("y", "a", "{app: web}", "10.0.0.3", "[]") \
-				POD("x", "c", "{app: db}", "10.0.0.4", "[]")
+#define CLUSTER(x_labels, b_labels)                                                             \
+	NS("x", x_labels)                                                                       \
+	NS("y", "{}")                                                                           \
+	POD("x", "a", "{app: web}", "10.0.0.1", "[]") POD("x", "b", b_labels, "10.0.0.2", "[]") \
+		POD("y", "a", "{app: web}", "10.0.0.3", "[]")                                   \
+			POD("x", "c", "{app: db}", "10.0.0.4", "[]")
 
 static void test_identities(void **state)
 {
@@ -542,6 +542,230 @@ static void test_capacity_and_local(void **state)
 	seg_manifests_free(m);
 }
 
+/* ---- diff ------------------------------------------------------------------------------- */
+
+/* A fake data path: the maps as arrays, written only through the diff. */
+struct fakedp {
+	struct seg_ipc_entry ipc[64];
+	struct seg_lpm_entry lpm[64];
+	struct seg_pol_entry pol[512];
+	struct {
+		char pod[64];
+		struct seg_endpoint ep;
+	} eps[64];
+	size_t nipc, nlpm, npol, neps, ops;
+};
+
+#define FAKE_FIND(arr, n, cond)              \
+	({                                   \
+		size_t i_;                   \
+		for (i_ = 0; i_ < (n); i_++) \
+			if (cond)            \
+				break;       \
+		i_;                          \
+	})
+
+static int f_ipc_set(void *ctx, const struct seg_compiled *c, const struct seg_ipc_entry *e)
+{
+	struct fakedp *f = ctx;
+	size_t i = FAKE_FIND(f->ipc, f->nipc, !memcmp(&f->ipc[i_].addr, &e->addr, 16));
+
+	f->ops++;
+	f->ipc[i] = *e;
+	f->nipc += i == f->nipc;
+	return 0;
+}
+
+static int f_ipc_del(void *ctx, const struct in6_addr *a)
+{
+	struct fakedp *f = ctx;
+	size_t i = FAKE_FIND(f->ipc, f->nipc, !memcmp(&f->ipc[i_].addr, a, 16));
+
+	f->ops++;
+	assert_true(i < f->nipc);
+	f->ipc[i] = f->ipc[--f->nipc];
+	return 0;
+}
+
+static int f_lpm_set(void *ctx, const struct seg_lpm_entry *e)
+{
+	struct fakedp *f = ctx;
+	size_t i = FAKE_FIND(f->lpm, f->nlpm, !memcmp(&f->lpm[i_].key, &e->key, sizeof(e->key)));
+
+	f->ops++;
+	f->lpm[i] = *e;
+	f->nlpm += i == f->nlpm;
+	return 0;
+}
+
+static int f_lpm_del(void *ctx, const struct seg_lpm_key *k)
+{
+	struct fakedp *f = ctx;
+	size_t i = FAKE_FIND(f->lpm, f->nlpm, !memcmp(&f->lpm[i_].key, k, sizeof(*k)));
+
+	f->ops++;
+	assert_true(i < f->nlpm);
+	f->lpm[i] = f->lpm[--f->nlpm];
+	return 0;
+}
+
+static int f_pol_set(void *ctx, const struct seg_pol_entry *e)
+{
+	struct fakedp *f = ctx;
+	size_t i = FAKE_FIND(f->pol, f->npol, !memcmp(&f->pol[i_].key, &e->key, sizeof(e->key)));
+
+	f->ops++;
+	assert_true(i < 512);
+	f->pol[i] = *e;
+	f->npol += i == f->npol;
+	return 0;
+}
+
+static int f_pol_del(void *ctx, const struct seg_policy_key *k)
+{
+	struct fakedp *f = ctx;
+	size_t i = FAKE_FIND(f->pol, f->npol, !memcmp(&f->pol[i_].key, k, sizeof(*k)));
+
+	f->ops++;
+	assert_true(i < f->npol);
+	f->pol[i] = f->pol[--f->npol];
+	return 0;
+}
+
+static int f_ep_set(void *ctx, const struct seg_compiled *c, const struct seg_ep_entry *e)
+{
+	const struct seg_pod *p = &c->m->pods[e->pod];
+	struct fakedp *f = ctx;
+	char name[64];
+	size_t i;
+
+	snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
+	i = FAKE_FIND(f->eps, f->neps, !strcmp(f->eps[i_].pod, name));
+	f->ops++;
+	snprintf(f->eps[i].pod, sizeof(f->eps[i].pod), "%s", name);
+	f->eps[i].ep = e->ep;
+	f->neps += i == f->neps;
+	return 0;
+}
+
+static int f_ep_del(void *ctx, const struct seg_compiled *c, const struct seg_ep_entry *e)
+{
+	const struct seg_pod *p = &c->m->pods[e->pod];
+	struct fakedp *f = ctx;
+	char name[64];
+	size_t i;
+
+	snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
+	i = FAKE_FIND(f->eps, f->neps, !strcmp(f->eps[i_].pod, name));
+	f->ops++;
+	assert_true(i < f->neps);
+	f->eps[i] = f->eps[--f->neps];
+	return 0;
+}
+
+static const struct seg_diff_ops fake_ops = {
+	.ipcache_set = f_ipc_set,
+	.ipcache_del = f_ipc_del,
+	.lpm_set = f_lpm_set,
+	.lpm_del = f_lpm_del,
+	.policy_set = f_pol_set,
+	.policy_del = f_pol_del,
+	.endpoint_set = f_ep_set,
+	.endpoint_del = f_ep_del,
+};
+
+/* The fake maps hold exactly c's state. */
+static void fake_equals(const struct fakedp *f, const struct fx *x)
+{
+	const struct seg_compiled *c = x->c;
+
+	assert_int_equal(f->nipc, c->nipc);
+	assert_int_equal(f->nlpm, c->nlpm);
+	assert_int_equal(f->npol, c->npol);
+	assert_int_equal(f->neps, c->neps);
+	for (size_t i = 0; i < c->npol; i++) {
+		size_t j = FAKE_FIND(f->pol, f->npol,
+				     !memcmp(&f->pol[i_], &c->pol[i], sizeof(c->pol[i])));
+
+		assert_true(j < f->npol);
+	}
+	for (size_t i = 0; i < c->nipc; i++) {
+		size_t j =
+			FAKE_FIND(f->ipc, f->nipc, !memcmp(&f->ipc[i_].addr, &c->ipc[i].addr, 16));
+
+		assert_true(j < f->nipc);
+		assert_memory_equal(&f->ipc[j].val, &c->ipc[i].val, sizeof(c->ipc[i].val));
+	}
+	for (size_t i = 0; i < c->nlpm; i++) {
+		size_t j = FAKE_FIND(f->lpm, f->nlpm,
+				     !memcmp(&f->lpm[i_], &c->lpm[i], sizeof(c->lpm[i])));
+
+		assert_true(j < f->nlpm);
+	}
+	for (size_t i = 0; i < c->neps; i++) {
+		const struct seg_pod *p = &x->m->pods[c->eps[i].pod];
+		char name[64];
+		size_t j;
+
+		snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
+		j = FAKE_FIND(f->eps, f->neps, !strcmp(f->eps[i_].pod, name));
+		assert_true(j < f->neps);
+		assert_memory_equal(&f->eps[j].ep, &c->eps[i].ep, sizeof(c->eps[i].ep));
+	}
+}
+
+#define DIFF_CLUSTER(b_app)                                                                            \
+	NS("x", "{}")                                                                                  \
+	NS("y", "{}") POD("x", "a", "{app: web}", "10.0.0.1", "[]") POD(                               \
+		"x", "b", "{app: " b_app "}", "10.0.0.2",                                              \
+		"[]") POD("x", "c", "{app: db}", "10.0.0.3",                                           \
+			  "[]") POD("y", "a", "{app: web}", "10.0.1.1",                                \
+				    "[]") POD("y", "b", "{app: db}", "10.0.1.2", "[]")                 \
+		POD("y", "c", "{app: cache}", "10.0.1.3", "[]") NP(                                    \
+			"x", "db",                                                                     \
+			"{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: "     \
+			"{matchLabels: {app: web}}}], ports: [{port: 5432}]}]}")                       \
+			NP("y", "all",                                                                 \
+			   "{podSelector: {}, ingress: [{from: [{namespaceSelector: {}, podSelector: " \
+			   "{matchLabels: {app: web}}}, {ipBlock: {cidr: 192.168.0.0/16}}]}]}")
+
+static void test_diff(void **state)
+{
+	struct seg_compile_opts o = {};
+	struct fakedp *f = calloc(1, sizeof(*f));
+	struct fx v1, v2, v3;
+	size_t full;
+
+	assert_non_null(f);
+	fx_load(&v1, DIFF_CLUSTER("web"), NULL);
+	assert_int_equal(seg_compiled_diff(NULL, v1.c, &fake_ops, f), 0);
+	full = f->ops;
+	assert_int_equal(full, v1.c->nipc + v1.c->nlpm + v1.c->npol + v1.c->neps);
+	fake_equals(f, &v1);
+
+	/* nothing changed: no operation */
+	o.prev = v1.c->numbering;
+	fx_load(&v2, DIFF_CLUSTER("web"), &o);
+	f->ops = 0;
+	assert_int_equal(seg_compiled_diff(v1.c, v2.c, &fake_ops, f), 0);
+	assert_int_equal(f->ops, 0);
+
+	/* x/b: web -> db. Only x/b's ipcache entry and endpoint change: its
+	 * new identity is x/c's, it joins x/c's policy id, and the entries
+	 * naming x's web identity stay since x/a still has it. */
+	o.prev = v2.c->numbering;
+	fx_load(&v3, DIFF_CLUSTER("db"), &o);
+	f->ops = 0;
+	assert_int_equal(seg_compiled_diff(v2.c, v3.c, &fake_ops, f), 0);
+	fake_equals(f, &v3);
+	assert_int_equal(f->ops, 2);
+	assert_int_equal(ident_of(&v3, "x", "b"), ident_of(&v3, "x", "c"));
+	fx_free(&v1);
+	fx_free(&v2);
+	fx_free(&v3);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_probe_order_and_reasons),
 		cmocka_unit_test(test_audit),
 		cmocka_unit_test(test_capacity_and_local),
+		cmocka_unit_test(test_diff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
