@@ -2,7 +2,8 @@
 /* parse: Ethernet -> IPv4/IPv6 (options, extension headers, fragments) ->
  * TCP/UDP/SCTP/ICMP/ICMPv6, every access bounds-checked. Fills struct
  * seg_pkt and returns SEG_OK, SEG_R_ALLOW_L2 (ARP, IPv6 ND) or the
- * SEG_DROP_* reason the packet cannot be classified for. */
+ * SEG_DROP_* reason the packet cannot be classified for. The packet an ICMP
+ * error quotes is read separately, by seg_parse_quote() (end of file). */
 #ifndef SEG_BPF_PARSE_H
 #define SEG_BPF_PARSE_H
 
@@ -144,6 +145,8 @@ static __always_inline int seg_parse_l4(const struct seg_ctx *c, struct seg_pkt 
 
 		if (!th)
 			return SEG_DROP_TRUNCATED;
+		if (th->doff < SEG_TCP_HLEN / 4)
+			return SEG_DROP_BAD_LEN;
 		p->tcp_flags = ((const __u8 *)th)[13];
 	} else if (p->proto == IPPROTO_SCTP) {
 		if (!seg_hdr(c, off, SEG_SCTP_HLEN))
