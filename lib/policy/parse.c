@@ -914,14 +914,28 @@ static bool host_network(struct fy_node *obj)
 	return len == 4 && !memcmp(s, "true", 4);
 }
 
+static bool pod_finished(struct fy_node *obj)
+{
+	struct fy_node *ph = get(get(obj, "status"), "phase");
+	const char *s;
+	size_t len;
+
+	if (!ph || !fy_node_is_scalar(ph))
+		return false;
+	s = fy_node_get_scalar(ph, &len);
+	return (len == 9 && !memcmp(s, "Succeeded", 9)) || (len == 6 && !memcmp(s, "Failed", 6));
+}
+
 static int parse_pod(struct pctx *c, struct fy_node *obj, struct meta *mt)
 {
 	struct seg_manifests *m = c->m;
 	struct seg_pod *p;
 	int err;
 
-	/* host-network pods are the node itself (SEG_ID_HOST), not workloads */
-	if (host_network(obj))
+	/* host-network pods are the node itself (SEG_ID_HOST), not workloads;
+	 * finished pods keep status.podIP but have no network any more, and
+	 * their address may already belong to another pod */
+	if (host_network(obj) || pod_finished(obj))
 		return 0;
 	if (vec_reserve(&m->pods, &m->cap_pods, m->npods, sizeof(*m->pods)))
 		return enomem(c);
@@ -1065,7 +1079,9 @@ static int parse_stream(struct pctx *c, const char *buf, size_t len)
 	struct diag_sink sink = { .c = c };
 	struct fy_diag_cfg dcfg;
 	struct fy_parse_cfg cfg = {
-		.flags = flen > 5 && !strcmp(c->file + flen - 5, ".json") ? FYPCF_JSON_FORCE : 0,
+		/* anchors, aliases and merge keys resolved */
+		.flags = FYPCF_RESOLVE_DOCUMENT |
+			 (flen > 5 && !strcmp(c->file + flen - 5, ".json") ? FYPCF_JSON_FORCE : 0),
 	};
 	struct fy_parser *fyp = NULL;
 	struct fy_document *fyd;

@@ -318,12 +318,33 @@ static void test_audit_annotation(void **state)
 	seg_manifests_free(m);
 }
 
+static void test_finished_pods_and_anchors(void **state)
+{
+	struct seg_manifests *m =
+		load_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: old, namespace: x}\n"
+			"status: {phase: Succeeded, podIP: 10.0.0.1}\n---\n"
+			"apiVersion: v1\nkind: Pod\nmetadata: {name: hostnet, namespace: x}\n"
+			"spec: {hostNetwork: true}\nstatus: {podIP: 192.168.0.1}\n---\n"
+			"apiVersion: v1\nkind: Pod\nmetadata:\n  name: new\n  namespace: x\n"
+			"  annotations: &l {app: web}\n  labels: *l\n"
+			"status: {phase: Running, podIP: 10.0.0.1}\n");
+
+	assert_int_equal(m->npods, 1);
+	assert_non_null(seg_manifests_pod(m, "x", "new"));
+	assert_string_equal(seg_labels_get(&m->pods[0].labels, "app"), "web");
+	seg_manifests_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_multidoc_list_json), cmocka_unit_test(test_policy_types),
-		cmocka_unit_test(test_ports_and_peers),	   cmocka_unit_test(test_validation_errors),
-		cmocka_unit_test(test_duplicates_atomic),  cmocka_unit_test(test_audit_annotation),
+		cmocka_unit_test(test_multidoc_list_json),
+		cmocka_unit_test(test_policy_types),
+		cmocka_unit_test(test_ports_and_peers),
+		cmocka_unit_test(test_validation_errors),
+		cmocka_unit_test(test_duplicates_atomic),
+		cmocka_unit_test(test_audit_annotation),
+		cmocka_unit_test(test_finished_pods_and_anchors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
