@@ -359,6 +359,15 @@ struct tp_spec fx_flow(int family, enum fx_hook hook, enum fx_peer peer, __u8 pr
 	return s;
 }
 
+static int fx_verdict(enum fx_hook hook, __u32 retval)
+{
+	if (hook == FX_XDP_FROM_POD)
+		return retval == FX_XDP_PASS ? FX_PASS : retval == FX_XDP_DROP ? FX_DROP : FX_OTHER;
+	if ((int)retval == TC_ACT_UNSPEC)
+		return FX_PASS;
+	return retval == TC_ACT_SHOT ? FX_DROP : FX_OTHER;
+}
+
 int fx_run_raw(enum fx_hook hook, const void *pkt, int len)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)len, .repeat = 1);
@@ -367,13 +376,7 @@ int fx_run_raw(enum fx_hook hook, const void *pkt, int len)
 	ret = bpf_prog_test_run_opts(fx_g.prog[hook], &o);
 	if (ret)
 		fail_msg("%s: BPF_PROG_TEST_RUN: %s", fx_hook_name(hook), strerror(-ret));
-	if (hook == FX_XDP_FROM_POD)
-		return o.retval == FX_XDP_PASS ? FX_PASS :
-		       o.retval == FX_XDP_DROP ? FX_DROP :
-						 FX_OTHER;
-	if ((int)o.retval == TC_ACT_UNSPEC)
-		return FX_PASS;
-	return o.retval == TC_ACT_SHOT ? FX_DROP : FX_OTHER;
+	return fx_verdict(hook, o.retval);
 }
 
 int fx_run(enum fx_hook hook, const struct tp_spec *s, int *len)
@@ -539,4 +542,32 @@ int fx_run_table(const char *group, CMUnitTestFunction fn, const void *rows, siz
 	free(tests);
 	free(inst);
 	return failed;
+}
+
+int fx_run_on(enum fx_hook hook, const struct tp_spec *s, __u32 ifindex)
+{
+	struct __sk_buff skb = { .ifindex = ifindex };
+	struct xdp_md xdp = { .ingress_ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .repeat = 1);
+	__u8 buf[TP_BUF_SIZE];
+	int n = tp_build(buf, sizeof(buf), s);
+	int ret;
+
+	if (n < 0)
+		fail_msg("tp_build: %s", strerror(-n));
+	o.data_in = buf;
+	o.data_size_in = (__u32)n;
+	if (hook == FX_XDP_FROM_POD) {
+		xdp.data_end = (__u32)n;
+		o.ctx_in = &xdp;
+		o.ctx_size_in = sizeof(xdp);
+	} else {
+		o.ctx_in = &skb;
+		o.ctx_size_in = sizeof(skb);
+	}
+	ret = bpf_prog_test_run_opts(fx_g.prog[hook], &o);
+	if (ret)
+		fail_msg("%s on ifindex %u: BPF_PROG_TEST_RUN: %s", fx_hook_name(hook), ifindex,
+			 strerror(-ret));
+	return fx_verdict(hook, o.retval);
 }

@@ -113,6 +113,8 @@ struct tp_spec fx_flow(int family, enum fx_hook hook, enum fx_peer peer, __u8 pr
 /* Runs a packet; returns FX_PASS/FX_DROP/FX_OTHER; *len = its length. */
 int fx_run(enum fx_hook hook, const struct tp_spec *s, int *len);
 int fx_run_raw(enum fx_hook hook, const void *pkt, int len);
+/* Same on another interface (ifindex in the program's context). */
+int fx_run_on(enum fx_hook hook, const struct tp_spec *s, __u32 ifindex);
 
 /* Sums over CPUs. */
 struct seg_counter fx_reason(__u32 reason);

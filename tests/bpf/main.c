@@ -22,5 +22,6 @@ int main(void)
 	failed += run_flow_tests();
 	failed += run_hostile_tests();
 	failed += run_account_tests();
+	failed += run_multi_tests();
 	return failed ? 1 : 0;
 }
