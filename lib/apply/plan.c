@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The pure half of lib/apply: compiled state + mirror -> plan. See plan.h.
+ */
+#include "plan.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A policy set: entries [start, start + n) of some ap_pol array. */
+struct pset {
+	__u64 hash;
+	const struct ap_pol *e;
+	size_t n;
+	__u32 id; /* data path id */
+	bool used;
+};
+
+static int cmp_ep(const void *a, const void *b)
+{
+	const struct ap_ep *x = a, *y = b;
+
+	return x->ifkey < y->ifkey ? -1 : x->ifkey > y->ifkey;
+}
+
+static int cmp_ipc(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct seg_ipcache_key));
+}
+
+static int cmp_lpm(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct seg_lpm_key));
+}
+
+static int cmp_pol(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct seg_policy_key));
+}
+
+void ap_state_sort(struct ap_state *s)
+{
+	if (s->nep)
+		qsort(s->ep, s->nep, sizeof(*s->ep), cmp_ep);
+	if (s->nipc)
+		qsort(s->ipc, s->nipc, sizeof(*s->ipc), cmp_ipc);
+	if (s->nlpm)
+		qsort(s->lpm, s->nlpm, sizeof(*s->lpm), cmp_lpm);
+	if (s->npol)
+		qsort(s->pol, s->npol, sizeof(*s->pol), cmp_pol);
+}
+
+void ap_state_free(struct ap_state *s)
+{
+	free(s->ep);
+	free(s->ipc);
+	free(s->lpm);
+	free(s->pol);
+	memset(s, 0, sizeof(*s));
+}
+
+void ap_plan_free(struct ap_plan *p)
+{
+	ap_state_free(&p->want);
+	free(p->pol_add);
+	free(p->ipc_set);
+	free(p->lpm_set);
+	free(p->ep_set);
+	free(p->ep_del);
+	free(p->ipc_del);
+	free(p->lpm_del);
+	free(p->pol_del);
+	free(p->idmap);
+	memset(p, 0, sizeof(*p));
+}
+
+bool ap_plan_empty(const struct ap_plan *p)
+{
+	return !p->npol_add && !p->nipc_set && !p->nlpm_set && !p->nep_set && !p->nep_del &&
+	       !p->nipc_del && !p->nlpm_del && !p->npol_del;
+}
+
+/* FNV-1a over the entries without their policy id. */
+__u64 ap_set_hash(const struct ap_pol *e, size_t n)
+{
+	__u64 h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *k = (const unsigned char *)&e[i].key;
+		const unsigned char *v = (const unsigned char *)&e[i].val;
+
+		for (size_t j = sizeof(e[i].key.policy_id); j < sizeof(e[i].key); j++)
+			h = (h ^ k[j]) * 0x100000001b3ull;
+		for (size_t j = 0; j < sizeof(e[i].val); j++)
+			h = (h ^ v[j]) * 0x100000001b3ull;
+	}
+	return h;
+}
+
+static bool set_equal(const struct pset *a, const struct ap_pol *e, size_t n, __u64 hash)
+{
+	const size_t off = sizeof(e->key.policy_id);
+
+	if (a->hash != hash || a->n != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (memcmp((const char *)&a->e[i].key + off, (const char *)&e[i].key + off,
+			   sizeof(e->key) - off) ||
+		    memcmp(&a->e[i].val, &e[i].val, sizeof(e->val)))
+			return false;
+	}
+	return true;
+}
+
+/* Splits a sorted policy array into sets. */
+static int split_sets(const struct ap_pol *pol, size_t npol, struct pset **out, size_t *nout)
+{
+	struct pset *s = calloc(npol + 1, sizeof(*s));
+	size_t n = 0;
+
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0, j; i < npol; i = j) {
+		for (j = i + 1; j < npol && pol[j].key.policy_id == pol[i].key.policy_id; j++)
+			;
+		s[n].e = &pol[i];
+		s[n].n = j - i;
+		s[n].id = pol[i].key.policy_id;
+		s[n].hash = ap_set_hash(&pol[i], j - i);
+		n++;
+	}
+	*out = s;
+	*nout = n;
+	return 0;
+}
+
+/* ---- wanted endpoints, ipcache ---------------------------------------------- */
+
+static __u32 pod_ifkey(const struct seg_compiled *c, const struct seg_apply_opts *o, size_t pod)
+{
+	return o && o->pod_ifkey ? o->pod_ifkey(&c->m->pods[pod], o->ctx) : 0;
+}
+
+static int want_eps(const struct seg_compiled *c, const struct seg_apply_opts *o,
+		    struct ap_state *w)
+{
+	w->ep = calloc(c->neps + 1, sizeof(*w->ep));
+	if (!w->ep)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->neps; i++) {
+		const struct seg_pod *pod = &c->m->pods[c->eps[i].pod];
+		__u32 ifkey = pod_ifkey(c, o, c->eps[i].pod);
+		struct ap_ep *e = &w->ep[w->nep];
+
+		if (!ifkey)
+			continue;
+		e->ifkey = ifkey;
+		e->ep = c->eps[i].ep; /* policy ids: the compiler's for now */
+		e->ep.ep_id = o->pod_ep_id ? o->pod_ep_id(pod, o->ctx) : 0;
+		if (!e->ep.ep_id)
+			e->ep.ep_id = ifkey;
+		e->ep.revision = 0;
+		w->nep++;
+	}
+	qsort(w->ep, w->nep, sizeof(*w->ep), cmp_ep);
+	for (size_t i = 1; i < w->nep; i++) {
+		if (w->ep[i].ifkey == w->ep[i - 1].ifkey)
+			return -EEXIST; /* two pods at one ifkey */
+	}
+	return 0;
+}
+
+static int want_ipc(const struct seg_compiled *c, const struct seg_apply_opts *o,
+		    struct ap_state *w)
+{
+	w->ipc = calloc(c->nipc + 1, sizeof(*w->ipc));
+	w->lpm = calloc(c->nlpm + 1, sizeof(*w->lpm));
+	if (!w->ipc || !w->lpm)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nipc; i++) {
+		memcpy(w->ipc[i].key.addr, &c->ipc[i].addr, sizeof(w->ipc[i].key.addr));
+		w->ipc[i].val = c->ipc[i].val;
+		w->ipc[i].val.owner_ifkey = pod_ifkey(c, o, c->ipc[i].pod);
+	}
+	w->nipc = c->nipc;
+	for (size_t i = 0; i < c->nlpm; i++) {
+		w->lpm[i].key = c->lpm[i].key;
+		w->lpm[i].val = c->lpm[i].val;
+	}
+	w->nlpm = c->nlpm;
+	qsort(w->ipc, w->nipc, sizeof(*w->ipc), cmp_ipc);
+	qsort(w->lpm, w->nlpm, sizeof(*w->lpm), cmp_lpm);
+	return 0;
+}
+
+/* ---- policy sets -------------------------------------------------------------- */
+
+struct setctx {
+	const struct ap_state *mirror;
+	struct pset *ms; /* mirror sets */
+	size_t nms;
+	struct pset *ns; /* sets added by this plan (entries in p->pol_add) */
+	size_t nns;
+};
+
+static struct pset *find_set(struct setctx *x, const struct ap_pol *e, size_t n, __u64 h)
+{
+	for (size_t i = 0; i < x->nms; i++) {
+		if (set_equal(&x->ms[i], e, n, h))
+			return &x->ms[i];
+	}
+	for (size_t i = 0; i < x->nns; i++) {
+		if (set_equal(&x->ns[i], e, n, h))
+			return &x->ns[i];
+	}
+	return NULL;
+}
+
+/* Maps every compiled set an endpoint references to a data path id. */
+static int map_sets(const struct seg_compiled *c, struct setctx *x, struct ap_plan *p)
+{
+	struct ap_pol *cp = calloc(c->npol + 1, sizeof(*cp));
+	__u32 maxid = 0;
+	bool *used = NULL;
+	int err = 0;
+
+	for (size_t i = 0; i < c->npol; i++)
+		maxid = c->pol[i].key.policy_id > maxid ? c->pol[i].key.policy_id : maxid;
+	used = calloc(maxid + 1, sizeof(*used));
+	p->idmap = calloc(maxid + 1, sizeof(*p->idmap));
+	p->pol_add = calloc(c->npol + 1, sizeof(*p->pol_add));
+	x->ns = calloc(c->npol + 1, sizeof(*x->ns));
+	if (!cp || !used || !p->idmap || !p->pol_add || !x->ns) {
+		err = -ENOMEM;
+		goto out;
+	}
+	p->nidmap = maxid + 1;
+	for (size_t i = 0; i < p->want.nep; i++) {
+		for (int d = 0; d < SEG_DIR_MAX; d++) {
+			if (p->want.ep[i].ep.policy_id[d] <= maxid)
+				used[p->want.ep[i].ep.policy_id[d]] = true;
+		}
+	}
+	for (size_t i = 0; i < c->npol; i++) {
+		cp[i].key = c->pol[i].key;
+		cp[i].val = c->pol[i].val;
+	}
+	qsort(cp, c->npol, sizeof(*cp), cmp_pol);
+	for (size_t i = 0, j; i < c->npol; i = j) {
+		__u32 cid = cp[i].key.policy_id;
+		struct pset *s;
+		__u64 h;
+
+		for (j = i + 1; j < c->npol && cp[j].key.policy_id == cid; j++)
+			;
+		if (!cid || !used[cid])
+			continue;
+		h = ap_set_hash(&cp[i], j - i);
+		s = find_set(x, &cp[i], j - i, h);
+		if (!s) {
+			if (p->next_id == 0 || p->next_id == UINT32_MAX) {
+				err = -ERANGE;
+				goto out;
+			}
+			s = &x->ns[x->nns++];
+			s->id = p->next_id++;
+			s->hash = h;
+			s->n = j - i;
+			s->e = &p->pol_add[p->npol_add];
+			for (size_t k = i; k < j; k++) {
+				p->pol_add[p->npol_add] = cp[k];
+				p->pol_add[p->npol_add++].key.policy_id = s->id;
+			}
+			p->sets_added++;
+		}
+		s->used = true;
+		p->idmap[cid] = s->id;
+	}
+	for (size_t i = 0; i < p->want.nep; i++) {
+		for (int d = 0; d < SEG_DIR_MAX; d++) {
+			__u32 *id = &p->want.ep[i].ep.policy_id[d];
+
+			*id = *id && *id <= maxid ? p->idmap[*id] : 0;
+		}
+	}
+out:
+	free(cp);
+	free(used);
+	return err;
+}
+
+/* want.pol = the used mirror sets + the new ones; pol_del = the rest. */
+static int collect_pol(struct setctx *x, struct ap_plan *p)
+{
+	const struct ap_state *m = x->mirror;
+
+	p->want.pol = calloc(m->npol + p->npol_add + 1, sizeof(*p->want.pol));
+	p->pol_del = calloc(m->npol + 1, sizeof(*p->pol_del));
+	if (!p->want.pol || !p->pol_del)
+		return -ENOMEM;
+	for (size_t i = 0; i < x->nms; i++) {
+		const struct pset *s = &x->ms[i];
+
+		for (size_t k = 0; k < s->n; k++) {
+			if (s->used)
+				p->want.pol[p->want.npol++] = s->e[k];
+			else
+				p->pol_del[p->npol_del++] = s->e[k].key;
+		}
+		p->sets_removed += !s->used;
+	}
+	memcpy(p->want.pol + p->want.npol, p->pol_add, p->npol_add * sizeof(*p->pol_add));
+	p->want.npol += p->npol_add;
+	qsort(p->want.pol, p->want.npol, sizeof(*p->want.pol), cmp_pol);
+	return 0;
+}
+
+/* ---- diffs of sorted arrays ------------------------------------------------------ */
+
+static bool ep_same(const struct seg_endpoint *a, const struct seg_endpoint *b)
+{
+	struct seg_endpoint x = *a, y = *b;
+
+	x.revision = y.revision = 0;
+	return !memcmp(&x, &y, sizeof(x));
+}
+
+/* Endpoints: revision kept when unchanged, else bumped (new: 1). */
+static int diff_eps(const struct ap_state *m, struct ap_plan *p)
+{
+	struct ap_state *w = &p->want;
+	size_t i = 0, j = 0;
+
+	p->ep_set = calloc(w->nep + 1, sizeof(*p->ep_set));
+	p->ep_del = calloc(m->nep + 1, sizeof(*p->ep_del));
+	if (!p->ep_set || !p->ep_del)
+		return -ENOMEM;
+	while (i < m->nep || j < w->nep) {
+		int c = i == m->nep ? 1 : j == w->nep ? -1 : cmp_ep(&m->ep[i], &w->ep[j]);
+
+		if (c < 0) {
+			p->ep_del[p->nep_del++] = m->ep[i++].ifkey;
+			continue;
+		}
+		if (c == 0 && ep_same(&m->ep[i].ep, &w->ep[j].ep)) {
+			w->ep[j++].ep.revision = m->ep[i++].ep.revision;
+			continue;
+		}
+		w->ep[j].ep.revision = c == 0 ? m->ep[i].ep.revision + 1 : 1;
+		if (!w->ep[j].ep.revision)
+			w->ep[j].ep.revision = 1;
+		p->ep_set[p->nep_set++] = w->ep[j++];
+		i += c == 0;
+	}
+	return 0;
+}
+
+#define DIFF_FN(name, type, keytype, cmp)                                                     \
+	static int name(const type *m, size_t nm, const type *w, size_t nw, type **set,      \
+			size_t *nset, keytype **del, size_t *ndel)                           \
+	{                                                                                     \
+		size_t i = 0, j = 0;                                                          \
+		*set = calloc(nw + 1, sizeof(**set));                                         \
+		*del = calloc(nm + 1, sizeof(**del));                                         \
+		if (!*set || !*del)                                                           \
+			return -ENOMEM;                                                       \
+		while (i < nm || j < nw) {                                                    \
+			int c = i == nm ? 1 : j == nw ? -1 : cmp(&m[i], &w[j]);               \
+			if (c < 0) {                                                          \
+				(*del)[(*ndel)++] = m[i++].key;                               \
+			} else if (c > 0 || memcmp(&m[i].val, &w[j].val, sizeof(w[j].val))) { \
+				(*set)[(*nset)++] = w[j++];                                   \
+				i += c == 0;                                                  \
+			} else {                                                              \
+				i++;                                                          \
+				j++;                                                          \
+			}                                                                     \
+		}                                                                             \
+		return 0;                                                                     \
+	}
+
+DIFF_FN(diff_ipc, struct ap_ipc, struct seg_ipcache_key, cmp_ipc)
+DIFF_FN(diff_lpm, struct ap_lpm, struct seg_lpm_key, cmp_lpm)
+
+int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg_compiled *c,
+		  const struct seg_apply_opts *o, struct ap_plan *p)
+{
+	struct setctx x = { .mirror = mirror };
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->next_id = next_id ? next_id : 1;
+	err = want_eps(c, o, &p->want);
+	if (!err)
+		err = want_ipc(c, o, &p->want);
+	if (!err)
+		err = split_sets(mirror->pol, mirror->npol, &x.ms, &x.nms);
+	if (!err)
+		err = map_sets(c, &x, p);
+	if (!err)
+		err = collect_pol(&x, p);
+	if (!err)
+		err = diff_eps(mirror, p);
+	if (!err)
+		err = diff_ipc(mirror->ipc, mirror->nipc, p->want.ipc, p->want.nipc, &p->ipc_set,
+			       &p->nipc_set, &p->ipc_del, &p->nipc_del);
+	if (!err)
+		err = diff_lpm(mirror->lpm, mirror->nlpm, p->want.lpm, p->want.nlpm, &p->lpm_set,
+			       &p->nlpm_set, &p->lpm_del, &p->nlpm_del);
+	free(x.ms);
+	free(x.ns);
+	if (err)
+		ap_plan_free(p);
+	return err;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * lib/apply internals: the pure half. A map state (the mirror of what is in
+ * the maps, or the state wanted) is four sorted arrays; a plan is the
+ * difference between the mirror and the wanted state, in the order it must
+ * be written. No I/O here: tests build states and compiled policies by
+ * hand and check the plan.
+ *
+ * Policy sets: the entries sharing a policy id. A set is identified by its
+ * content (the entries with the policy id left out, in key order): the
+ * compiler's set whose content equals a set already in the mirror reuses
+ * that data path id; any other gets a fresh id, above every id in use, so
+ * an id a packet may be looking at is never modified.
+ */
+#ifndef SEG_APPLY_PLAN_H
+#define SEG_APPLY_PLAN_H
+
+#include "apply.h"
+
+#include <netinet/in.h>
+
+struct ap_ep {
+	__u32 ifkey;
+	struct seg_endpoint ep;
+};
+
+struct ap_ipc {
+	struct seg_ipcache_key key;
+	struct seg_ipcache_val val;
+};
+
+struct ap_lpm {
+	struct seg_lpm_key key;
+	struct seg_ipcache_val val;
+};
+
+struct ap_pol {
+	struct seg_policy_key key;
+	struct seg_policy_val val;
+};
+
+/* Each array sorted by key bytes (memcmp): a policy id's entries are
+ * contiguous, in the same order whatever the id. */
+struct ap_state {
+	struct ap_ep *ep;
+	size_t nep;
+	struct ap_ipc *ipc;
+	size_t nipc;
+	struct ap_lpm *lpm;
+	size_t nlpm;
+	struct ap_pol *pol;
+	size_t npol;
+};
+
+struct ap_plan {
+	struct ap_state want; /* the whole state after the plan (next mirror) */
+	/* 1. policy entries of new sets (fresh ids, unreferenced until 3.) */
+	struct ap_pol *pol_add;
+	size_t npol_add;
+	/* 2. ipcache entries new or changed, 3. endpoints new or changed */
+	struct ap_ipc *ipc_set;
+	size_t nipc_set;
+	struct ap_lpm *lpm_set;
+	size_t nlpm_set;
+	struct ap_ep *ep_set;
+	size_t nep_set;
+	/* 4. what nothing references any more */
+	__u32 *ep_del;
+	size_t nep_del;
+	struct seg_ipcache_key *ipc_del;
+	size_t nipc_del;
+	struct seg_lpm_key *lpm_del;
+	size_t nlpm_del;
+	struct seg_policy_key *pol_del;
+	size_t npol_del;
+	unsigned int sets_added, sets_removed;
+	/* compiled policy id -> data path id (index: compiled id) */
+	__u32 *idmap;
+	size_t nidmap;
+	__u32 next_id; /* first id never used, after the plan */
+};
+
+void ap_state_free(struct ap_state *s);
+void ap_state_sort(struct ap_state *s);
+/* true when the plan writes or deletes nothing */
+bool ap_plan_empty(const struct ap_plan *p);
+void ap_plan_free(struct ap_plan *p);
+
+/* Builds the plan taking mirror to compiled c (policy ids above next_id are
+ * fresh). 0, -ENOMEM, or -ERANGE when policy ids would wrap. */
+int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg_compiled *c,
+		  const struct seg_apply_opts *o, struct ap_plan *p);
+
+/* Content hash of n entries of one set (policy id ignored). */
+__u64 ap_set_hash(const struct ap_pol *e, size_t n);
+
+#endif
