@@ -33,6 +33,7 @@ static const struct bench_opts bench_defaults = {
 	.nvar = 65536,
 	.ipcache = 100000,
 	.sizes = { 10, 10000, 100000 },
+	.entries_per_rule = 1,
 	.deny_rate = 1000,
 	.seed = 0x5e6b3c4d,
 };
@@ -47,13 +48,16 @@ static void usage(FILE *f)
 		"                     drained between calls (default %d, max 40000)\n"
 		"  -k, --variants N   distinct packets per 'vary' set, power of two (default %u, max %u)\n"
 		"  -i, --ipcache N    ipcache entries, both families, 9/10 exact + 1/10 LPM (default %u)\n"
+		"  -e, --entries-per-rule N  policy entries sharing one rule id (default %u:\n"
+		"                     every entry its own rule, the worst case for rule counters)\n"
 		"  -q, --quick        smoke run: --repeat 100000 --rounds 2\n"
 		"  -v, --verbose      libbpf messages\n"
 		"  -h, --help\n"
 		"Needs root; JIT should be on (/proc/sys/net/core/bpf_jit_enable). Nothing is pinned.\n",
 		bench_defaults.repeat, bench_defaults.rounds, BENCH_MAX_ROUNDS,
 		bench_defaults.chunk, bench_defaults.nvar,
-		BENCH_MAX_VARIANTS / BENCH_NSETS, bench_defaults.ipcache);
+		BENCH_MAX_VARIANTS / BENCH_NSETS, bench_defaults.ipcache,
+		bench_defaults.entries_per_rule);
 }
 
 static int parse_num(const char *flag, const char *s, long min, long max, long *out)
@@ -80,6 +84,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "variants", required_argument, NULL, 'k' },
 		{ "ipcache", required_argument, NULL, 'i' },
+		{ "entries-per-rule", required_argument, NULL, 'e' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -89,7 +94,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	int c, err = 0;
 
 	*o = bench_defaults;
-	while (!err && (c = getopt_long(argc, argv, "n:r:c:k:i:qvh", lopts, NULL)) != -1) {
+	while (!err && (c = getopt_long(argc, argv, "n:r:c:k:i:e:qvh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			err = parse_num("--repeat", optarg, 1000, 1L << 40, &o->repeat);
@@ -113,6 +118,10 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'i':
 			err = parse_num("--ipcache", optarg, 20, 290000, &v);
 			o->ipcache = v;
+			break;
+		case 'e':
+			err = parse_num("--entries-per-rule", optarg, 1, 1000000, &v);
+			o->entries_per_rule = v;
 			break;
 		case 'q':
 			o->repeat = 100000;

@@ -34,6 +34,7 @@ struct bench_opts {
 	__u32 nvar; /* variants per "vary" set (power of two) */
 	__u32 ipcache; /* ipcache entries (exact + LPM, both families) */
 	__u32 sizes[BENCH_NSIZES]; /* policy entries per seg instance */
+	__u32 entries_per_rule; /* policy entries sharing one rule id */
 	__u32 deny_rate; /* seg_config.evt_rate for the denied rows */
 	__u64 seed;
 };

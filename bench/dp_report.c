@@ -187,9 +187,10 @@ void bench_report(const struct bench *b)
 	       "min/median/max over rounds, ns per packet\n",
 	       b->o.repeat, b->o.chunk, b->o.rounds);
 	printf("- tables: ipcache %u entries (9/10 exact hash, 1/10 LPM, half v4 half v6); "
-	       "policy %u / %u / %u entries; 'vary' = %u distinct packets per set, "
-	       "'hot' = one\n",
-	       b->o.ipcache, b->o.sizes[0], b->o.sizes[1], b->o.sizes[2], b->o.nvar);
+	       "policy %u / %u / %u entries, %u per rule id; 'vary' = %u distinct "
+	       "packets per set, 'hot' = one\n",
+	       b->o.ipcache, b->o.sizes[0], b->o.sizes[1], b->o.sizes[2],
+	       b->o.entries_per_rule, b->o.nvar);
 	printf("- driver + tail call overhead %.1f ns hot, %.1f ns vary (min of driver+empty "
 	       "minus min of empty), subtracted from every row but "
 	       "the empty program; denied rows: evt_rate %u/s; new-flow rows: evt_rate "

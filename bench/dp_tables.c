@@ -10,6 +10,9 @@
  * Policy entry j (TCP, egress, exact port) = {remote 256 + j % nid,
  * port 1000 + j / nid}: every address has allowed ports, and the number of
  * entries is the only thing that differs between the three instances.
+ * Rule ids: entries_per_rule consecutive entries share one (default 1: every
+ * entry its own rule id, up to SEG_MAX_RULES - 1, the worst case for the
+ * per-rule counters).
  */
 #include "datapath.h"
 #include "seg_bpf.skel.h"
@@ -122,7 +125,7 @@ static int fill_ipcache(struct bench *b, struct bench_seg *s)
 	return 0;
 }
 
-static int fill_policy(struct bench_seg *s)
+static int fill_policy(const struct bench *b, struct bench_seg *s)
 {
 	int fd = bpf_map__fd(s->skel->maps.seg_policy);
 
@@ -135,7 +138,7 @@ static int fill_policy(struct bench_seg *s)
 			.dir = SEG_DIR_EGRESS,
 		};
 		struct seg_policy_val v = {
-			.rule_id = 1 + j % (SEG_MAX_RULES - 1),
+			.rule_id = 1 + j / b->o.entries_per_rule % (SEG_MAX_RULES - 1),
 			.action = SEG_ACT_ALLOW,
 		};
 
@@ -171,7 +174,7 @@ int bench_fill_seg(struct bench *b, struct bench_seg *s)
 		return log_err(-errno, "fill %s", SEG_MAP_CONFIG);
 	err = fill_ipcache(b, s);
 	if (!err)
-		err = fill_policy(s);
+		err = fill_policy(b, s);
 	return err;
 }
 
