@@ -63,12 +63,10 @@ struct seg_pkt {
 	__u32 daddr[4];
 	__u16 sport; /* host order; ICMP echo: id in both */
 	__u16 dport;
-	__u16 pol_port; /* port the policy sees: dport, 0 without ports */
 	__u8 proto;
 	__u8 family; /* 4, 6; 0 = not IP */
 	__u8 tcp_flags;
 	__u8 kind; /* SEG_PK_* */
-	__u8 _pad;
 	__u16 quote_off; /* SEG_PK_ICMP_ERR: frame offset of the quoted packet */
 	struct seg_tuple quote; /* SEG_PK_ICMP_ERR: the packet it quotes */
 };

@@ -153,10 +153,8 @@ static __always_inline int seg_parse_l4(const struct seg_ctx *c, struct seg_pkt 
 			return SEG_DROP_TRUNCATED;
 	}
 	seg_l4_ports(l4, p->family, p->proto, &p->sport, &p->dport);
-	if (seg_proto_has_ports(p->proto)) {
-		p->pol_port = p->dport;
+	if (seg_proto_has_ports(p->proto))
 		return SEG_OK;
-	}
 	/* ICMP / ICMPv6 */
 	if (p->family == 6 && l4[0] >= SEG_ND_FIRST && l4[0] <= SEG_ND_LAST)
 		return SEG_R_ALLOW_L2;
@@ -195,7 +193,6 @@ static __always_inline int seg_parse_frag(const struct seg_ctx *c, struct seg_pk
 			return SEG_DROP_FRAG_NO_HEAD;
 		p->sport = hv->sport;
 		p->dport = hv->dport;
-		p->pol_port = seg_proto_has_ports(p->proto) ? p->dport : 0;
 		return SEG_OK;
 	}
 	r = seg_parse_l4(c, p, off, l4len, fi);
