@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * segd: the node daemon. Everything it knows hangs off one struct segd;
+ * one loop (loop.h) feeds it: the manifests directory (inotify), the
+ * control socket, rtnetlink link events, a resync timer and signals.
+ * Handlers only mark state dirty; the loop's before-sleep hook runs
+ * segd_sync() once: labels -> manifests -> interfaces -> attach ->
+ * compile -> apply.
+ *
+ *   main.c      options (flags = config keys), startup, signals, the loop
+ *   config.c    the YAML config file, turned into flags
+ *   sources.c   label sources (manifests dir, applied objects, CNI pods)
+ *               and the state file that keeps applied objects and CNI pods
+ *   sync.c      discovery, attach/detach, compile, apply
+ *   ops.c       control socket operations (JSON in, JSON out)
+ *   metrics.c   /metrics and /healthz (libmicrohttpd), optional
+ */
+#ifndef SEGD_H
+#define SEGD_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "apply/apply.h"
+#include "discover.h"
+#include "policy/policy.h"
+
+struct loop;
+struct loop_src;
+struct ctl_server;
+struct seg_dp;
+struct disc_watch;
+struct segd_metrics;
+struct segd;
+
+/* Options: every one is a flag and a config file key (same name). */
+struct segd_opts {
+	const char *config;
+	const char *pin_dir;
+	const char *socket;
+	const char *state_file;
+	const char *manifests;
+	const char *node_netns;
+	const char *ovsdb;
+	const char *pod_netns_dir;
+	const char *metrics;
+	uint32_t event_rate;
+	uint32_t resync;
+	uint32_t debounce;
+	bool audit_default;
+	bool allow_host;
+	bool foreground;
+	bool verbose;
+};
+
+/*
+ * A label source: where Namespaces and Pods (and policies) come from. Each
+ * adds its objects to m (atomically: on error m is unchanged and d says
+ * why, file:line:col). The manifests directory, objects applied over the
+ * socket and pods registered by the CNI plugin are sources today; a
+ * Kubernetes API watch would be one more.
+ */
+struct segd_source {
+	const char *name;
+	int (*load)(struct segd *d, struct seg_manifests *m, struct seg_diag *diag);
+};
+
+/* An object applied over the socket: its name (usually a file path) and text. */
+struct segd_applied {
+	char *name;
+	char *content;
+};
+
+/* A pod registered by the CNI plugin. */
+struct segd_cni_pod {
+	char *container_id;
+	char *netns;
+	char *ifname;
+	char *ns, *name;
+	struct in6_addr addrs[SEG_POD_MAX_ADDRS];
+	size_t naddrs;
+};
+
+/* An interface seg is attached to. */
+struct segd_att {
+	char pod[320]; /* "ns/name" */
+	enum disc_style style;
+	int host_ifindex; /* 0 for MACVLAN */
+	char ifname[IF_NAMESIZE]; /* host side, or the pod's device for MACVLAN */
+	char netns[DISC_PATH_LEN]; /* MACVLAN: the pod netns */
+	int pod_ifindex;
+	__u32 ep_id;
+	__u32 ifkey;
+	bool seen; /* found by the current scan */
+};
+
+struct segd_stats {
+	unsigned long syncs, applies, apply_errors, attaches, detaches;
+	struct seg_apply_stats last; /* of the last apply that ran */
+	bool have_last;
+};
+
+struct segd {
+	struct segd_opts o;
+	char **argv; /* as given, for SIGHUP reloads */
+	int argc;
+	time_t started;
+	char state_path[PATH_MAX];
+
+	struct loop *loop;
+	struct ctl_server *ctl;
+	struct seg_dp *dp;
+	struct seg_apply *apply;
+	struct disc_watch *watch;
+	struct loop_src *links_timer, *manifests_timer, *resync_timer;
+	int inotify_fd;
+	struct loop_src *inotify_src;
+	struct segd_metrics *metrics;
+
+	/* desired state */
+	struct segd_applied *applied;
+	size_t napplied;
+	struct segd_cni_pod *cni;
+	size_t ncni;
+
+	/* live state: what the maps hold (last good) */
+	struct seg_manifests *m;
+	struct seg_compiled *c;
+	struct segd_att *att;
+	size_t natt;
+
+	/* dirty flags, consumed by segd_sync() */
+	bool dirty_manifests, dirty_links, dirty_apply;
+	char last_error[768]; /* "" when the last sync was fine */
+	struct segd_stats st;
+};
+
+/* sources.c */
+extern const struct segd_source segd_sources[];
+/* Builds manifests from every source; 0, or -errno with diag set. */
+int segd_manifests_build(struct segd *d, struct seg_manifests **out, struct seg_diag *diag);
+int segd_state_load(struct segd *d);
+int segd_state_save(const struct segd *d);
+void segd_state_free(struct segd *d);
+json_t *segd_cni_pod_json(const struct segd_cni_pod *p);
+/* Fills p from {container_id, netns, ifname, pod_namespace, pod_name, ips}. */
+int segd_cni_pod_parse(json_t *j, struct segd_cni_pod *p, char *err, size_t errlen);
+void segd_cni_pod_free(struct segd_cni_pod *p);
+int segd_parse_addr(const char *s, struct in6_addr *a); /* "10.0.0.1", "fd00::1", "/24" cut */
+
+/* sync.c: one pass; 0 or -errno (also recorded in d->last_error). */
+int segd_sync(struct segd *d);
+/* Makes manifests/compiled state from the sources now (used by apply ops):
+ * on error, nothing changes and err holds the message. */
+int segd_sync_now(struct segd *d, char *err, size_t errlen);
+const struct segd_att *segd_att_find(const struct segd *d, const char *pod);
+__u32 segd_pod_ep_id(const char *ns, const char *name);
+
+/* ops.c */
+int segd_ctl_handler(void *ctx, const char *op, json_t *args, json_t **result, char *err,
+		     size_t errlen);
+json_t *segd_status_json(struct segd *d);
+
+/* config.c: argv with the config file's keys as flags before the real ones. */
+int segd_config_argv(const char *path, int argc, char **argv, int *out_argc, char ***out_argv);
+void segd_config_argv_free(int argc, char **argv, int orig_argc);
+
+/* metrics.c */
+int segd_metrics_start(struct segd *d, const char *addr);
+void segd_metrics_refresh(struct segd *d);
+void segd_metrics_stop(struct segd_metrics *m);
+
+#endif

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * One sync pass, run from the loop's before-sleep hook when something is
+ * dirty:
+ *   1. manifests: rebuilt from every label source (dirty_manifests); a
+ *      source that fails leaves the last good manifests in force;
+ *   2. interfaces: discover_scan, each pod interface matched to a Pod by
+ *      address, attached with the mode of its style (calico/flannel VETH,
+ *      ovs OVS, macvlan POD inside the pod netns); an interface that is
+ *      gone is detached. Unmatched interfaces are left alone;
+ *   3. compile (only attached pods get endpoints) and apply (lib/apply:
+ *      atomic, and a no-op when the maps already hold the state).
+ * A failure at 1 or 3 keeps the maps as they were and is recorded in
+ * d->last_error (shown by `status`), logged once per distinct message.
+ */
+#include "segd.h"
+
+#include "dp/dp.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_error(struct segd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct segd *d, const char *fmt, ...)
+{
+	char msg[sizeof(d->last_error)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (strcmp(msg, d->last_error))
+		log_error("%s", msg); /* once per distinct error */
+	snprintf(d->last_error, sizeof(d->last_error), "%s", msg);
+}
+
+__u32 segd_pod_ep_id(const char *ns, const char *name)
+{
+	__u32 h = 2166136261u; /* FNV-1a over "ns/name": stable across restarts */
+
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h &= 0x7fffffffu;
+	return h ?: 1;
+}
+
+const struct segd_att *segd_att_find(const struct segd *d, const char *pod)
+{
+	for (size_t i = 0; i < d->natt; i++)
+		if (!strcmp(d->att[i].pod, pod))
+			return &d->att[i];
+	return NULL;
+}
+
+static const struct segd_att *att_of_pod(const struct segd *d, const struct seg_pod *p)
+{
+	char key[sizeof(d->att[0].pod)];
+
+	snprintf(key, sizeof(key), "%s/%s", p->ns, p->name);
+	return segd_att_find(d, key);
+}
+
+/* ---- interfaces ---------------------------------------------------------------- */
+
+static const struct seg_pod *match_pod(const struct seg_manifests *m, const struct disc_iface *f)
+{
+	for (size_t i = 0; i < m->npods; i++)
+		for (size_t a = 0; a < m->pods[i].naddrs; a++)
+			for (size_t k = 0; k < f->n_addrs; k++)
+				if (!memcmp(&m->pods[i].addrs[a], &f->addrs[k], sizeof(f->addrs[k])))
+					return &m->pods[i];
+	return NULL;
+}
+
+static bool same_iface(const struct segd_att *a, const struct disc_iface *f)
+{
+	if (a->style != f->style)
+		return false;
+	if (f->style == DISC_MACVLAN)
+		return a->pod_ifindex == f->pod_ifindex && !strcmp(a->netns, f->netns);
+	return a->host_ifindex == f->host_ifindex && !strcmp(a->ifname, f->host_ifname);
+}
+
+static int attach_one(struct segd *d, const struct disc_iface *f, const struct seg_pod *pod,
+		      struct segd_att *a)
+{
+	struct seg_dp_attach at = {};
+	int err;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->pod, sizeof(a->pod), "%s/%s", pod->ns, pod->name);
+	a->style = f->style;
+	a->host_ifindex = f->host_ifindex;
+	a->pod_ifindex = f->pod_ifindex;
+	snprintf(a->netns, sizeof(a->netns), "%s", f->netns);
+	if (f->style == DISC_MACVLAN) {
+		snprintf(a->ifname, sizeof(a->ifname), "%s", f->pod_ifname);
+		a->ep_id = segd_pod_ep_id(pod->ns, pod->name);
+		at.ifindex = f->pod_ifindex;
+		at.netns = f->netns;
+		at.mode = SEG_ATTACH_POD;
+		at.ep_id = a->ep_id;
+	} else {
+		snprintf(a->ifname, sizeof(a->ifname), "%s", f->host_ifname);
+		at.ifindex = f->host_ifindex;
+		at.mode = f->style == DISC_OVS ? SEG_ATTACH_OVS : SEG_ATTACH_VETH;
+	}
+	err = seg_dp_attach(d->dp, &at, &a->ifkey);
+	if (err)
+		return err; /* lib/dp logged it, naming the interface */
+	a->seen = true;
+	d->st.attaches++;
+	log_info("attached %s: %s %s%s%s (ifkey %#x)", a->pod, disc_style_str(a->style), a->ifname,
+		 a->style == DISC_MACVLAN ? " in " : "", a->style == DISC_MACVLAN ? a->netns : "",
+		 a->ifkey);
+	return 0;
+}
+
+/* Candidate pod netns: every entry of the netns dir plus the CNI pods'
+ * netns paths (a runtime may use /proc/PID/ns/net or its own dir). */
+static int netns_list(const struct segd *d, char ***out, size_t *n)
+{
+	const char *dir = d->o.pod_netns_dir;
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	char **v = calloc(d->ncni + 1, sizeof(*v));
+	size_t cap = d->ncni + 1, cnt = 0;
+	int err = 0;
+
+	if (!v) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < d->ncni; i++)
+		if (d->cni[i].netns[0] && asprintf(&v[cnt++], "%s", d->cni[i].netns) < 0) {
+			err = -ENOMEM;
+			goto out;
+		}
+	while (dp && (e = readdir(dp))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (cnt == cap) {
+			char **nv = realloc(v, 2 * cap * sizeof(*nv));
+
+			if (!nv) {
+				err = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		if (asprintf(&v[cnt++], "%s/%s", dir, e->d_name) < 0) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	if (dp)
+		closedir(dp);
+	if (err) {
+		for (size_t i = 0; v && i < cnt; i++)
+			free(v[i]);
+		free(v);
+		return err;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int sync_links(struct segd *d, const struct seg_manifests *m, bool *changed)
+{
+	struct disc_opts o = { .netns_dir = d->o.pod_netns_dir, .ovsdb_sock = d->o.ovsdb };
+	struct disc_result res = {};
+	char **ns = NULL;
+	size_t nns = 0;
+	int err;
+
+	err = netns_list(d, &ns, &nns);
+	if (err)
+		return log_err(err, "list pod netns in %s", d->o.pod_netns_dir);
+	o.pod_netns = (const char *const *)ns;
+	o.n_pod_netns = nns;
+	err = discover_scan(&o, &res);
+	if (err) {
+		log_err(err, "pod interface scan (attachments kept)");
+		goto out;
+	}
+	for (size_t i = 0; i < d->natt; i++)
+		d->att[i].seen = false;
+	for (size_t i = 0; i < res.n; i++) {
+		const struct disc_iface *f = &res.ifs[i];
+		const struct seg_pod *pod;
+		struct segd_att *a = NULL, *na;
+		char key[sizeof(a->pod)];
+
+		if (f->style == DISC_UNKNOWN)
+			continue;
+		for (size_t k = 0; k < d->natt && !a; k++)
+			if (same_iface(&d->att[k], f))
+				a = &d->att[k];
+		pod = m ? match_pod(m, f) : NULL;
+		if (a) {
+			a->seen = true; /* attached: stays, with or without a Pod (fails closed) */
+			if (pod) {
+				snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
+				if (strcmp(key, a->pod)) {
+					snprintf(a->pod, sizeof(a->pod), "%s", key);
+					*changed = true;
+				}
+			}
+			continue;
+		}
+		if (!pod)
+			continue;
+		na = realloc(d->att, (d->natt + 1) * sizeof(*na));
+		if (!na) {
+			err = -ENOMEM;
+			goto out;
+		}
+		d->att = na;
+		if (attach_one(d, f, pod, &d->att[d->natt]))
+			continue; /* logged; retried on the next scan */
+		d->natt++;
+		*changed = true;
+	}
+	for (size_t i = 0; i < d->natt;) {
+		struct segd_att *a = &d->att[i];
+		int e;
+
+		if (a->seen) {
+			i++;
+			continue;
+		}
+		e = seg_dp_detach(d->dp, a->ifkey);
+		log_info("detached %s: %s gone (ifkey %#x)%s", a->pod, a->ifname, a->ifkey,
+			 e ? ", no link was pinned" : "");
+		d->st.detaches++;
+		memmove(a, a + 1, (d->natt - i - 1) * sizeof(*a));
+		d->natt--;
+		*changed = true;
+	}
+out:
+	discover_result_free(&res);
+	for (size_t i = 0; i < nns; i++)
+		free(ns[i]);
+	free(ns);
+	return err;
+}
+
+/* ---- compile + apply ------------------------------------------------------------- */
+
+static bool is_local(const struct seg_pod *pod, void *ctx)
+{
+	return att_of_pod(ctx, pod) != NULL;
+}
+
+static __u32 pod_ifkey(const struct seg_pod *pod, void *ctx)
+{
+	const struct segd_att *a = att_of_pod(ctx, pod);
+
+	return a ? a->ifkey : 0;
+}
+
+static __u32 pod_ep_id(const struct seg_pod *pod, void *ctx)
+{
+	const struct segd_att *a = att_of_pod(ctx, pod);
+
+	return a && a->style == DISC_MACVLAN ? a->ep_id : 0;
+}
+
+static int compile_apply(struct segd *d, const struct seg_manifests *m, struct seg_compiled **out)
+{
+	struct seg_compile_opts co = {
+		.audit_default = d->o.audit_default,
+		.is_local = is_local,
+		.ctx = d,
+		.prev = d->c ? d->c->numbering : NULL,
+	};
+	struct seg_apply_opts ao = { .pod_ifkey = pod_ifkey, .pod_ep_id = pod_ep_id, .ctx = d };
+	struct seg_apply_stats st = {};
+	struct seg_compiled *c = NULL;
+	struct seg_diag diag = {};
+	int err;
+
+	err = seg_compile(m, &co, &c, &diag);
+	if (err) {
+		set_error(d, "compile: %s", diag.msg[0] ? diag.msg : strerror(-err));
+		goto out;
+	}
+	d->st.applies++;
+	err = seg_apply(d->apply, c, &ao, &st);
+	if (err) {
+		d->st.apply_errors++;
+		set_error(d, "apply to the maps failed (%s); the previous state stays enforced",
+			  strerror(-err));
+		goto out;
+	}
+	d->st.last = st;
+	d->st.have_last = true;
+	if (st.flipped)
+		log_info("applied: %u policy ids added, %u removed; %u endpoint, %u ipcache, %u "
+			 "policy writes; epoch %u generation %u (%llu us)",
+			 st.policies_added, st.policies_removed, st.endpoint_writes,
+			 st.ipcache_writes, st.policy_writes, st.epoch, st.generation,
+			 st.duration_us);
+	*out = c;
+	c = NULL;
+out:
+	seg_compiled_free(c);
+	return err;
+}
+
+int segd_sync(struct segd *d)
+{
+	struct seg_manifests *m_new = NULL;
+	struct seg_compiled *c_new = NULL;
+	const struct seg_manifests *mm;
+	struct seg_diag diag = {};
+	bool changed = false, build_failed = false;
+	int err = 0;
+
+	d->st.syncs++;
+	if (d->dirty_manifests) {
+		d->dirty_manifests = false;
+		err = segd_manifests_build(d, &m_new, &diag);
+		if (err) {
+			set_error(d, "%s; the last good state stays enforced",
+				  diag.msg[0] ? diag.msg : strerror(-err));
+			m_new = NULL;
+			build_failed = true;
+		}
+	}
+	mm = m_new ?: d->m;
+	if (d->dirty_links) {
+		d->dirty_links = false;
+		if (sync_links(d, mm, &changed))
+			d->dirty_links = true; /* retried on the resync timer */
+	}
+	if (!m_new && !changed && !d->dirty_apply)
+		return build_failed ? err : 0;
+	d->dirty_apply = false;
+	err = compile_apply(d, mm, &c_new);
+	if (err) {
+		seg_manifests_free(m_new);
+		return err;
+	}
+	seg_compiled_free(d->c);
+	d->c = c_new;
+	if (m_new) {
+		seg_manifests_free(d->m);
+		d->m = m_new;
+	}
+	if (!build_failed)
+		d->last_error[0] = '\0';
+	return build_failed ? -EINVAL : 0;
+}
+
+int segd_sync_now(struct segd *d, char *err, size_t errlen)
+{
+	int r;
+
+	d->dirty_manifests = true;
+	d->dirty_links = true;
+	r = segd_sync(d);
+	if (r)
+		snprintf(err, errlen, "%s", d->last_error[0] ? d->last_error : strerror(-r));
+	return r;
+}
