@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# segd end to end: a node netns with Calico-style pods (scripts/e2e-lib.sh),
+# segd running in it (--node-netns) with its own pin dir and socket, a
+# manifests directory, and real connections (segprobe):
+#   - manifests -> pods attached, policy enforced; status/endpoint/identity/
+#     policy list in -o json checked with jq
+#   - a policy applied over the socket is enforced when `segctl apply` returns
+#   - a bad manifest (socket or directory) is refused with file:line, the
+#     old policy stays enforced, status shows the error
+#   - a manifests-dir change is picked up by inotify
+#   - kill -9: traffic still enforced; restart: nothing rewritten, still enforced
+#   - CNI ADD through seg-cni registers a pod without a manifest; DEL removes
+#     its endpoint (the interface stays attached: it then drops)
+#   - a non-root client is refused; /metrics and /healthz answer; SIGTERM
+#     leaves the pins in place
+#
+#   test_segd.sh SEGD SEGCTL SEGPROBE SEG_CNI
+#
+# One line per check (ok/FAIL), then "N passed, N failed". Exit 0 all passed,
+# 1 any failed, 77 not root. Names: netns hs-<rand>-*, pin dir
+# /sys/fs/bpf/hs-<rand>, socket /run/seg/hs-<rand>/segd.sock; all removed on exit.
+# shellcheck disable=SC2154
+set -euo pipefail
+
+SEGD=${1:-${SEGD:-}}
+SEGCTL=${2:-${SEGCTL:-}}
+SEGPROBE=${3:-${SEGPROBE:-}}
+SEG_CNI=${4:-${SEG_CNI:-}}
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ "$(id -u)" != 0 ]; then
+	echo "skip: needs root (network namespaces, BPF, the control socket)"
+	exit 77
+fi
+if [ -z "$SEGD" ] || [ -z "$SEGCTL" ] || [ -z "$SEGPROBE" ] || [ -z "$SEG_CNI" ]; then
+	echo "usage: $0 SEGD SEGCTL SEGPROBE SEG_CNI" >&2
+	exit 2
+fi
+command -v jq >/dev/null || { echo "FAIL: jq is not installed"; exit 1; }
+# shellcheck source=scripts/e2e-lib.sh
+source "$here/../../scripts/e2e-lib.sh"
+
+rand=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+E2E_PREFIX=hs-$rand
+E2E_LOGDIR=$(mktemp -d "/tmp/hs-$rand.XXXXXX")
+NODE=$E2E_PREFIX-node
+PIN=/sys/fs/bpf/hs-$rand
+RUNDIR=/run/seg/hs-$rand
+SOCK=$RUNDIR/segd.sock
+MDIR=$E2E_LOGDIR/manifests
+METRICS_PORT=$((20000 + 0x${rand:0:3} % 20000))
+TO_ALLOW=3000
+TO_DENY=500
+segd_pid=
+
+passed=0
+failed=0
+summary_done=false
+
+cleanup() {
+	local rc=$?
+	set +e
+	if ! $summary_done; then
+		failed=$((failed + 1))
+		echo "FAIL stopped early: a command failed (exit $rc)"
+		echo "$passed passed, $failed failed"
+	fi
+	[ -n "$segd_pid" ] && kill -9 "$segd_pid" 2>/dev/null && wait "$segd_pid" 2>/dev/null
+	e2e_down
+	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
+	rm -rf "$PIN" "$RUNDIR"
+	if [ "$failed" = 0 ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
+}
+trap cleanup EXIT
+
+check() { # check NAME CMD...: ok when CMD succeeds
+	local name=$1
+	shift
+	if "$@"; then
+		echo "ok   $name"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $name"
+		failed=$((failed + 1))
+	fi
+}
+
+ctl() { "$SEGCTL" --socket "$SOCK" "$@"; }
+probe() { # probe FROM ADDR PORT -> ok / timeout / refused ...
+	local to=$TO_ALLOW
+	[ "${4:-}" = deny ] && to=$TO_DENY
+	e2e_result "$(e2e_probe "$1" "$2" "$3/tcp" --timeout "$to" || true)"
+}
+connects() { [ "$(probe "$1" "$2" "$3")" = ok ]; }
+blocked() { [ "$(probe "$1" "$2" "$3" deny)" = timeout ]; }
+
+start_segd() {
+	"$SEGD" --node-netns "/run/netns/$NODE" --pin-dir "$PIN" --socket "$SOCK" \
+		--manifests "$MDIR" --debounce 20 --metrics "127.0.0.1:$METRICS_PORT" -v \
+		>>"$E2E_LOGDIR/segd.log" 2>&1 &
+	segd_pid=$!
+	for _ in $(seq 100); do
+		ctl status >/dev/null 2>&1 && return 0
+		kill -0 "$segd_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "segd did not come up:" >&2
+	tail -20 "$E2E_LOGDIR/segd.log" >&2
+	return 1
+}
+
+st() { ctl -o json status | jq -r "$1"; }
+
+pod_yaml() { # pod_yaml NAME N LABEL
+	cat <<-EOF
+	---
+	apiVersion: v1
+	kind: Pod
+	metadata: {name: $1, namespace: default, labels: {app: $3}}
+	spec: {containers: [{name: c, ports: [{containerPort: 80}, {containerPort: 81}]}]}
+	status: {podIP: 10.77.0.$2, podIPs: [{ip: 10.77.0.$2}, {ip: "fd77::$2"}]}
+	EOF
+}
+
+np_yaml() { # np_yaml NAME SELECTOR-APP PORTS...: ingress from app=a on PORTS
+	local name=$1 app=$2 p
+	shift 2
+	cat <<-EOF
+	apiVersion: networking.k8s.io/v1
+	kind: NetworkPolicy
+	metadata: {name: $name, namespace: default}
+	spec:
+	  podSelector: {matchLabels: {app: $app}}
+	  policyTypes: [Ingress]
+	  ingress:
+	  - from: [{podSelector: {matchLabels: {app: a}}}]
+	    ports:
+	EOF
+	for p in "$@"; do echo "    - {port: $p, protocol: TCP}"; done
+}
+
+# ---- the node -------------------------------------------------------------------
+e2e_up
+e2e_pod_add a 2
+e2e_pod_add b 3
+mkdir -p "$MDIR"
+{ pod_yaml a 2 a; pod_yaml b 3 b; } >"$MDIR/pods.yaml"
+np_yaml b-from-a b 80 >"$MDIR/np.yaml"
+e2e_serve a --tcp 80 --tcp 81
+e2e_serve b --tcp 80 --tcp 81
+start_segd
+
+# ---- manifests -> enforcement ---------------------------------------------------------
+check "a -> b:80 allowed by b-from-a" connects a 10.77.0.3 80
+check "a -> b:81 dropped (b isolated)" blocked a 10.77.0.3 81
+check "b -> a:80 allowed (a not isolated)" connects b 10.77.0.2 80
+check "status: 2 pods, 2 attached, 1 policy, no error" \
+	test "$(st '[.counts.pods, .counts.endpoints_attached, .counts.policies, .last_error] | tostring')" = '[2,2,1,null]'
+check "endpoint list: b isolated on ingress, a not, both in the maps" \
+	test "$(ctl -o json endpoint list | jq -c '[.[] | [.pod, .ingress.isolated, .in_maps]] | sort')" = \
+	'[["default/a",false,true],["default/b",true,true]]'
+check "identity list: a and b have their own identities" \
+	test "$(ctl -o json identity list | jq '[.[] | select(.labels.app == "a" or .labels.app == "b")] | length')" = 2
+idb=$(ctl -o json endpoint get default/b | jq .identity)
+check "identity get: the identity of b has app=b" \
+	test "$(ctl -o json identity get "$idb" | jq -r .labels.app)" = b
+check "policy list: b-from-a selects 1 endpoint, from its file" \
+	test "$(ctl -o json policy list | jq -r '.[] | select(.name == "b-from-a") | "\(.endpoints) \(.source)"')" = "1 $MDIR/np.yaml:1"
+check "table output has a header" bash -c "'$SEGCTL' --socket '$SOCK' endpoint list | head -1 | grep -q '^POD '"
+
+# ---- apply over the socket ------------------------------------------------------------------
+np_yaml a-from-a a 81 >"$E2E_LOGDIR/np-a.yaml"
+t0=$(date +%s%N)
+ctl apply -f "$E2E_LOGDIR/np-a.yaml" >/dev/null
+t1=$(date +%s%N)
+check "b -> a:80 dropped right after apply returned ($(((t1 - t0) / 1000000)) ms)" blocked b 10.77.0.2 80
+check "apply took under 1 s" test $(((t1 - t0) / 1000000)) -lt 1000
+check "status: 2 policies, 1 applied object" \
+	test "$(st '[.counts.policies, .counts.applied_objects] | tostring')" = '[2,1]'
+ctl delete -f "$E2E_LOGDIR/np-a.yaml" >/dev/null
+check "b -> a:80 allowed again after delete" connects b 10.77.0.2 80
+
+# ---- bad manifests ---------------------------------------------------------------------------
+printf 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: default}\nspec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: 99999}]\n' >"$E2E_LOGDIR/bad.yaml"
+out=$(ctl -o json apply -f "$E2E_LOGDIR/bad.yaml" || true)
+check "bad manifest over the socket: refused with file:line:col" \
+	grep -q "bad.yaml:7:20:" <<<"$(jq -r .error <<<"$out")"
+check "  ... and the old policy is still enforced (a -> b:81 dropped)" blocked a 10.77.0.3 81
+check "  ... a -> b:80 still allowed" connects a 10.77.0.3 80
+check "  ... and nothing of it was kept (1 policy)" test "$(st .counts.policies)" = 1
+cp "$E2E_LOGDIR/bad.yaml" "$MDIR/zz-bad.yaml"
+sleep 0.5
+check "bad manifest in the directory: status shows file:line" \
+	grep -q "zz-bad.yaml:7:20:" <<<"$(st .last_error)"
+check "  ... old policy still enforced" blocked a 10.77.0.3 81
+rm "$MDIR/zz-bad.yaml"
+sleep 0.5
+check "  ... removed: the error clears" test "$(st .last_error)" = null
+
+# ---- inotify: a change in the directory -----------------------------------------------------
+np_yaml b-from-a b 80 81 >"$MDIR/np.yaml.tmp" && mv "$MDIR/np.yaml.tmp" "$MDIR/np.yaml"
+sleep 0.5
+check "directory change: a -> b:81 allowed now" connects a 10.77.0.3 81
+np_yaml b-from-a b 80 >"$MDIR/np.yaml"
+sleep 0.5
+check "directory change back: a -> b:81 dropped" blocked a 10.77.0.3 81
+
+# ---- kill -9 and restart -----------------------------------------------------------------------
+kill -9 "$segd_pid"
+wait "$segd_pid" 2>/dev/null || true
+segd_pid=
+check "segd killed: a -> b:81 still dropped" blocked a 10.77.0.3 81
+check "segd killed: a -> b:80 still allowed" connects a 10.77.0.3 80
+start_segd
+check "restart: the first apply rewrote nothing" \
+	test "$(st '.last_apply | [.flipped, .policy_writes, .endpoint_writes, .ipcache_writes, .policy_deletes, .endpoint_deletes, .ipcache_deletes] | tostring')" = '[false,0,0,0,0,0,0]'
+check "restart: a -> b:81 dropped" blocked a 10.77.0.3 81
+check "restart: a -> b:80 allowed" connects a 10.77.0.3 80
+
+# ---- CNI -------------------------------------------------------------------------------------------
+e2e_pod_add c 4
+e2e_serve c --tcp 80
+cni_conf='{"cniVersion":"1.0.0","name":"hs","type":"seg-cni","socket":"'$SOCK'",
+ "prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"'$E2E_IF_c'"},{"name":"eth0","sandbox":"/run/netns/'$E2E_PREFIX'-c"}],
+ "ips":[{"address":"10.77.0.4/32","interface":1}]}}'
+cni() {
+	CNI_COMMAND=$1 CNI_CONTAINERID=ctr-$rand-c CNI_NETNS=/run/netns/$E2E_PREFIX-c CNI_IFNAME=eth0 \
+		CNI_PATH=/usr/lib/cni CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=c" \
+		"$SEG_CNI" <<<"$cni_conf"
+}
+check "CNI ADD returns once the pod's endpoint is in the maps" \
+	bash -c "$(declare -f cni); $(declare -p cni_conf rand E2E_PREFIX SEG_CNI); cni ADD >/dev/null && \
+		'$SEGCTL' --socket '$SOCK' -o json endpoint get default/c | jq -e .in_maps >/dev/null"
+check "CNI CHECK ok" bash -c "$(declare -f cni); $(declare -p cni_conf rand E2E_PREFIX SEG_CNI); cni CHECK"
+check "CNI pod c (no labels) -> b:80 dropped" blocked c 10.77.0.3 80
+check "a -> c:80 allowed (c not isolated)" connects a 10.77.0.4 80
+cni DEL >/dev/null
+check "CNI DEL: c's endpoint leaves the maps" \
+	test "$(ctl -o json endpoint get default/c | jq .in_maps)" = false
+check "  ... and c's traffic is dropped (no endpoint)" blocked a 10.77.0.4 80
+
+# ---- access, metrics, SIGTERM ------------------------------------------------------------------------
+check "non-root client refused" bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups \
+	'$SEGCTL' --socket '$SOCK' status >/dev/null 2>&1"
+check "socket is 0600" test "$(stat -c %a "$SOCK")" = 600
+metrics=$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" || true)
+check "/metrics: 3 endpoints and verdict counters" \
+	bash -c "grep -qx 'seg_endpoints 3' <<<'$metrics' && grep -q 'seg_verdict_packets_total{reason=\"SEG_DROP_POLICY\"' <<<'$metrics'"
+check "/healthz" test "$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$METRICS_PORT/healthz")" = ok
+kill -TERM "$segd_pid"
+rc=0
+wait "$segd_pid" || rc=$?
+segd_pid=
+check "SIGTERM: segd exits 0" test "$rc" = 0
+check "SIGTERM: links stay pinned" test -n "$(ls "$PIN/links")"
+check "SIGTERM: a -> b:81 still dropped" blocked a 10.77.0.3 81
+
+summary_done=true
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
