@@ -5,6 +5,7 @@
  * one command; the exit code is 0 ok, 1 failed, 2 usage error.
  */
 #include "segctl.h"
+#include "ctl_segd.h"
 
 #include "log.h"
 
@@ -29,6 +30,8 @@ static const struct cmd root;
 static const struct opt global_optv[] = {
 	OPT_STR(0, "pin-dir", struct segctl_globals, pin_dir, "DIR",
 		"bpffs directory of the pinned data path"),
+	OPT_STR(0, "socket", struct segctl_globals, socket, "PATH",
+		"segd's control socket", .defstr = "$SEG_SOCKET or /run/seg/segd.sock"),
 	OPT_ENUM('o', "output", struct segctl_globals, output, output_names, "output format"),
 	OPT_BOOL('v', "verbose", struct segctl_globals, verbose,
 		 "debug messages (libbpf included) on stderr"),
@@ -151,6 +154,19 @@ static const struct cmd root_cmds[] = {
 			  "Reads and writes the pinned BPF maps directly, like cilium-dbg bpf.\n"
 			  "Meant for debugging and tests: on a node run by segd, segd owns\n"
 			  "these maps and will overwrite what is changed here."),
+	CMD_LEAF("status", segctl_status_run, NULL, segctl_noopts_defaults,
+		 "segd's status: counts, map fill, last error, last apply (asks segd)"),
+	CMD_LEAF("apply", segctl_apply_run, segctl_apply_optv, segctl_apply_defaults,
+		 "hand Namespaces, Pods and NetworkPolicies to segd (kubectl apply -f)",
+		 .description = "Each file is sent whole, under its absolute path; applying the same\n"
+				"path again replaces what it held. segd refuses a file that does not\n"
+				"parse, validate or compile (file:line:col) and keeps its last good state.",
+		 .examples = "segctl apply -f policies/\nsegctl apply -f np.yaml -f pods.yaml"),
+	CMD_LEAF("delete", segctl_delete_run, segctl_apply_optv, segctl_apply_defaults,
+		 "remove what was applied from these files (kubectl delete -f)"),
+	CMD_GROUP("endpoint", segctl_endpoint_cmds, "pod endpoints on this node (asks segd)",
+		  .alias = "ep"),
+	CMD_GROUP("identity", segctl_identity_cmds, "identities (asks segd)"),
 	CMD_LEAF("version", do_version, NULL, version_defaults, "print the version"),
 	CMD_LEAF("completion", do_completion, completion_optv, completion_defaults,
 		 "print a shell completion script generated from the command tables",
@@ -195,6 +211,8 @@ int main(int argc, char **argv)
 	err = res.cmd->run(&c, res.opts);
 	if (err == SEGCTL_EUSAGE) {
 		r = OPTS_EXIT_USAGE; /* segctl_usage() reported it */
+	} else if (err == SEGCTL_EREPORTED) {
+		r = OPTS_EXIT_FAIL;
 	} else if (err) {
 		out_error(c.out, err, "%s failed", res.path);
 		r = OPTS_EXIT_FAIL;

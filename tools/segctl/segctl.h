@@ -16,9 +16,12 @@
 
 /* Returned by a command for a usage error found after parsing (exit 2). */
 #define SEGCTL_EUSAGE (-4095)
+/* Returned by a command that already reported its failure (exit 1). */
+#define SEGCTL_EREPORTED (-4094)
 
 struct segctl_globals {
 	const char *pin_dir;
+	const char *socket; /* segd's control socket; NULL: $SEG_SOCKET or the default */
 	int output; /* enum out_mode */
 	bool verbose;
 };
