@@ -32,70 +32,148 @@ const char *seg_cap_name(int i)
 
 /* ---- peers -> identities ------------------------------------------------- */
 
-static bool peer_matches(const struct seg_compiled *c, const struct seg_namespace *pol_ns,
-			 const struct seg_peer *pe, const struct seg_identity *id)
+static bool peer_matches(const struct seg_namespace *pol_ns, const struct seg_peer *pe,
+			 const struct seg_identity *id)
 {
-	size_t bi;
-
-	switch (pe->kind) {
-	case SEG_PEER_IPBLOCK:
-		if (!hmap_get(&cpriv(c)->block_by_peer, &pe, sizeof(pe), &bi))
-			return false;
-		for (size_t i = 0; i < id->nblocks; i++) {
-			if (id->blocks[i] == bi)
-				return true;
-		}
+	if (!id->labels) /* CIDR identities: only ipBlock peers match them */
 		return false;
+	switch (pe->kind) {
 	case SEG_PEER_PODS: /* namespaces are interned: compare pointers */
-		return id->labels && id->ns == pol_ns &&
-		       seg_selector_matches(&pe->pod_sel, id->labels);
+		return id->ns == pol_ns && seg_selector_matches(&pe->pod_sel, id->labels);
 	case SEG_PEER_NAMESPACES:
-		return id->labels && seg_selector_matches(&pe->ns_sel, &id->ns->labels);
+		return seg_selector_matches(&pe->ns_sel, &id->ns->labels);
 	case SEG_PEER_NS_PODS:
-		return id->labels && seg_selector_matches(&pe->ns_sel, &id->ns->labels) &&
+		return seg_selector_matches(&pe->ns_sel, &id->ns->labels) &&
 		       seg_selector_matches(&pe->pod_sel, id->labels);
+	case SEG_PEER_IPBLOCK:
+		break;
 	}
 	return false;
 }
 
+/* Identities inside each ipBlock: an ipBlock peer's list, ready made. */
+static int block_lists(const struct seg_compiled *c, struct idlist **out)
+{
+	struct idlist *bl = calloc(c->nblocks + 1, sizeof(*bl));
+	size_t *cap = calloc(c->nblocks + 1, sizeof(*cap));
+	int err = 0;
+
+	if (!bl || !cap)
+		err = -ENOMEM;
+	for (size_t j = 0; j < c->nids && !err; j++) {
+		for (size_t k = 0; k < c->ids[j].nblocks && !err; k++) {
+			struct idlist *l = &bl[c->ids[j].blocks[k]];
+
+			err = vec_reserve(&l->v, &cap[c->ids[j].blocks[k]], l->n, sizeof(*l->v));
+			if (!err)
+				l->v[l->n++] = c->ids[j].id;
+		}
+	}
+	free(cap);
+	*out = bl;
+	return err;
+}
+
+static int peer_list_build(const struct seg_compiled *c, const struct seg_namespace *pol_ns,
+			   const struct seg_peer *pe, const struct idlist *bl, __u32 *tmp,
+			   struct idlist *l)
+{
+	size_t bi = 0;
+
+	l->n = 0;
+	if (pe->kind == SEG_PEER_IPBLOCK) {
+		hmap_get(&cpriv(c)->block_by_peer, &pe, sizeof(pe), &bi);
+		tmp = bl[bi].v;
+		l->n = bl[bi].n;
+	} else {
+		for (size_t j = 0; j < c->nids; j++) {
+			if (peer_matches(pol_ns, pe, &c->ids[j]))
+				tmp[l->n++] = c->ids[j].id;
+		}
+	}
+	l->v = malloc((l->n + 1) * sizeof(*l->v));
+	if (!l->v)
+		return -ENOMEM;
+	if (l->n)
+		memcpy(l->v, tmp, l->n * sizeof(*l->v));
+	return 0;
+}
+
+static void selector_key(struct sbuf *sb, const struct seg_selector *s)
+{
+	for (size_t i = 0; i < s->match.n; i++)
+		sb_printf(sb, "%s=%s,", s->match.v[i].key, s->match.v[i].val);
+	for (size_t i = 0; i < s->nexprs; i++) {
+		sb_printf(sb, ";%s %d", s->exprs[i].key, s->exprs[i].op);
+		for (size_t j = 0; j < s->exprs[i].nvalues; j++)
+			sb_printf(sb, "|%s", s->exprs[i].values[j]);
+	}
+}
+
+/* Peers that select the same way share one list: "kind|ns|pod sel|ns sel". */
+static char *peer_key(const struct seg_netpol *np, const struct seg_peer *pe)
+{
+	struct sbuf sb = {};
+
+	if (pe->kind == SEG_PEER_IPBLOCK)
+		return NULL;
+	sb_printf(&sb, "%d|%s|", pe->kind, pe->kind == SEG_PEER_PODS ? np->ns : "");
+	selector_key(&sb, &pe->pod_sel);
+	sb_putc(&sb, '|');
+	selector_key(&sb, &pe->ns_sel);
+	return sb_take(&sb);
+}
+
 static int build_peer_lists(struct seg_compiled *c)
 {
+	struct hmap shared = {};
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
+	__u32 *tmp = malloc((c->nids + 1) * sizeof(*tmp));
+	struct idlist *bl = NULL;
 	size_t cap = 0;
+	int err = tmp ? block_lists(c, &bl) : -ENOMEM;
 
-	for (size_t i = 0; i < m->npols; i++) {
+	for (size_t i = 0; i < m->npols && !err; i++) {
 		const struct seg_netpol *np = &m->pols[i];
 		const struct seg_namespace *pol_ns = ident_ns(c, np->ns);
 
-		for (int d = 0; d < SEG_DIR_MAX; d++) {
-			for (size_t r = 0; np->types[d] && r < np->nrules[d]; r++) {
+		for (int d = 0; d < SEG_DIR_MAX && !err; d++) {
+			for (size_t r = 0; np->types[d] && r < np->nrules[d] && !err; r++) {
 				const struct seg_rule *ru = &np->rules[d][r];
 
-				for (size_t k = 0; k < ru->npeers; k++) {
+				for (size_t k = 0; k < ru->npeers && !err; k++) {
 					const struct seg_peer *pe = &ru->peers[k];
-					struct idlist *l;
+					char *key = peer_key(np, pe);
+					size_t li;
 
-					if (vec_reserve(&p->peer_lists, &cap, p->npeer_lists,
-							sizeof(*p->peer_lists)))
-						return -ENOMEM;
-					l = &p->peer_lists[p->npeer_lists];
-					l->n = 0;
-					l->v = calloc(c->nids + 1, sizeof(*l->v));
-					if (!l->v)
-						return -ENOMEM;
-					for (size_t j = 0; j < c->nids; j++) {
-						if (peer_matches(c, pol_ns, pe, &c->ids[j]))
-							l->v[l->n++] = c->ids[j].id;
+					if (key && hmap_get_str(&shared, key, &li)) {
+						err = hmap_put(&p->peer_ids, &pe, sizeof(pe), li);
+						free(key);
+						continue;
 					}
-					if (hmap_put(&p->peer_ids, &pe, sizeof(pe),
-						     p->npeer_lists++))
-						return -ENOMEM;
+					err = vec_reserve(&p->peer_lists, &cap, p->npeer_lists,
+							  sizeof(*p->peer_lists));
+					if (!err)
+						err = peer_list_build(
+							c, pol_ns, pe, bl, tmp,
+							&p->peer_lists[p->npeer_lists]);
+					li = p->npeer_lists++;
+					if (!err)
+						err = hmap_put(&p->peer_ids, &pe, sizeof(pe), li);
+					if (!err && key)
+						err = hmap_put_str(&shared, key, li);
+					free(key);
 				}
 			}
 		}
 	}
-	return 0;
+	for (size_t b = 0; bl && b < c->nblocks; b++)
+		free(bl[b].v);
+	free(bl);
+	free(tmp);
+	hmap_free(&shared);
+	return err;
 }
 
 static const struct idlist *peer_list(const struct seg_compiled *c, const struct seg_peer *pe)
@@ -583,17 +661,13 @@ void seg_compiled_free(struct seg_compiled *c)
 
 __u32 seg_ipcache_lookup(const struct seg_compiled *c, const struct in6_addr *a)
 {
+	const struct cpfx *x;
 	size_t i;
 
 	if (hmap_get(&cpriv(c)->ipc_by_addr, a, sizeof(*a), &i))
 		return c->ipc[i].val.identity;
-	for (i = 0; i < c->nlpm; i++) {
-		/* sorted by prefixlen descending: the first hit is the longest */
-		if (seg_prefix_contains((const struct in6_addr *)c->lpm[i].key.addr,
-					c->lpm[i].key.prefixlen, a))
-			return c->lpm[i].val.identity;
-	}
-	return SEG_ID_WORLD;
+	x = ident_pfx_lookup(c, a); /* the LPM entries are the prefixes */
+	return x ? x->id : SEG_ID_WORLD;
 }
 
 const struct seg_ep_entry *seg_compiled_endpoint(const struct seg_compiled *c,

@@ -43,8 +43,11 @@ struct cpriv {
 	/* ipBlocks */
 	struct hmap block_by_key; /* canonical text -> index in c->blocks */
 	struct hmap block_by_peer; /* struct seg_peer * -> index */
-	struct cpfx *pfx;
+	struct cpfx *pfx; /* sorted by plen descending; c->lpm[i] is pfx[i] */
 	size_t npfx;
+	struct hmap pfx_by_key; /* {plen, masked addr} -> index in pfx */
+	__u32 *lens; /* prefix lengths in use, descending */
+	size_t nlens;
 	/* (name, proto) of named ports used by egress rules */
 	char **enames;
 	__u8 *eprotos;
@@ -79,6 +82,8 @@ __attribute__((format(printf, 2, 3))) int cdiag(struct seg_diag *d, const char *
 int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct seg_diag *d);
 const struct seg_namespace *ident_ns(const struct seg_compiled *c, const char *name);
 const struct seg_pod *ident_pod(const struct seg_compiled *c, size_t id_idx);
+/* Longest ipBlock prefix containing a (the LPM's answer), or NULL. */
+const struct cpfx *ident_pfx_lookup(const struct seg_compiled *c, const struct in6_addr *a);
 void ident_free(struct seg_compiled *c);
 
 #endif

@@ -246,33 +246,36 @@ out:
 	return err;
 }
 
+struct pkey {
+	__u32 plen;
+	struct in6_addr a;
+};
+
+static struct pkey pkey_of(const struct in6_addr *a, __u32 plen)
+{
+	struct pkey k;
+
+	memset(&k, 0, sizeof(k));
+	k.plen = plen;
+	k.a = *a;
+	seg_prefix_mask(&k.a, plen);
+	return k;
+}
+
 static int pfx_add(struct cpriv *p, size_t *cap, const struct in6_addr *a, __u32 plen)
 {
-	for (size_t i = 0; i < p->npfx; i++) {
-		if (p->pfx[i].plen == plen && !memcmp(&p->pfx[i].a, a, sizeof(*a)))
-			return 0;
-	}
-	if (vec_reserve(&p->pfx, cap, p->npfx, sizeof(*p->pfx)))
+	struct pkey k = pkey_of(a, plen);
+
+	if (hmap_get(&p->pfx_by_key, &k, sizeof(k), NULL))
+		return 0;
+	if (vec_reserve(&p->pfx, cap, p->npfx, sizeof(*p->pfx)) ||
+	    hmap_put(&p->pfx_by_key, &k, sizeof(k), p->npfx))
 		return -ENOMEM;
 	memset(&p->pfx[p->npfx], 0, sizeof(*p->pfx));
-	p->pfx[p->npfx].a = *a;
+	p->pfx[p->npfx].a = k.a;
 	p->pfx[p->npfx].plen = plen;
 	p->npfx++;
 	return 0;
-}
-
-static bool block_matches_pfx(const struct seg_ipblock *b, const struct cpfx *x)
-{
-	if (pfx_v4(&b->cidr, b->plen) != pfx_v4(&x->a, x->plen))
-		return false;
-	if (x->plen < b->plen || !seg_prefix_contains(&b->cidr, b->plen, &x->a))
-		return false;
-	for (size_t e = 0; e < b->nexcept; e++) {
-		if (x->plen >= b->except_plen[e] &&
-		    seg_prefix_contains(&b->except[e], b->except_plen[e], &x->a))
-			return false;
-	}
-	return true;
 }
 
 static int pfx_cmp(const void *a, const void *b)
@@ -284,12 +287,112 @@ static int pfx_cmp(const void *a, const void *b)
 	return memcmp(&x->a, &y->a, sizeof(x->a));
 }
 
+/* Blocks by cidr prefix and by except prefix: key -> list in lists[]. */
+struct blockidx {
+	struct hmap cidr, except;
+	struct sizelist {
+		size_t *v;
+		size_t n, cap;
+	} * lists;
+	size_t nlists, cap;
+};
+
+static int bidx_add(struct blockidx *x, struct hmap *h, const struct in6_addr *a, __u32 plen,
+		    size_t block)
+{
+	struct pkey k = pkey_of(a, plen);
+	struct sizelist *l;
+	size_t i;
+
+	if (!hmap_get(h, &k, sizeof(k), &i)) {
+		if (vec_reserve(&x->lists, &x->cap, x->nlists, sizeof(*x->lists)))
+			return -ENOMEM;
+		i = x->nlists++;
+		memset(&x->lists[i], 0, sizeof(*x->lists));
+		if (hmap_put(h, &k, sizeof(k), i))
+			return -ENOMEM;
+	}
+	l = &x->lists[i];
+	if (vec_reserve(&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
+	l->v[l->n++] = block;
+	return 0;
+}
+
+static int size_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The blocks matching the addresses whose longest prefix is x: a block
+ * whose cidr is x or contains it, and none of whose excepts does, of the
+ * same family. Only the prefix lengths in use are looked at. */
+static int pfx_set(struct seg_compiled *c, struct blockidx *bi, struct cpfx *x, __u32 *mark,
+		   __u32 gen)
+{
+	const struct cpriv *p = cpriv(c);
+	size_t n = 0, cap = 0, i;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t l = 0; l < p->nlens; l++) {
+			struct pkey k;
+
+			if (p->lens[l] > x->plen)
+				continue;
+			k = pkey_of(&x->a, p->lens[l]);
+			if (!hmap_get(pass ? &bi->except : &bi->cidr, &k, sizeof(k), &i))
+				continue;
+			for (size_t j = 0; j < bi->lists[i].n; j++) {
+				size_t b = bi->lists[i].v[j];
+
+				if (!pass && mark[b] != gen &&
+				    pfx_v4(&c->blocks[b]->cidr, c->blocks[b]->plen) ==
+					    pfx_v4(&x->a, x->plen)) {
+					if (vec_reserve(&x->set, &cap, n, sizeof(*x->set)))
+						return -ENOMEM;
+					x->set[n++] = b;
+					mark[b] = gen;
+				} else if (pass) {
+					mark[b] = gen - 1; /* excluded */
+				}
+			}
+		}
+	}
+	for (size_t j = 0; j < n; j++) {
+		if (mark[x->set[j]] == gen)
+			x->set[x->nset++] = x->set[j];
+	}
+	if (x->nset)
+		qsort(x->set, x->nset, sizeof(*x->set), size_cmp);
+	return 0;
+}
+
+static int lens_build(struct cpriv *p)
+{
+	bool seen[129] = {};
+
+	p->lens = calloc(129, sizeof(*p->lens));
+	if (!p->lens)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->npfx; i++)
+		seen[p->pfx[i].plen] = true;
+	for (int l = 128; l >= 0; l--) {
+		if (seen[l])
+			p->lens[p->nlens++] = (__u32)l;
+	}
+	return 0;
+}
+
 /* All cidrs and excepts; the v4-mapped /96 too when an IPv6 block covers
  * it, so IPv4 addresses never match an IPv6 ipBlock. */
 static int build_prefixes(struct seg_compiled *c)
 {
 	static const struct in6_addr v4space = { .s6_addr = { [10] = 0xff, [11] = 0xff } };
 	struct cpriv *p = cpriv(c);
+	struct blockidx bi = {};
+	__u32 *mark = NULL;
 	size_t cap = 0;
 	int err = 0;
 
@@ -297,38 +400,60 @@ static int build_prefixes(struct seg_compiled *c)
 		const struct seg_ipblock *b = c->blocks[i];
 
 		err = pfx_add(p, &cap, &b->cidr, b->plen);
-		for (size_t e = 0; e < b->nexcept && !err; e++)
+		if (!err)
+			err = bidx_add(&bi, &bi.cidr, &b->cidr, b->plen, i);
+		for (size_t e = 0; e < b->nexcept && !err; e++) {
 			err = pfx_add(p, &cap, &b->except[e], b->except_plen[e]);
+			if (!err)
+				err = bidx_add(&bi, &bi.except, &b->except[e], b->except_plen[e],
+					       i);
+		}
 		if (!err && b->plen < 96 && seg_prefix_contains(&b->cidr, b->plen, &v4space))
 			err = pfx_add(p, &cap, &v4space, 96);
 	}
-	if (err)
-		return err;
-	if (p->npfx)
+	if (!err && p->npfx)
 		qsort(p->pfx, p->npfx, sizeof(*p->pfx), pfx_cmp);
-	for (size_t i = 0; i < p->npfx; i++) {
-		struct cpfx *x = &p->pfx[i];
+	/* re-index after sorting */
+	hmap_free(&p->pfx_by_key);
+	for (size_t i = 0; i < p->npfx && !err; i++) {
+		struct pkey k = pkey_of(&p->pfx[i].a, p->pfx[i].plen);
 
-		x->set = calloc(c->nblocks + 1, sizeof(*x->set));
-		if (!x->set)
-			return -ENOMEM;
-		for (size_t b = 0; b < c->nblocks; b++) {
-			if (block_matches_pfx(c->blocks[b], x))
-				x->set[x->nset++] = b;
-		}
+		err = hmap_put(&p->pfx_by_key, &k, sizeof(k), i);
 	}
-	return 0;
+	if (!err)
+		err = lens_build(p);
+	mark = calloc(c->nblocks + 1, sizeof(*mark));
+	if (!mark)
+		err = -ENOMEM;
+	for (size_t i = 0; i < p->npfx && !err; i++)
+		err = pfx_set(c, &bi, &p->pfx[i], mark, (__u32)(2 * i + 2));
+	free(mark);
+	hmap_free(&bi.cidr);
+	hmap_free(&bi.except);
+	for (size_t i = 0; i < bi.nlists; i++)
+		free(bi.lists[i].v);
+	free(bi.lists);
+	return err;
 }
 
-/* Longest prefix of the set containing a, or NULL. pfx is sorted by plen
- * descending, so the first hit is the longest. */
+/* Longest prefix of the set containing a, or NULL: one hash lookup per
+ * prefix length in use, longest first. */
 static const struct cpfx *pfx_lookup(const struct cpriv *p, const struct in6_addr *a)
 {
-	for (size_t i = 0; i < p->npfx; i++) {
-		if (seg_prefix_contains(&p->pfx[i].a, p->pfx[i].plen, a))
+	size_t i;
+
+	for (size_t l = 0; l < p->nlens; l++) {
+		struct pkey k = pkey_of(a, p->lens[l]);
+
+		if (hmap_get(&p->pfx_by_key, &k, sizeof(k), &i))
 			return &p->pfx[i];
 	}
 	return NULL;
+}
+
+const struct cpfx *ident_pfx_lookup(const struct seg_compiled *c, const struct in6_addr *a)
+{
+	return pfx_lookup(cpriv(c), a);
 }
 
 /* ---- named ports used by egress rules ----------------------------------------- */
@@ -610,6 +735,8 @@ void ident_free(struct seg_compiled *c)
 	for (size_t i = 0; i < p->npfx; i++)
 		free(p->pfx[i].set);
 	free(p->pfx);
+	free(p->lens);
+	hmap_free(&p->pfx_by_key);
 	free(p->enames);
 	free(p->eprotos);
 	free(p->id_pod);
