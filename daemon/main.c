@@ -335,6 +335,9 @@ static int setup(struct segd *d)
 				     &d->resync_timer);
 	if (err)
 		return err;
+	/* The debounce timers wait for their first burst. */
+	loop_timer_disarm(d->loop, d->manifests_timer);
+	loop_timer_disarm(d->loop, d->links_timer);
 	err = discover_watch_new(NULL, on_link_event, d, &d->watch);
 	if (err)
 		return err;

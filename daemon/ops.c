@@ -8,6 +8,7 @@
 #include "segd.h"
 
 #include "addr.h"
+#include "cli/opts.h"
 #include "ctl_server.h"
 #include "dp/dp.h"
 #include "log.h"
@@ -302,60 +303,136 @@ static json_t *dir_verdict_json(struct segd *d, const struct seg_dir_verdict *v)
 			 "rule_id", v->rule_id, "rule", v->rule_id ? rule : NULL);
 }
 
-static int probe_one(struct segd *d, json_t *p, json_t **out, char *err, size_t errlen)
+/* One probe: from/to are "ns/name" or an address; port a number or a
+ * container port name of the destination pod. */
+static int decide(struct segd *d, const char *from, const char *to, const char *port_s,
+		  const char *proto_s, json_t **out, char *err, size_t errlen)
 {
-	const char *from = NULL, *to = NULL, *proto_s = "TCP";
 	struct seg_endpoint_ref src, dst;
 	struct seg_verdict v = {};
-	json_error_t je;
-	int port = 0, proto, e;
+	unsigned long long port = 0;
+	int proto, e;
 
-	if (json_unpack_ex(p, &je, 0, "{s:s, s:s, s:i, s?s, s?s}", "from", &from, "to", &to,
-			   "port", &port, "protocol", &proto_s, "proto", &proto_s))
-		return ERR(-EINVAL, "probe: %s", je.text);
 	proto = seg_proto_parse(proto_s);
-	if (proto < 0 || port < 0 || port > 65535)
-		return ERR(-EINVAL, "probe %s -> %s: bad port %d or protocol %s", from, to, port,
-			   proto_s);
-	e = resolve_peer(d, from, &src);
-	if (e)
-		return ERR(e, "probe: %s is not a known pod (ns/name) with an address, or an address",
-			   from);
-	e = resolve_peer(d, to, &dst);
-	if (e)
-		return ERR(e, "probe: %s is not a known pod (ns/name) with an address, or an address",
-			   to);
+	if (proto < 0)
+		return ERR(-EINVAL, "probe %s->%s: unknown protocol %s", from, to, proto_s);
+	for (int side = 0; side < 2; side++) {
+		const char *who = side ? to : from;
+
+		e = resolve_peer(d, who, side ? &dst : &src);
+		if (e)
+			return ERR(e, "probe %s->%s: %s is not a known pod (ns/name) with an "
+				      "address, or an address", from, to, who);
+	}
+	if (opts_parse_ull(port_s, 0, 65535, &port)) {
+		port = dst.pod ? seg_pod_named_port(dst.pod, port_s, proto) : 0;
+		if (!port)
+			return ERR(-ENOENT, "probe %s->%s: no container port named %s/%s", from, to,
+				   port_s, seg_proto_str(proto));
+	}
 	e = seg_eval(d->c, &src, &dst, port, proto, &v);
 	if (e)
-		return ERR(e, "probe %s -> %s: %s", from, to, strerror(-e));
+		return ERR(e, "probe %s->%s: %s", from, to, strerror(-e));
 	/* The shape of `segctl policy test -o json`, plus the per-direction details. */
-	*out = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "from", from, "to", to, "port", port,
-			 "protocol", seg_proto_str(proto), "verdict",
+	*out = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "from", from, "to", to, "port",
+			 (int)port, "protocol", seg_proto_str(proto), "verdict",
 			 v.verdict == SEG_VERDICT_DENY ? "deny" : "allow", "reason", v.reason);
 	json_object_set_new(*out, "egress", dir_verdict_json(d, &v.dir[SEG_DIR_EGRESS]));
 	json_object_set_new(*out, "ingress", dir_verdict_json(d, &v.dir[SEG_DIR_INGRESS]));
 	return 0;
 }
 
+/* "PORT/PROTO" or "PORT" (TCP) into port and protocol strings. */
+static void split_port(const char *s, char *port, size_t plen, char *proto, size_t prlen)
+{
+	const char *slash = strchr(s, '/');
+
+	snprintf(port, plen, "%.*s", slash ? (int)(slash - s) : (int)strlen(s), s);
+	snprintf(proto, prlen, "%s", slash ? slash + 1 : "TCP");
+}
+
+/* {from, to, port, protocol} or {spec: "FROM->TO:PORT[/PROTO]"} (segctl's --probe). */
+static int probe_one(struct segd *d, json_t *p, json_t **out, char *err, size_t errlen)
+{
+	const char *from = NULL, *to = NULL, *proto_s = "TCP", *spec = NULL;
+	char buf[512], port[64], proto[16], *arrow, *colon;
+	json_t *port_j = NULL;
+	json_error_t je;
+
+	if (json_unpack_ex(p, &je, 0, "{s?s, s?s, s?o, s?s, s?s, s?s}", "spec", &spec, "from",
+			   &from, "to", &to, "port", &port_j, "protocol", &proto_s, "proto",
+			   &proto_s))
+		return ERR(-EINVAL, "probe: %s", je.text);
+	if (spec) {
+		snprintf(buf, sizeof(buf), "%s", spec);
+		arrow = strstr(buf, "->");
+		colon = arrow ? strrchr(arrow + 2, ':') : NULL;
+		if (!arrow || !colon)
+			return ERR(-EINVAL, "probe '%s': want FROM->TO:PORT[/PROTO]", spec);
+		*arrow = *colon = '\0';
+		split_port(colon + 1, port, sizeof(port), proto, sizeof(proto));
+		return decide(d, buf, arrow + 2, port, proto, out, err, errlen);
+	}
+	if (!from || !to || !port_j)
+		return ERR(-EINVAL, "probe: want {from, to, port, protocol} or {spec}");
+	if (json_is_integer(port_j))
+		snprintf(port, sizeof(port), "%lld", (long long)json_integer_value(port_j));
+	else
+		snprintf(port, sizeof(port), "%s", json_string_value(port_j) ?: "");
+	return decide(d, from, to, port, proto_s, out, err, errlen);
+}
+
+/* Every pod with an address to every pod: the netpol e2e truth table. */
+static int matrix(struct segd *d, const char *spec, json_t *l, char *err, size_t errlen)
+{
+	const struct seg_manifests *m = d->m;
+	char port[64], proto[16];
+
+	split_port(spec, port, sizeof(port), proto, sizeof(proto));
+	for (size_t i = 0; m && i < m->npods; i++)
+		for (size_t k = 0; k < m->npods; k++) {
+			char from[320], to[320];
+			json_t *one = NULL;
+			int e;
+
+			if (!m->pods[i].naddrs || !m->pods[k].naddrs)
+				continue;
+			snprintf(from, sizeof(from), "%s/%s", m->pods[i].ns, m->pods[i].name);
+			snprintf(to, sizeof(to), "%s/%s", m->pods[k].ns, m->pods[k].name);
+			e = decide(d, from, to, port, proto, &one, err, errlen);
+			if (e)
+				return e;
+			json_array_append_new(l, one);
+		}
+	return 0;
+}
+
 static int op_policy_test(struct segd *d, json_t *args, json_t **res, char *err, size_t errlen)
 {
 	json_t *probes = json_object_get(args, "probes"), *p, *l;
+	const char *mx = json_string_value(json_object_get(args, "matrix"));
 	size_t i;
+	int e = 0;
 
-	if (!json_is_array(probes))
-		return ERR(-EINVAL, "policy-test needs probes: [{from, to, port, protocol}]");
+	if (!json_is_array(probes) && !mx)
+		return ERR(-EINVAL, "policy-test needs probes: [{from, to, port, protocol} | {spec}] "
+				    "or matrix: \"PORT/PROTO\"");
 	if (!d->c)
 		return ERR(-EAGAIN, "no compiled state yet");
 	l = json_array();
 	json_array_foreach(probes, i, p) {
 		json_t *one = NULL;
-		int e = probe_one(d, p, &one, err, errlen);
 
-		if (e) {
-			json_decref(l);
-			return e;
-		}
+		e = probe_one(d, p, &one, err, errlen);
+		if (e)
+			break;
 		json_array_append_new(l, one);
+	}
+	if (!e && mx)
+		e = matrix(d, mx, l, err, errlen);
+	if (e) {
+		json_decref(l);
+		return e;
 	}
 	*res = l;
 	return 0;

@@ -166,6 +166,12 @@ check "identity get: the identity of b has app=b" \
 	test "$(ctl -o json identity get "$idb" | jq -r .labels.app)" = b
 check "policy list: b-from-a selects 1 endpoint, from its file" \
 	test "$(ctl -o json policy list | jq -r '.[] | select(.name == "b-from-a") | "\(.endpoints) \(.source)"')" = "1 $MDIR/np.yaml:1"
+pt=$(ctl -o json policy test --probe 'default/a->default/b:80/TCP' --probe 'default/a->default/b:81')
+check "policy test (segd's live state): a->b:80 allow, a->b:81 deny" \
+	test "$(jq -c '[.[].verdict]' <<<"$pt")" = '["allow","deny"]'
+check "policy test --matrix from segd equals the offline one from the same manifests" \
+	test "$(ctl -o json policy test --matrix 80/TCP | jq -c '[.[] | [.from, .to, .verdict]] | sort')" = \
+	"$("$SEGCTL" -o json policy test -f "$MDIR" --matrix 80/TCP | jq -c '[.[] | [.from, .to, .verdict]] | sort')"
 check "table output has a header" bash -c "'$SEGCTL' --socket '$SOCK' endpoint list | head -1 | grep -q '^POD '"
 
 # ---- apply over the socket ------------------------------------------------------------------

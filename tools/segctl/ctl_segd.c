@@ -170,6 +170,60 @@ int segctl_segd_policy_test(struct segctl *c, json_t *probes, json_t **result)
 	return err;
 }
 
+int segctl_segd_policy_test_run(struct segctl *c, const struct opt_strv *probe,
+				const char *probes_file, const char *matrix, bool datapath)
+{
+	static const char *const cols[] = { "from", "to", "port", "protocol", "verdict", "reason",
+					    NULL };
+	json_t *probes = json_array(), *args = NULL, *res = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f = NULL;
+	int err;
+
+	if (datapath) {
+		err = segctl_usage(c, "--datapath needs -f (segd answers from its live state)");
+		goto out;
+	}
+	for (size_t i = 0; i < probe->n; i++)
+		json_array_append_new(probes, json_pack("{s:s}", "spec", probe->v[i]));
+	if (probes_file) {
+		f = fopen(probes_file, "r");
+		if (!f) {
+			err = log_err(-errno, "open %s", probes_file);
+			goto out;
+		}
+		while (getline(&line, &cap, f) > 0) {
+			char *s = line + strspn(line, " \t");
+
+			s[strcspn(s, "#\r\n")] = '\0';
+			for (size_t n = strlen(s); n && (s[n - 1] == ' ' || s[n - 1] == '\t'); n--)
+				s[n - 1] = '\0';
+			if (*s)
+				json_array_append_new(probes, json_pack("{s:s}", "spec", s));
+		}
+	}
+	if (!json_array_size(probes) && !matrix) {
+		err = segctl_usage(c, "give --probe, --probes or --matrix (and -f to test files "
+				      "instead of segd's live state)");
+		goto out;
+	}
+	args = json_pack("{s:O}", "probes", probes);
+	if (matrix)
+		json_object_set_new(args, "matrix", json_string(matrix));
+	err = segctl_segd_call(c, "policy-test", args, &res);
+	if (!err)
+		segctl_segd_print(c, res, cols);
+out:
+	if (f)
+		fclose(f);
+	free(line);
+	json_decref(probes);
+	json_decref(args);
+	json_decref(res);
+	return err;
+}
+
 /* ---- status ------------------------------------------------------------------------ */
 
 int segctl_status_run(void *ctx, void *opts)

@@ -28,6 +28,11 @@ void segctl_segd_print(struct segctl *c, json_t *v, const char *const *cols);
  * of `segctl policy test -o json` plus per-direction details. */
 int segctl_segd_policy_test(struct segctl *c, json_t *probes, json_t **result);
 
+/* `segctl policy test` without -f: --probe specs, a --probes file and/or
+ * --matrix PORT/PROTO sent to segd; prints the list like policy test does. */
+int segctl_segd_policy_test_run(struct segctl *c, const struct opt_strv *probe,
+				const char *probes_file, const char *matrix, bool datapath);
+
 extern const struct cmd segctl_endpoint_cmds[];
 extern const struct cmd segctl_identity_cmds[];
 
