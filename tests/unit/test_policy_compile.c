@@ -142,9 +142,9 @@ static void test_selectors(void **state)
 #define CLUSTER(x_labels, b_labels)                                                             \
 	NS("x", x_labels)                                                                       \
 	NS("y", "{}")                                                                           \
-	POD("x", "a", "{app: web}", "10.0.0.1", "[]") POD("x", "b", b_labels, "10.0.0.2", "[]") \
-		POD("y", "a", "{app: web}", "10.0.0.3", "[]")                                   \
-			POD("x", "c", "{app: db}", "10.0.0.4", "[]")
+	POD("x", "a", "{app: web}", "10.0.0.1", "[]")                                           \
+	POD("x", "b", b_labels, "10.0.0.2", "[]") POD("y", "a", "{app: web}", "10.0.0.3", "[]") \
+		POD("x", "c", "{app: db}", "10.0.0.4", "[]")
 
 static void test_identities(void **state)
 {
@@ -516,6 +516,8 @@ static void test_capacity_and_local(void **state)
 		"y", "a", "{}", "10.0.0.2", "[]")
 		NP("x", "r", "{podSelector: {}, ingress: [{ports: [{port: 1, endPort: 1000}]}]}");
 	struct seg_manifests *m = seg_manifests_new();
+	const char *dup = NS("x", "{}") POD("x", "a", "{}", "10.0.0.1", "[]")
+		POD("x", "b", "{}", "10.0.0.1", "[]");
 	struct seg_compile_opts o = { .caps = { .policy = 4 } };
 	struct seg_compiled *c = NULL;
 	struct seg_diag d = {};
@@ -539,6 +541,16 @@ static void test_capacity_and_local(void **state)
 	assert_int_equal(c->nipc, 2);
 	assert_null(seg_compiled_endpoint(c, seg_manifests_pod(m, "y", "a")));
 	seg_compiled_free(c);
+	seg_manifests_free(m);
+
+	/* two running pods with one address: refused, naming both */
+	m = seg_manifests_new();
+	assert_non_null(m);
+	assert_int_equal(seg_manifests_load_buf(m, "dup.yaml", dup, strlen(dup), &d), 0);
+	assert_int_equal(seg_compile(m, NULL, &c, &d), -EINVAL);
+	assert_null(c);
+	assert_non_null(strstr(d.msg, "pods x/a and x/b share the address 10.0.0.1"));
+	assert_non_null(strstr(d.msg, "dup.yaml:"));
 	seg_manifests_free(m);
 }
 
@@ -716,11 +728,12 @@ static void fake_equals(const struct fakedp *f, const struct fx *x)
 
 #define DIFF_CLUSTER(b_app)                                                                            \
 	NS("x", "{}")                                                                                  \
-	NS("y", "{}") POD("x", "a", "{app: web}", "10.0.0.1", "[]") POD(                               \
-		"x", "b", "{app: " b_app "}", "10.0.0.2",                                              \
-		"[]") POD("x", "c", "{app: db}", "10.0.0.3",                                           \
-			  "[]") POD("y", "a", "{app: web}", "10.0.1.1",                                \
-				    "[]") POD("y", "b", "{app: db}", "10.0.1.2", "[]")                 \
+	NS("y", "{}")                                                                                  \
+	POD("x", "a", "{app: web}", "10.0.0.1",                                                        \
+	    "[]") POD("x", "b", "{app: " b_app "}", "10.0.0.2",                                        \
+		      "[]") POD("x", "c", "{app: db}", "10.0.0.3",                                     \
+				"[]") POD("y", "a", "{app: web}", "10.0.1.1",                          \
+					  "[]") POD("y", "b", "{app: db}", "10.0.1.2", "[]")           \
 		POD("y", "c", "{app: cache}", "10.0.1.3", "[]") NP(                                    \
 			"x", "db",                                                                     \
 			"{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: "     \
