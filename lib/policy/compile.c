@@ -301,14 +301,17 @@ static int emit_port(struct emit *e, const struct seg_port *po, const struct idl
 	if (po && po->name) {
 		/* egress: on each destination pod; the port is part of the
 		 * identity key, so one pod of an identity speaks for all */
-		for (size_t j = 0; j < c->nids && !err; j++) {
-			const struct seg_pod *dst = ident_pod(c, j);
-			__u16 port;
-			bool in = !ids;
+		size_t n = ids ? rn : c->nids;
 
-			for (size_t i = 0; ids && i < rn && !in; i++)
-				in = rv[i] == c->ids[j].id;
-			port = in && dst ? seg_pod_named_port(dst, po->name, po->proto) : 0;
+		for (size_t i = 0; i < n && !err; i++) {
+			size_t j = i;
+			const struct seg_pod *dst;
+			__u16 port;
+
+			if (ids && !hmap_get(&cpriv(c)->id_by_num, &rv[i], sizeof(rv[i]), &j))
+				continue;
+			dst = ident_pod(c, j);
+			port = dst ? seg_pod_named_port(dst, po->name, po->proto) : 0;
 			if (port)
 				err = emit1(e, c->ids[j].id, port, po->proto, 0, rule_id);
 		}
