@@ -261,6 +261,30 @@ check "SIGTERM: segd exits 0" test "$rc" = 0
 check "SIGTERM: links stay pinned" test -n "$(ls "$PIN/links")"
 check "SIGTERM: a -> b:81 still dropped" blocked a 10.77.0.3 81
 
+# ---- config file and SIGHUP --------------------------------------------------------------------------
+cat >"$E2E_LOGDIR/segd.yaml" <<-EOF
+	node-netns: /run/netns/$NODE
+	pin-dir: $PIN
+	socket: $SOCK
+	manifests: $MDIR
+	debounce: 20
+	audit-default: false
+	EOF
+"$SEGD" --config "$E2E_LOGDIR/segd.yaml" >>"$E2E_LOGDIR/segd.log" 2>&1 &
+segd_pid=$!
+for _ in $(seq 100); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
+check "config file: segd runs with its keys" test "$(st .manifests)" = "$MDIR"
+check "config file: a -> b:81 dropped" blocked a 10.77.0.3 81
+sed -i 's/^audit-default: false/audit-default: true/' "$E2E_LOGDIR/segd.yaml"
+kill -HUP "$segd_pid"
+sleep 0.5
+check "SIGHUP: audit-default from the reread config: b audited on ingress" \
+	test "$(ctl -o json endpoint get default/b | jq .ingress.audit)" = true
+check "SIGHUP: a -> b:81 passes (audit)" connects a 10.77.0.3 81
+kill -TERM "$segd_pid"
+wait "$segd_pid" || true
+segd_pid=
+
 summary_done=true
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -27,8 +27,10 @@ int segctl_segd_call(struct segctl *c, const char *op, json_t *args, json_t **re
 
 	err = seg_ctl_connect(path, &fd);
 	if (err) {
-		out_error(c->out, err, "cannot reach segd at %s (--socket or $%s)", path,
-			  SEG_CTL_SOCKET_ENV);
+		/* lib/ctl said why on stderr; scripts also get the JSON error. */
+		if (out_get_mode(c->out) != OUT_MODE_TABLE)
+			out_error(c->out, err, "cannot reach segd at %s (--socket or $%s)", path,
+				  SEG_CTL_SOCKET_ENV);
 		return SEGCTL_EREPORTED;
 	}
 	err = seg_ctl_call(fd, op, args, SEGCTL_SEGD_TIMEOUT_MS, result, msg, sizeof(msg));
