@@ -116,7 +116,7 @@ static json_t *endpoint_json(struct segd *d, const struct segd_att *a)
 	struct seg_endpoint ep = {};
 	bool in_maps = !seg_dp_endpoint_get(d->dp, a->ifkey, &ep);
 	const struct seg_pod *pod = pod_by_key(d->m, a->pod);
-	json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:s}", "pod", a->pod, "ifkey", a->ifkey,
+	json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:s}", "pod", a->pod, "ifkey", (json_int_t)a->ifkey,
 			      "interface", a->ifname, "style", disc_style_str(a->style), "netns",
 			      a->netns);
 
