@@ -212,6 +212,12 @@ sleep 0.5
 check "directory change back: a -> b:81 dropped" blocked a 10.77.0.3 81
 
 # ---- kill -9 and restart -----------------------------------------------------------------------
+# One TCP connection carries a round every 50 ms across the kill and the
+# restart: every round must be answered.
+ip netns exec "$E2E_PREFIX-a" "$SEGPROBE" connect 10.77.0.3 80/tcp --count 200 --interval 50 \
+	--timeout 2000 -o json >"$E2E_LOGDIR/long.json" 2>&1 &
+long_pid=$!
+sleep 0.5
 kill -9 "$segd_pid"
 wait "$segd_pid" 2>/dev/null || true
 segd_pid=
@@ -221,6 +227,9 @@ start_segd
 check "restart: the first apply rewrote nothing" \
 	test "$(st '.last_apply | [.flipped, .policy_writes, .endpoint_writes, .ipcache_writes, .policy_deletes, .endpoint_deletes, .ipcache_deletes] | tostring')" = '[false,0,0,0,0,0,0]'
 check "restart: a -> b:81 dropped" blocked a 10.77.0.3 81
+wait "$long_pid" || true
+check "an allowed connection lived through kill -9 and restart (200 rounds answered)" \
+	test "$(jq -r '"\(.result) \(.replies)"' "$E2E_LOGDIR/long.json")" = "ok 200"
 check "restart: a -> b:80 allowed" connects a 10.77.0.3 80
 
 # ---- CNI -------------------------------------------------------------------------------------------
