@@ -216,9 +216,40 @@ static void test_range(void **state)
 	}
 }
 
+/* Only the widths in port_mask are probed; an unknown action fails closed. */
+static void test_mask_and_action(void **state)
+{
+	const struct fx_inst *in = *state;
+	struct fx_rule r = { .dir = SEG_DIR_INGRESS,
+			     .remote_id = FX_ID_A,
+			     .proto = TCP,
+			     .lo = 80,
+			     .hi = 80,
+			     .action = ALLOW,
+			     .rule_id = 33 };
+	struct tp_spec s = fx_flow(in->family, FX_TO_POD, FX_A, TCP, 80, FX_CLIENT_PORT);
+
+	fx_ep_flags(SEG_EPF_ISOLATED, 0);
+	fx_rule_add(&r);
+	fx()->ep.port_mask[SEG_DIR_INGRESS] = 1u << 3; /* not width 0 */
+	fx_ep_write();
+	assert_int_equal(fx_run(FX_TO_POD, &s, NULL), FX_DROP);
+	assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 1);
+
+	r.action = 7; /* neither SEG_ACT_ALLOW nor SEG_ACT_DENY */
+	fx_rule_add(&r); /* restores the mask bit too */
+	assert_int_equal(fx_run(FX_TO_POD, &s, NULL), FX_DROP);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_RULE).packets, 0);
+	assert_int_equal(fx_ct_count(), 0);
+}
+
 int run_policy_tests(void)
 {
+	static const struct fx_row mask_rows[] = {
+		{ "port_mask limits the probes; unknown action fails closed", 0 }
+	};
 	int failed = FX_RUN_TABLE("bpf policy precedence", test_precedence, pcases);
 
+	failed += FX_RUN_TABLE("bpf policy probes", test_mask_and_action, mask_rows);
 	return failed + FX_RUN_TABLE("bpf port ranges", test_range, rcases);
 }
