@@ -1253,7 +1253,7 @@ static int dup_check(struct seg_manifests *m, struct seg_manifests *b, struct se
 			if (hmap_get_str(&h, key, &prev)) {
 				snprintf(
 					d->msg, sizeof(d->msg),
-					"%s:%d:%d: %s: metadata.name: duplicate name (also defined earlier)",
+					"%s:%d:%d: %.300s: metadata.name: duplicate name (also defined earlier)",
 					loc->file, loc->line, loc->col, key);
 				err = -EINVAL;
 			} else if (hmap_put_str(&h, key, i)) {
