@@ -252,11 +252,13 @@ static int cleanup(struct seg_dp *dp, const struct ap_plan *p, unsigned int grac
 
 	for (size_t i = 0; i < p->nep_del && (!err || err == -ENOENT); i++, st->endpoint_deletes++)
 		err = seg_dp_endpoint_del(dp, p->ep_del[i]);
-	for (size_t i = 0; i < p->nipc_del && (!err || err == -ENOENT); i++, st->ipcache_deletes++) {
+	for (size_t i = 0; i < p->nipc_del && (!err || err == -ENOENT);
+	     i++, st->ipcache_deletes++) {
 		memcpy(&addr, p->ipc_del[i].addr, sizeof(addr));
 		err = seg_dp_ipcache_del(dp, &addr);
 	}
-	for (size_t i = 0; i < p->nlpm_del && (!err || err == -ENOENT); i++, st->ipcache_deletes++) {
+	for (size_t i = 0; i < p->nlpm_del && (!err || err == -ENOENT);
+	     i++, st->ipcache_deletes++) {
 		lpm_addr(&p->lpm_del[i], &addr);
 		err = seg_dp_ipcache_lpm_del(dp, &addr, p->lpm_del[i].prefixlen);
 	}

@@ -359,8 +359,8 @@ static int diff_eps(const struct ap_state *m, struct ap_plan *p)
 }
 
 #define DIFF_FN(name, type, keytype, cmp)                                                     \
-	static int name(const type *m, size_t nm, const type *w, size_t nw, type **set,      \
-			size_t *nset, keytype **del, size_t *ndel)                           \
+	static int name(const type *m, size_t nm, const type *w, size_t nw, type **set,       \
+			size_t *nset, keytype **del, size_t *ndel)                            \
 	{                                                                                     \
 		size_t i = 0, j = 0;                                                          \
 		*set = calloc(nw + 1, sizeof(**set));                                         \

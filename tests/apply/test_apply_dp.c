@@ -197,9 +197,9 @@ static void test_corpus_then_same_again(void **state)
 
 /* x/a's labels change; nothing selects by the new label: its two ipcache
  * entries (v4, v6) and its endpoint, nothing else. */
-#define DENY_X                                                                                  \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: from-y, "     \
-	"namespace: x}\nspec: {podSelector: {}, ingress: [{from: [{namespaceSelector: "      \
+#define DENY_X                                                                             \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: from-y, " \
+	"namespace: x}\nspec: {podSelector: {}, ingress: [{from: [{namespaceSelector: "    \
 	"{matchLabels: {ns: y}}}]}]}\n"
 #define RELABEL                                                                                \
 	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: z, labels: {pod: " \

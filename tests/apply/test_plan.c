@@ -18,19 +18,19 @@
 #include "policy/policy.h"
 
 #define NS(n) "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: " n "}\n"
-#define POD(ns, n, labels, ip)                                                       \
-	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: " n ", namespace: " ns     \
-	", labels: " labels "}\nspec: {containers: [{name: c}]}\nstatus: {podIP: " ip \
-	"}\n"
+#define POD(ns, n, labels, ip)                                                   \
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: " n ", namespace: " ns \
+	", labels: " labels "}\nspec: {containers: [{name: c}]}\nstatus: {podIP: " ip "}\n"
 /* x/a accepts 80 and 443/TCP from pods labelled role=client of x */
-#define POLICY                                                                              \
-	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, "  \
-	"namespace: x}\nspec: {podSelector: {matchLabels: {pod: a}}, ingress: [{from: "     \
+#define POLICY                                                                             \
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, " \
+	"namespace: x}\nspec: {podSelector: {matchLabels: {pod: a}}, ingress: [{from: "    \
 	"[{podSelector: {matchLabels: {role: client}}}], ports: [{port: 80}, {port: 443}]}]}\n"
 
-#define BASE3(xa_labels, xb_labels, ya_labels)                                              \
-	NS("x") NS("y") POD("x", "a", xa_labels, "10.1.0.1")                                \
-		POD("x", "b", xb_labels, "10.1.0.2") POD("y", "a", ya_labels, "10.2.0.1") POLICY
+#define BASE3(xa_labels, xb_labels, ya_labels)                                            \
+	NS("x")                                                                           \
+	NS("y") POD("x", "a", xa_labels, "10.1.0.1") POD("x", "b", xb_labels, "10.1.0.2") \
+		POD("y", "a", ya_labels, "10.2.0.1") POLICY
 #define BASE(xb_labels, ya_labels) BASE3("{pod: a}", xb_labels, ya_labels)
 
 struct world {

@@ -148,12 +148,15 @@ static int do_completion(void *ctx, void *opts)
 	return 0;
 }
 
+extern const struct cmd segctl_policy_cmds[]; /* policy_test.c */
+
 static const struct cmd root_cmds[] = {
 	CMD_GROUP("bpf", segctl_bpf_cmds, "low-level access to the pinned data path",
 		  .description =
 			  "Reads and writes the pinned BPF maps directly, like cilium-dbg bpf.\n"
 			  "Meant for debugging and tests: on a node run by segd, segd owns\n"
 			  "these maps and will overwrite what is changed here."),
+	CMD_GROUP("policy", segctl_policy_cmds, "Kubernetes NetworkPolicy tools"),
 	CMD_LEAF("status", segctl_status_run, NULL, segctl_noopts_defaults,
 		 "segd's status: counts, map fill, last error, last apply (asks segd)"),
 	CMD_LEAF("apply", segctl_apply_run, segctl_apply_optv, segctl_apply_defaults,
