@@ -35,7 +35,14 @@ struct cni_err {
 	char details[512];
 };
 
-enum cni_cmd { CNI_CMD_ADD, CNI_CMD_DEL, CNI_CMD_CHECK, CNI_CMD_VERSION, CNI_CMD_STATUS, CNI_CMD_GC };
+enum cni_cmd {
+	CNI_CMD_ADD,
+	CNI_CMD_DEL,
+	CNI_CMD_CHECK,
+	CNI_CMD_VERSION,
+	CNI_CMD_STATUS,
+	CNI_CMD_GC
+};
 
 #define CNI_SOCKET_DEFAULT "/run/seg/segd.sock"
 #define CNI_TIMEOUT_MS_DEFAULT 10000
@@ -82,8 +89,8 @@ int cni_env_parse(cni_getenv_fn get, void *ctx, struct cni_env *env, struct cni_
 
 /* Parses stdin's JSON. *root is a new reference on success (c borrows from
  * it); on failure *root is NULL. VERSION needs only cniVersion. */
-int cni_conf_parse(const char *buf, size_t len, enum cni_cmd cmd, json_t **root,
-		   struct cni_conf *c, struct cni_err *e);
+int cni_conf_parse(const char *buf, size_t len, enum cni_cmd cmd, json_t **root, struct cni_conf *c,
+		   struct cni_err *e);
 
 /* Checks prevResult's shape (interfaces[].name, ips[].address as CIDR,
  * ips[].interface indexing interfaces). NULL prev is valid (nothing to

@@ -60,8 +60,8 @@ static int copy_arg(char *dst, size_t size, const char *key, const char *v, size
 		    struct cni_err *e)
 {
 	if (vlen >= size)
-		return cni_errorf(e, CNI_ERR_ENV, NULL, "CNI_ARGS: %s is longer than %zu bytes", key,
-				  size - 1);
+		return cni_errorf(e, CNI_ERR_ENV, NULL, "CNI_ARGS: %s is longer than %zu bytes",
+				  key, size - 1);
 	memcpy(dst, v, vlen);
 	dst[vlen] = '\0';
 	return 0;
@@ -95,13 +95,14 @@ int cni_args_parse(const char *s, struct cni_args *a, struct cni_err *e)
 			snprintf(v, sizeof(v), "%.*s", (int)(vlen < 7 ? vlen : 7), eq + 1);
 			ignore_unknown = is_true(v);
 		} else if (klen == 17 && !strncmp(p, "K8S_POD_NAMESPACE", klen)) {
-			err = copy_arg(a->pod_namespace, sizeof(a->pod_namespace), "K8S_POD_NAMESPACE",
-				       eq + 1, vlen, e);
+			err = copy_arg(a->pod_namespace, sizeof(a->pod_namespace),
+				       "K8S_POD_NAMESPACE", eq + 1, vlen, e);
 		} else if (klen == 12 && !strncmp(p, "K8S_POD_NAME", klen)) {
-			err = copy_arg(a->pod_name, sizeof(a->pod_name), "K8S_POD_NAME", eq + 1, vlen,
-				       e);
+			err = copy_arg(a->pod_name, sizeof(a->pod_name), "K8S_POD_NAME", eq + 1,
+				       vlen, e);
 		} else if (klen == 11 && !strncmp(p, "K8S_POD_UID", klen)) {
-			err = copy_arg(a->pod_uid, sizeof(a->pod_uid), "K8S_POD_UID", eq + 1, vlen, e);
+			err = copy_arg(a->pod_uid, sizeof(a->pod_uid), "K8S_POD_UID", eq + 1, vlen,
+				       e);
 		} else if (klen == 26 && !strncmp(p, "K8S_POD_INFRA_CONTAINER_ID", klen)) {
 			/* known, not needed: CNI_CONTAINERID carries it */
 		} else if (!unknown[0]) {
@@ -112,9 +113,10 @@ int cni_args_parse(const char *s, struct cni_args *a, struct cni_err *e)
 		p = *end ? end + 1 : end;
 	}
 	if (unknown[0] && !ignore_unknown)
-		return cni_errorf(e, CNI_ERR_ENV, s,
-				  "CNI_ARGS: unknown key %s (put IgnoreUnknown=1 first to allow it)",
-				  unknown);
+		return cni_errorf(
+			e, CNI_ERR_ENV, s,
+			"CNI_ARGS: unknown key %s (put IgnoreUnknown=1 first to allow it)",
+			unknown);
 	return 0;
 }
 
@@ -162,8 +164,8 @@ static int conf_str(json_t *root, const char *key, bool required, const char **o
 	*out = NULL;
 	if (!v) {
 		if (required)
-			return cni_errorf(e, CNI_ERR_CONFIG, NULL, "network configuration: no \"%s\"",
-					  key);
+			return cni_errorf(e, CNI_ERR_CONFIG, NULL,
+					  "network configuration: no \"%s\"", key);
 		return 0;
 	}
 	if (!json_is_string(v) || !json_string_length(v))
@@ -185,10 +187,11 @@ static int conf_own_keys(json_t *root, struct cni_conf *c, struct cni_err *e)
 	if (!sock)
 		sock = CNI_SOCKET_DEFAULT;
 	if (sock[0] != '/' || strlen(sock) >= sizeof(c->socket))
-		return cni_errorf(e, CNI_ERR_CONFIG, sock,
-				  "network configuration: \"socket\" must be an absolute path shorter "
-				  "than %zu bytes",
-				  sizeof(c->socket));
+		return cni_errorf(
+			e, CNI_ERR_CONFIG, sock,
+			"network configuration: \"socket\" must be an absolute path shorter "
+			"than %zu bytes",
+			sizeof(c->socket));
 	strcpy(c->socket, sock);
 	c->timeout_ms = CNI_TIMEOUT_MS_DEFAULT;
 	if (t) {
@@ -215,7 +218,8 @@ int cni_conf_parse(const char *buf, size_t len, enum cni_cmd cmd, json_t **rootp
 	root = json_loadb(buf, len, 0, &jerr);
 	if (!root)
 		return cni_errorf(e, CNI_ERR_DECODE, jerr.text,
-				  "network configuration on stdin is not JSON (line %d)", jerr.line);
+				  "network configuration on stdin is not JSON (line %d)",
+				  jerr.line);
 	if (!json_is_object(root)) {
 		err = cni_errorf(e, CNI_ERR_DECODE, NULL,
 				 "network configuration on stdin is not a JSON object");
@@ -311,7 +315,8 @@ int cni_prev_result_check(const json_t *prev, struct cni_err *e)
 
 		if (!json_is_string(a) || !cidr_valid(json_string_value(a)))
 			return cni_errorf(e, CNI_ERR_CONFIG, NULL,
-					  "prevResult.ips[%zu].address is not an address/prefix", i);
+					  "prevResult.ips[%zu].address is not an address/prefix",
+					  i);
 		if (ix && (!json_is_integer(ix) || json_integer_value(ix) < 0 ||
 			   (size_t)json_integer_value(ix) >= nifs))
 			return cni_errorf(e, CNI_ERR_CONFIG, NULL,

@@ -64,9 +64,10 @@ static int read_stdin(char **out, size_t *outlen, struct cni_err *e)
 
 			if (!nb) {
 				free(buf);
-				return cni_errorf(e, CNI_ERR_IO, NULL,
-						  "network configuration: more than %u bytes on stdin",
-						  CNI_STDIN_MAX);
+				return cni_errorf(
+					e, CNI_ERR_IO, NULL,
+					"network configuration: more than %u bytes on stdin",
+					CNI_STDIN_MAX);
 			}
 			buf = nb;
 			cap *= 2;
@@ -111,7 +112,8 @@ static int segd_call(const struct cni_conf *c, const char *op, json_t *args, int
 	err = seg_ctl_connect(c->socket, &fd);
 	if (err) {
 		cni_errorf(e, unreachable_code, strerror(-err),
-			   "segd is not reachable at %s (is segd running on this node?)", c->socket);
+			   "segd is not reachable at %s (is segd running on this node?)",
+			   c->socket);
 		return err;
 	}
 	err = seg_ctl_call(fd, op, args, c->timeout_ms, &res, msg, sizeof(msg));
@@ -130,8 +132,9 @@ static int segd_call(const struct cni_conf *c, const char *op, json_t *args, int
 
 static int cmd_pod(const struct cni_env *env, const struct cni_conf *c, struct cni_err *e)
 {
-	static const char *const ops[] = { [CNI_CMD_ADD] = "cni-add", [CNI_CMD_DEL] = "cni-del",
-					   [CNI_CMD_CHECK] = "cni-check" };
+	static const char *const ops[] = {
+		[CNI_CMD_ADD] = "cni-add", [CNI_CMD_DEL] = "cni-del", [CNI_CMD_CHECK] = "cni-check"
+	};
 	json_t *args = cni_segd_args(env, c);
 	int err;
 
@@ -208,7 +211,8 @@ int main(int argc, char **argv)
 			printf("seg-cni %s\n", SEG_VERSION);
 			return 0;
 		}
-		fputs(help_text, !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ? stdout : stderr);
+		fputs(help_text,
+		      !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ? stdout : stderr);
 		return !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ? 0 : 2;
 	}
 	err = run(&e, &version);

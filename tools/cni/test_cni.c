@@ -65,18 +65,24 @@ static void test_args_errors(void **state)
 
 static void test_env(void **state)
 {
-	const char *add[] = { "CNI_COMMAND",	 "ADD",
-			      "CNI_CONTAINERID", "ctr1",
-			      "CNI_NETNS",	 "/run/netns/p",
-			      "CNI_IFNAME",	 "eth0",
-			      "CNI_ARGS",	 "IgnoreUnknown=1;K8S_POD_NAMESPACE=x;K8S_POD_NAME=a",
+	const char *add[] = { "CNI_COMMAND",
+			      "ADD",
+			      "CNI_CONTAINERID",
+			      "ctr1",
+			      "CNI_NETNS",
+			      "/run/netns/p",
+			      "CNI_IFNAME",
+			      "eth0",
+			      "CNI_ARGS",
+			      "IgnoreUnknown=1;K8S_POD_NAMESPACE=x;K8S_POD_NAME=a",
 			      NULL };
-	const char *del_no_netns[] = { "CNI_COMMAND", "DEL", "CNI_CONTAINERID", "c",
-				       "CNI_IFNAME",  "eth0", "CNI_NETNS", "", NULL };
-	const char *add_no_netns[] = { "CNI_COMMAND", "ADD", "CNI_CONTAINERID", "c",
-				       "CNI_IFNAME", "eth0", NULL };
-	const char *no_id[] = { "CNI_COMMAND", "CHECK", "CNI_NETNS", "/n", "CNI_IFNAME", "eth0",
-				NULL };
+	const char *del_no_netns[] = { "CNI_COMMAND", "DEL",	    "CNI_CONTAINERID",
+				       "c",	      "CNI_IFNAME", "eth0",
+				       "CNI_NETNS",   "",	    NULL };
+	const char *add_no_netns[] = { "CNI_COMMAND", "ADD", "CNI_CONTAINERID", "c", "CNI_IFNAME",
+				       "eth0",	      NULL };
+	const char *no_id[] = { "CNI_COMMAND", "CHECK", "CNI_NETNS", "/n",
+				"CNI_IFNAME",  "eth0",	NULL };
 	const char *bad_cmd[] = { "CNI_COMMAND", "add", NULL };
 	const char *version[] = { "CNI_COMMAND", "VERSION", NULL };
 	const char *none[] = { NULL };
@@ -106,7 +112,7 @@ static void test_env(void **state)
 	assert_int_equal(env.cmd, CNI_CMD_VERSION);
 }
 
-#define PREV                                                                                  \
+#define PREV                                                                                   \
 	"{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"veth1\"},{\"name\":\"eth0\","   \
 	"\"sandbox\":\"/run/netns/p\"}],\"ips\":[{\"interface\":1,\"address\":\"10.1.0.1/8\"," \
 	"\"gateway\":\"10.0.0.1\"},{\"interface\":1,\"address\":\"fd00:1::1/64\"}]}"
@@ -123,9 +129,10 @@ static int parse(const char *s, enum cni_cmd cmd, struct cni_conf *c, struct cni
 
 static void test_conf_ok(void **state)
 {
-	const char *s = "{\"cniVersion\":\"1.0.0\",\"name\":\"lab\",\"type\":\"seg-cni\","
-			"\"socket\":\"/run/seg/l/segd.sock\",\"timeoutMs\":250,\"runtimeConfig\":{},"
-			"\"prevResult\":" PREV "}";
+	const char *s =
+		"{\"cniVersion\":\"1.0.0\",\"name\":\"lab\",\"type\":\"seg-cni\","
+		"\"socket\":\"/run/seg/l/segd.sock\",\"timeoutMs\":250,\"runtimeConfig\":{},"
+		"\"prevResult\":" PREV "}";
 	const char *env_tab[] = { "CNI_COMMAND",
 				  "ADD",
 				  "CNI_CONTAINERID",
@@ -252,8 +259,8 @@ static void test_error_json(void **state)
 	struct cni_err e = { 0 };
 	json_t *j;
 
-	cni_errorf(&e, CNI_ERR_TRY_AGAIN, "No such file or directory", "segd is not reachable at %s",
-		   "/run/seg/segd.sock");
+	cni_errorf(&e, CNI_ERR_TRY_AGAIN, "No such file or directory",
+		   "segd is not reachable at %s", "/run/seg/segd.sock");
 	j = cni_error_json("0.4.0", &e);
 	assert_string_equal(json_string_value(json_object_get(j, "cniVersion")), "0.4.0");
 	assert_int_equal(json_integer_value(json_object_get(j, "code")), 11);

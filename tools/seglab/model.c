@@ -30,7 +30,8 @@ static json_t *pod_json(const struct seg_pod *p)
 	char buf[INET6_ADDRSTRLEN];
 
 	for (size_t i = 0; i < p->naddrs; i++)
-		json_array_append_new(ips, json_string(seg_addr_str(&p->addrs[i], buf, sizeof(buf))));
+		json_array_append_new(ips,
+				      json_string(seg_addr_str(&p->addrs[i], buf, sizeof(buf))));
 	for (size_t i = 0; i < p->nports; i++) {
 		bool seen = false;
 
