@@ -84,7 +84,10 @@ static int fx_on_event(void *ctx, void *data, size_t size)
 {
 	struct fx *f = ctx;
 
-	if (size < sizeof(struct seg_flow_event) || f->n_ev >= FX_MAX_EV)
+	if (size < sizeof(struct seg_flow_event))
+		return 0;
+	f->n_ev_seen++;
+	if (f->n_ev >= FX_MAX_EV)
 		return 0;
 	memcpy(&f->ev[f->n_ev++], data, sizeof(struct seg_flow_event));
 	return 0;
@@ -222,6 +225,7 @@ int fx_reset(void **state)
 	fx_config(0);
 	ring_buffer__consume(f->rb);
 	f->n_ev = 0;
+	f->n_ev_seen = 0;
 	fx_base_world();
 	memset(&f->ep, 0, sizeof(f->ep));
 	f->ep.ep_id = FX_EP_ID;

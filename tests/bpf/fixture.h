@@ -59,8 +59,9 @@ struct fx {
 	int ncpu;
 	__u32 ifkey;
 	struct seg_endpoint ep;
-	struct seg_flow_event ev[FX_MAX_EV];
+	struct seg_flow_event ev[FX_MAX_EV]; /* the first FX_MAX_EV since reset */
 	int n_ev;
+	long n_ev_seen; /* all events since reset */
 };
 
 /* The one fixture of this test process. */

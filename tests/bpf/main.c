@@ -22,6 +22,7 @@ int main(void)
 	failed += run_flow_tests();
 	failed += run_hostile_tests();
 	failed += run_account_tests();
+	failed += run_fuzz_tests();
 	failed += run_multi_tests();
 	return failed ? 1 : 0;
 }

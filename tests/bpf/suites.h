@@ -8,6 +8,7 @@ int run_policy_tests(void);
 int run_flow_tests(void);
 int run_hostile_tests(void);
 int run_account_tests(void);
+int run_fuzz_tests(void);
 int run_multi_tests(void); /* last: moves the process to its own netns */
 
 #endif
