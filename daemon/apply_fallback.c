@@ -77,8 +77,8 @@ static int map_keys(struct seg_dp *dp, const char *name, size_t ksz, void **keys
 
 static int key_cmp_pol(const void *a, const void *b)
 {
-	return memcmp(&((const struct seg_pol_entry *)a)->key, &((const struct seg_pol_entry *)b)->key,
-		      sizeof(struct seg_policy_key));
+	return memcmp(&((const struct seg_pol_entry *)a)->key,
+		      &((const struct seg_pol_entry *)b)->key, sizeof(struct seg_policy_key));
 }
 
 struct want_ep {
@@ -107,8 +107,7 @@ static unsigned long long now_us(void)
 	return ts.tv_sec * 1000000ull + ts.tv_nsec / 1000;
 }
 
-static int apply_policy(struct seg_dp *dp, const struct seg_compiled *c,
-			struct seg_apply_stats *st)
+static int apply_policy(struct seg_dp *dp, const struct seg_compiled *c, struct seg_apply_stats *st)
 {
 	struct seg_pol_entry *sorted = malloc((c->npol + 1) * sizeof(*sorted));
 	struct seg_policy_key *keys = NULL;
@@ -159,7 +158,8 @@ static int apply_ipcache(struct seg_dp *dp, const struct seg_compiled *c,
 		struct seg_ipcache_val want = c->ipc[i].val, cur;
 
 		want.owner_ifkey = o->pod_ifkey(&c->m->pods[c->ipc[i].pod], o->ctx);
-		if (!seg_dp_ipcache_get(dp, &c->ipc[i].addr, &cur) && !memcmp(&cur, &want, sizeof(cur)))
+		if (!seg_dp_ipcache_get(dp, &c->ipc[i].addr, &cur) &&
+		    !memcmp(&cur, &want, sizeof(cur)))
 			continue;
 		err = seg_dp_ipcache_set(dp, &c->ipc[i].addr, &want);
 		if (err)
@@ -273,8 +273,8 @@ int seg_apply(struct seg_apply *a, const struct seg_compiled *c, const struct se
 		err = apply_ipcache(a->dp, c, o, st);
 	if (!err)
 		err = apply_endpoints(a->dp, c, o,
-				      st->policy_writes || st->policy_deletes || st->ipcache_writes ||
-					      st->ipcache_deletes,
+				      st->policy_writes || st->policy_deletes ||
+					      st->ipcache_writes || st->ipcache_deletes,
 				      st);
 	if (err)
 		return log_err(err, "apply (stop-gap writer)");

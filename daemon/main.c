@@ -46,14 +46,15 @@ static const struct opt segd_optv[] = {
 		"on the command line win"),
 	OPT_STR(0, "pin-dir", struct segd_opts, pin_dir, "DIR",
 		"bpffs directory for programs, maps and links; reused across restarts"),
-	OPT_STR(0, "socket", struct segd_opts, socket, "PATH",
-		"control socket (0600, root only)", .defstr = "$SEG_SOCKET or /run/seg/segd.sock"),
+	OPT_STR(0, "socket", struct segd_opts, socket, "PATH", "control socket (0600, root only)",
+		.defstr = "$SEG_SOCKET or /run/seg/segd.sock"),
 	OPT_STR(0, "state-file", struct segd_opts, state_file, "FILE",
 		"keeps objects applied over the socket and CNI pods across restarts",
 		.defstr = "segd-state.json next to the socket"),
 	OPT_STR(0, "manifests", struct segd_opts, manifests, "DIR",
 		"directory of Namespace, Pod and NetworkPolicy manifests (.yaml .yml .json), "
-		"watched with inotify", .defstr = "none"),
+		"watched with inotify",
+		.defstr = "none"),
 	OPT_STR(0, "node-netns", struct segd_opts, node_netns, "PATH",
 		"run in this network namespace (the node's); for labs where a node is a netns",
 		.defstr = "segd's own"),
@@ -219,8 +220,8 @@ static int watch_manifests(struct segd *d)
 	if (d->inotify_fd < 0)
 		return log_err(-errno, "inotify_init1");
 	if (inotify_add_watch(d->inotify_fd, d->o.manifests,
-			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-				      IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF) < 0)
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
+				      IN_DELETE_SELF | IN_MOVE_SELF) < 0)
 		return log_err(-errno, "inotify watch %s", d->o.manifests);
 	return loop_add_fd(d->loop, d->inotify_fd, EPOLLIN, "manifests", on_inotify, d,
 			   &d->inotify_src);
@@ -268,7 +269,8 @@ static int reload(struct segd *d)
 	log_set_level(o.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	watch_manifests(d);
 	dp_config(d);
-	loop_timer_arm(d->loop, d->resync_timer, (uint64_t)o.resync * 1000, (uint64_t)o.resync * 1000);
+	loop_timer_arm(d->loop, d->resync_timer, (uint64_t)o.resync * 1000,
+		       (uint64_t)o.resync * 1000);
 	d->dirty_manifests = d->dirty_links = d->dirty_apply = true;
 	log_info("SIGHUP: options and manifests reloaded");
 	return 0;

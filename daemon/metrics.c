@@ -46,32 +46,46 @@ void segd_metrics_refresh(struct segd *d)
 	f = open_memstream(&buf, &len);
 	if (!f)
 		return;
-	fprintf(f, "# HELP seg_endpoints Pod interfaces seg is attached to.\n"
-		   "# TYPE seg_endpoints gauge\nseg_endpoints %zu\n", d->natt);
-	fprintf(f, "# HELP seg_identities Identities in the compiled state.\n"
-		   "# TYPE seg_identities gauge\nseg_identities %zu\n", d->c ? d->c->nids : 0);
-	fprintf(f, "# HELP seg_policies NetworkPolicies in the desired state.\n"
-		   "# TYPE seg_policies gauge\nseg_policies %zu\n", d->m ? d->m->npols : 0);
-	fprintf(f, "# HELP seg_pods Pods in the desired state.\n"
-		   "# TYPE seg_pods gauge\nseg_pods %zu\n", d->m ? d->m->npods : 0);
+	fprintf(f,
+		"# HELP seg_endpoints Pod interfaces seg is attached to.\n"
+		"# TYPE seg_endpoints gauge\nseg_endpoints %zu\n",
+		d->natt);
+	fprintf(f,
+		"# HELP seg_identities Identities in the compiled state.\n"
+		"# TYPE seg_identities gauge\nseg_identities %zu\n",
+		d->c ? d->c->nids : 0);
+	fprintf(f,
+		"# HELP seg_policies NetworkPolicies in the desired state.\n"
+		"# TYPE seg_policies gauge\nseg_policies %zu\n",
+		d->m ? d->m->npols : 0);
+	fprintf(f,
+		"# HELP seg_pods Pods in the desired state.\n"
+		"# TYPE seg_pods gauge\nseg_pods %zu\n",
+		d->m ? d->m->npods : 0);
 	fprintf(f, "# HELP seg_map_entries Entries in a data path map.\n"
 		   "# TYPE seg_map_entries gauge\n");
 	for (int i = 0; fill_maps[i]; i++) {
 		__u32 used, max;
 
 		if (!seg_dp_map_fill(d->dp, fill_maps[i], &used, &max))
-			fprintf(f, "seg_map_entries{map=\"%s\"} %u\nseg_map_capacity{map=\"%s\"} %u\n",
+			fprintf(f,
+				"seg_map_entries{map=\"%s\"} %u\nseg_map_capacity{map=\"%s\"} %u\n",
 				fill_maps[i], used, fill_maps[i], max);
 	}
-	fprintf(f, "# HELP seg_applies_total Compile and apply passes.\n"
-		   "# TYPE seg_applies_total counter\nseg_applies_total %lu\n"
-		   "seg_apply_errors_total %lu\n", d->st.applies, d->st.apply_errors);
-	fprintf(f, "# HELP seg_last_apply_duration_seconds Duration of the last apply.\n"
-		   "# TYPE seg_last_apply_duration_seconds gauge\n"
-		   "seg_last_apply_duration_seconds %.6f\n",
+	fprintf(f,
+		"# HELP seg_applies_total Compile and apply passes.\n"
+		"# TYPE seg_applies_total counter\nseg_applies_total %lu\n"
+		"seg_apply_errors_total %lu\n",
+		d->st.applies, d->st.apply_errors);
+	fprintf(f,
+		"# HELP seg_last_apply_duration_seconds Duration of the last apply.\n"
+		"# TYPE seg_last_apply_duration_seconds gauge\n"
+		"seg_last_apply_duration_seconds %.6f\n",
 		d->st.last.duration_us / 1e6);
-	fprintf(f, "# HELP seg_last_error 1 when the desired state was refused.\n"
-		   "# TYPE seg_last_error gauge\nseg_last_error %d\n", d->last_error[0] != 0);
+	fprintf(f,
+		"# HELP seg_last_error 1 when the desired state was refused.\n"
+		"# TYPE seg_last_error gauge\nseg_last_error %d\n",
+		d->last_error[0] != 0);
 	fclose(f);
 	pthread_mutex_lock(&m->mu);
 	free(m->snap);
@@ -92,15 +106,15 @@ static char *render(struct segd_metrics *m)
 	pthread_mutex_unlock(&m->mu);
 	fprintf(f, "# HELP seg_verdict_packets_total Packets by verdict reason.\n"
 		   "# TYPE seg_verdict_packets_total counter\n");
-#define X(sym, num, verdict, text)                                                            \
-	do {                                                                                  \
-		struct seg_counter c;                                                         \
-		if (!seg_dp_reason_get(m->dp, num, &c))                                       \
-			fprintf(f,                                                            \
+#define X(sym, num, verdict, text)                                                               \
+	do {                                                                                     \
+		struct seg_counter c;                                                            \
+		if (!seg_dp_reason_get(m->dp, num, &c))                                          \
+			fprintf(f,                                                               \
 				"seg_verdict_packets_total{reason=\"%s\",verdict=\"%s\"} %llu\n" \
-				"seg_verdict_bytes_total{reason=\"%s\",verdict=\"%s\"} %llu\n", \
-				#sym, seg_verdict_str(verdict), (unsigned long long)c.packets,  \
-				#sym, seg_verdict_str(verdict), (unsigned long long)c.bytes);   \
+				"seg_verdict_bytes_total{reason=\"%s\",verdict=\"%s\"} %llu\n",  \
+				#sym, seg_verdict_str(verdict), (unsigned long long)c.packets,   \
+				#sym, seg_verdict_str(verdict), (unsigned long long)c.bytes);    \
 	} while (0);
 	SEG_REASONS(X)
 #undef X

@@ -38,8 +38,8 @@ static json_t *apply_stats_json(const struct seg_apply_stats *s)
 			 s->policy_deletes, "endpoint_writes", s->endpoint_writes,
 			 "endpoint_deletes", s->endpoint_deletes, "ipcache_writes",
 			 s->ipcache_writes, "ipcache_deletes", s->ipcache_deletes, "flipped",
-			 s->flipped, "epoch", s->epoch, "generation", s->generation,
-			 "duration_us", (json_int_t)s->duration_us);
+			 s->flipped, "epoch", s->epoch, "generation", s->generation, "duration_us",
+			 (json_int_t)s->duration_us);
 }
 
 json_t *segd_status_json(struct segd *d)
@@ -60,13 +60,13 @@ json_t *segd_status_json(struct segd *d)
 		       "abi_version", SEG_ABI_VERSION, "uptime_s",
 		       (json_int_t)(time(NULL) - d->started), "pin_dir", d->o.pin_dir, "socket",
 		       d->o.socket, "state_file", d->state_path, "manifests", d->o.manifests);
-	json_object_set_new(
-		st, "counts",
-		json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "namespaces",
-			  m ? (int)m->nnss : 0, "pods", m ? (int)m->npods : 0, "policies",
-			  m ? (int)m->npols : 0, "identities", d->c ? (int)d->c->nids : 0,
-			  "endpoints_attached", (int)d->natt, "applied_objects", (int)d->napplied,
-			  "cni_pods", (int)d->ncni));
+	json_object_set_new(st, "counts",
+			    json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "namespaces",
+				      m ? (int)m->nnss : 0, "pods", m ? (int)m->npods : 0,
+				      "policies", m ? (int)m->npols : 0, "identities",
+				      d->c ? (int)d->c->nids : 0, "endpoints_attached",
+				      (int)d->natt, "applied_objects", (int)d->napplied, "cni_pods",
+				      (int)d->ncni));
 	json_object_set_new(st, "maps", maps);
 	json_object_set_new(st, "epoch", json_integer(cfg.epoch));
 	json_object_set_new(st, "generation", json_integer(cfg.generation));
@@ -105,10 +105,9 @@ static json_t *labels_json(const struct seg_labels *l)
 
 static json_t *dir_json(const struct seg_endpoint *ep, int dir)
 {
-	return json_pack("{s:b, s:b, s:i, s:i}", "isolated",
-			 !!(ep->flags[dir] & SEG_EPF_ISOLATED), "audit",
-			 !!(ep->flags[dir] & SEG_EPF_AUDIT), "policy_id", ep->policy_id[dir],
-			 "port_mask", ep->port_mask[dir]);
+	return json_pack("{s:b, s:b, s:i, s:i}", "isolated", !!(ep->flags[dir] & SEG_EPF_ISOLATED),
+			 "audit", !!(ep->flags[dir] & SEG_EPF_AUDIT), "policy_id",
+			 ep->policy_id[dir], "port_mask", ep->port_mask[dir]);
 }
 
 static json_t *endpoint_json(struct segd *d, const struct segd_att *a)
@@ -116,9 +115,9 @@ static json_t *endpoint_json(struct segd *d, const struct segd_att *a)
 	struct seg_endpoint ep = {};
 	bool in_maps = !seg_dp_endpoint_get(d->dp, a->ifkey, &ep);
 	const struct seg_pod *pod = pod_by_key(d->m, a->pod);
-	json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:s}", "pod", a->pod, "ifkey", (json_int_t)a->ifkey,
-			      "interface", a->ifname, "style", disc_style_str(a->style), "netns",
-			      a->netns);
+	json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:s}", "pod", a->pod, "ifkey",
+			      (json_int_t)a->ifkey, "interface", a->ifname, "style",
+			      disc_style_str(a->style), "netns", a->netns);
 
 	json_object_set_new(j, "in_maps", json_boolean(in_maps));
 	json_object_set_new(j, "ep_id", json_integer(in_maps ? ep.ep_id : 0));
@@ -232,9 +231,9 @@ static json_t *policy_json(struct segd *d, size_t pi, bool detail)
 			if (d->c->rules[r].pol != pi)
 				continue;
 			seg_rule_describe(d->c, d->c->rules[r].rule_id, desc, sizeof(desc));
-			json_array_append_new(rules, json_pack("{s:i, s:s}", "rule_id",
-							       d->c->rules[r].rule_id,
-							       "describe", desc));
+			json_array_append_new(rules,
+					      json_pack("{s:i, s:s}", "rule_id",
+							d->c->rules[r].rule_id, "describe", desc));
 		}
 		json_object_set_new(j, "rules", rules);
 	}
@@ -299,8 +298,8 @@ static json_t *dir_verdict_json(struct segd *d, const struct seg_dir_verdict *v)
 	if (v->rule_id)
 		seg_rule_describe(d->c, v->rule_id, rule, sizeof(rule));
 	return json_pack("{s:s, s:s, s:i, s:i, s:s?}", "verdict", seg_verdict_str(v->verdict),
-			 "reason", seg_reason_str(v->reason), "remote_id", v->remote_id,
-			 "rule_id", v->rule_id, "rule", v->rule_id ? rule : NULL);
+			 "reason", seg_reason_str(v->reason), "remote_id", v->remote_id, "rule_id",
+			 v->rule_id, "rule", v->rule_id ? rule : NULL);
 }
 
 /* One probe: from/to are "ns/name" or an address; port a number or a
@@ -321,8 +320,10 @@ static int decide(struct segd *d, const char *from, const char *to, const char *
 
 		e = resolve_peer(d, who, side ? &dst : &src);
 		if (e)
-			return ERR(e, "probe %s->%s: %s is not a known pod (ns/name) with an "
-				      "address, or an address", from, to, who);
+			return ERR(e,
+				   "probe %s->%s: %s is not a known pod (ns/name) with an "
+				   "address, or an address",
+				   from, to, who);
 	}
 	if (opts_parse_ull(port_s, 0, 65535, &port)) {
 		port = dst.pod ? seg_pod_named_port(dst.pod, port_s, proto) : 0;
@@ -415,12 +416,14 @@ static int op_policy_test(struct segd *d, json_t *args, json_t **res, char *err,
 	int e = 0;
 
 	if (!json_is_array(probes) && !mx)
-		return ERR(-EINVAL, "policy-test needs probes: [{from, to, port, protocol} | {spec}] "
-				    "or matrix: \"PORT/PROTO\"");
+		return ERR(-EINVAL,
+			   "policy-test needs probes: [{from, to, port, protocol} | {spec}] "
+			   "or matrix: \"PORT/PROTO\"");
 	if (!d->c)
 		return ERR(-EAGAIN, "no compiled state yet");
 	l = json_array();
-	json_array_foreach(probes, i, p) {
+	json_array_foreach(probes, i, p)
+	{
 		json_t *one = NULL;
 
 		e = probe_one(d, p, &one, err, errlen);
@@ -456,8 +459,8 @@ static int sync_or_refuse(struct segd *d, char *err, size_t errlen)
 
 static json_t *result_stats(struct segd *d, const char *name)
 {
-	return json_pack("{s:s, s:o}", "name", name,
-			 "stats", d->st.have_last ? apply_stats_json(&d->st.last) : json_null());
+	return json_pack("{s:s, s:o}", "name", name, "stats",
+			 d->st.have_last ? apply_stats_json(&d->st.last) : json_null());
 }
 
 static int op_apply(struct segd *d, json_t *args, json_t **res, char *err, size_t errlen)
@@ -539,12 +542,14 @@ static int find_single(struct segd *d, const char *kind, const char *ns, const c
 			return 0;
 		}
 		if (hit)
-			return ERR(-EBUSY, "%s %s/%s was applied with other objects as %s: delete that",
+			return ERR(-EBUSY,
+				   "%s %s/%s was applied with other objects as %s: delete that",
 				   kind, ns, name, d->applied[i].name);
 	}
 	return ERR(-ENOENT,
 		   "%s %s/%s was not applied over the socket (objects of the manifests directory "
-		   "go away with their file)", kind, ns, name);
+		   "go away with their file)",
+		   kind, ns, name);
 }
 
 static int op_delete(struct segd *d, json_t *args, json_t **res, char *err, size_t errlen)
@@ -624,8 +629,9 @@ static int cni_ready(struct segd *d, const struct segd_cni_pod *p, json_t **res,
 			   "addresses given)",
 			   key, p->netns, p->naddrs);
 	if (seg_dp_endpoint_get(d->dp, a->ifkey, &ep))
-		return ERR(-ENOENT, "pod %s: attached to %s but its endpoint is not in the maps%s%s",
-			   key, a->ifname, d->last_error[0] ? ": " : "", d->last_error);
+		return ERR(-ENOENT,
+			   "pod %s: attached to %s but its endpoint is not in the maps%s%s", key,
+			   a->ifname, d->last_error[0] ? ": " : "", d->last_error);
 	*res = endpoint_json(d, a);
 	return 0;
 }

@@ -169,9 +169,9 @@ static json_t *cni_pod_json(const struct segd_cni_pod *p)
 		seg_addr_str(&p->addrs[k], a, sizeof(a));
 		json_array_append_new(ips, json_string(a));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "container_id", p->container_id,
-			 "netns", p->netns, "ifname", p->ifname, "pod_namespace", p->ns,
-			 "pod_name", p->name, "ips", ips);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "container_id", p->container_id, "netns",
+			 p->netns, "ifname", p->ifname, "pod_namespace", p->ns, "pod_name", p->name,
+			 "ips", ips);
 }
 
 json_t *segd_cni_pod_json(const struct segd_cni_pod *p)
@@ -194,10 +194,12 @@ int segd_cni_pod_parse(json_t *j, struct segd_cni_pod *p, char *err, size_t errl
 		snprintf(err, errlen, "bad arguments: %s", je.text);
 		return -EINVAL;
 	}
-	json_array_foreach(ips, i, ip) {
+	json_array_foreach(ips, i, ip)
+	{
 		/* "10.0.0.2" or a CNI result's {"address": "10.0.0.2/24", ...} */
-		const char *s = json_is_object(ip) ? json_string_value(json_object_get(ip, "address"))
-						   : json_string_value(ip);
+		const char *s = json_is_object(ip) ?
+					json_string_value(json_object_get(ip, "address")) :
+					json_string_value(ip);
 
 		if (!s || p->naddrs == SEG_POD_MAX_ADDRS ||
 		    segd_parse_addr(s, &p->addrs[p->naddrs])) {
@@ -264,7 +266,8 @@ int segd_state_load(struct segd *d)
 		err = -ENOMEM;
 		goto out;
 	}
-	json_array_foreach(ap, i, it) {
+	json_array_foreach(ap, i, it)
+	{
 		const char *name = json_string_value(json_object_get(it, "name"));
 		const char *content = json_string_value(json_object_get(it, "content"));
 
@@ -274,7 +277,8 @@ int segd_state_load(struct segd *d)
 		d->applied[d->napplied].content = strdup(content);
 		d->napplied++;
 	}
-	json_array_foreach(cni, i, it) {
+	json_array_foreach(cni, i, it)
+	{
 		char msg[128];
 
 		if (segd_cni_pod_parse(it, &d->cni[d->ncni], msg, sizeof(msg)))

@@ -75,7 +75,8 @@ static const struct seg_pod *match_pod(const struct seg_manifests *m, const stru
 	for (size_t i = 0; i < m->npods; i++)
 		for (size_t a = 0; a < m->pods[i].naddrs; a++)
 			for (size_t k = 0; k < f->n_addrs; k++)
-				if (!memcmp(&m->pods[i].addrs[a], &f->addrs[k], sizeof(f->addrs[k])))
+				if (!memcmp(&m->pods[i].addrs[a], &f->addrs[k],
+					    sizeof(f->addrs[k])))
 					return &m->pods[i];
 	return NULL;
 }

@@ -235,6 +235,7 @@ check "restart: a -> b:80 allowed" connects a 10.77.0.3 80
 # ---- CNI -------------------------------------------------------------------------------------------
 e2e_pod_add c 4
 e2e_serve c --tcp 80
+c_srv=${E2E_PIDS[-1]}
 cni_conf='{"cniVersion":"1.0.0","name":"hs","type":"seg-cni","socket":"'$SOCK'",
  "prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"'$E2E_IF_c'"},{"name":"eth0","sandbox":"/run/netns/'$E2E_PREFIX'-c"}],
  "ips":[{"address":"10.77.0.4/32","interface":1}]}}'
@@ -249,6 +250,7 @@ check "CNI ADD returns once the pod's endpoint is in the maps" \
 check "CNI CHECK ok" bash -c "$(declare -f cni); $(declare -p cni_conf rand E2E_PREFIX SEG_CNI); cni CHECK"
 check "CNI pod c (no labels) -> b:80 dropped" blocked c 10.77.0.3 80
 check "a -> c:80 allowed (c not isolated)" connects a 10.77.0.4 80
+saved_ep_c=$(ctl -o json endpoint get default/c)
 cni DEL >/dev/null
 check "CNI DEL: c's endpoint leaves the maps" \
 	test "$(ctl -o json endpoint get default/c | jq .in_maps)" = false
@@ -270,6 +272,12 @@ check "SIGTERM: segd exits 0" test "$rc" = 0
 check "SIGTERM: links stay pinned" test -n "$(ls "$PIN/links")"
 check "SIGTERM: a -> b:81 still dropped" blocked a 10.77.0.3 81
 
+# ---- a pod that went away while segd was down ----------------------------------------------------
+ifkey_c=$(jq -r .ifkey <<<"$saved_ep_c")
+kill "$c_srv" 2>/dev/null; wait "$c_srv" 2>/dev/null || true
+ip netns del "$E2E_PREFIX-c"
+for _ in $(seq 50); do ip -n "$NODE" link show "$E2E_IF_c" >/dev/null 2>&1 || break; sleep 0.1; done
+
 # ---- config file and SIGHUP --------------------------------------------------------------------------
 cat >"$E2E_LOGDIR/segd.yaml" <<-EOF
 	node-netns: /run/netns/$NODE
@@ -283,6 +291,9 @@ cat >"$E2E_LOGDIR/segd.yaml" <<-EOF
 segd_pid=$!
 for _ in $(seq 100); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
 check "config file: segd runs with its keys" test "$(st .manifests)" = "$MDIR"
+check "restart: the pinned links of c (gone while segd was down) are unpinned (lib/dp)" \
+	test ! -e "$PIN/links/$ifkey_c-from"
+check "  ... and c is no endpoint any more" test "$(st .counts.endpoints_attached)" = 2
 check "config file: a -> b:81 dropped" blocked a 10.77.0.3 81
 sed -i 's/^audit-default: false/audit-default: true/' "$E2E_LOGDIR/segd.yaml"
 kill -HUP "$segd_pid"

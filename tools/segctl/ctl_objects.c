@@ -28,7 +28,7 @@ static int list_run(struct segctl *c, const char *op, json_t *args, const char *
 /* ---- endpoint ------------------------------------------------------------------------ */
 
 static const char *const endpoint_cols[] = {
-	"pod", "ifkey", "interface", "style", "identity", "ingress.isolated", "egress.isolated",
+	"pod",	   "ifkey", "interface", "style", "identity", "ingress.isolated", "egress.isolated",
 	"in_maps", NULL,
 };
 
@@ -42,8 +42,8 @@ struct endpoint_get_opts {
 };
 static const struct endpoint_get_opts endpoint_get_defaults;
 static const struct opt endpoint_get_optv[] = {
-	OPT_STR(0, "pod", struct endpoint_get_opts, pod, "NS/NAME", "the pod",
-		.positional = true, .required = true),
+	OPT_STR(0, "pod", struct endpoint_get_opts, pod, "NS/NAME", "the pod", .positional = true,
+		.required = true),
 	OPT_END,
 };
 
@@ -76,8 +76,8 @@ struct identity_get_opts {
 };
 static const struct identity_get_opts identity_get_defaults;
 static const struct opt identity_get_optv[] = {
-	OPT_U32(0, "id", struct identity_get_opts, id, "ID", "identity number",
-		.positional = true, .required = true),
+	OPT_U32(0, "id", struct identity_get_opts, id, "ID", "identity number", .positional = true,
+		.required = true),
 	OPT_END,
 };
 
@@ -91,8 +91,8 @@ static int identity_get(void *ctx, void *opts)
 const struct cmd segctl_identity_cmds[] = {
 	CMD_LEAF("list", identity_list, NULL, segctl_noopts_defaults,
 		 "identities of segd's compiled state (labels -> number)"),
-	CMD_LEAF("get", identity_get, identity_get_optv, identity_get_defaults,
-		 "one identity", .examples = "segctl identity get 256"),
+	CMD_LEAF("get", identity_get, identity_get_optv, identity_get_defaults, "one identity",
+		 .examples = "segctl identity get 256"),
 	CMD_END,
 };
 

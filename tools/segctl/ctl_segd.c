@@ -61,7 +61,8 @@ static void emit_scalar_text(struct out *o, const char *key, json_t *v)
 	f = open_memstream(&s, &len); /* a list in a table cell: a, b, c */
 	if (!f)
 		return;
-	json_array_foreach(v, i, x) {
+	json_array_foreach(v, i, x)
+	{
 		if (json_is_string(x))
 			fprintf(f, "%s%s", i ? "," : "", json_string_value(x));
 		else if (json_is_integer(x))
@@ -81,8 +82,7 @@ static void emit(struct out *o, const char *key, json_t *v)
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		out_obj_begin(o, key);
-		json_object_foreach(v, k, x)
-			emit(o, k, x);
+		json_object_foreach(v, k, x) emit(o, k, x);
 		out_obj_end(o);
 		break;
 	case JSON_ARRAY:
@@ -91,8 +91,7 @@ static void emit(struct out *o, const char *key, json_t *v)
 			break;
 		}
 		out_list_begin(o, key);
-		json_array_foreach(v, i, x)
-			emit(o, NULL, x);
+		json_array_foreach(v, i, x) emit(o, NULL, x);
 		out_list_end(o);
 		break;
 	case JSON_STRING:
@@ -140,7 +139,8 @@ void segctl_segd_print(struct segctl *c, json_t *v, const char *const *cols)
 		return;
 	}
 	out_list_begin(o, NULL);
-	json_array_foreach(v, i, row) {
+	json_array_foreach(v, i, row)
+	{
 		out_obj_begin(o, NULL);
 		for (int k = 0; cols[k]; k++) {
 			char key[128];
@@ -175,8 +175,8 @@ int segctl_segd_policy_test(struct segctl *c, json_t *probes, json_t **result)
 int segctl_segd_policy_test_run(struct segctl *c, const struct opt_strv *probe,
 				const char *probes_file, const char *matrix, bool datapath)
 {
-	static const char *const cols[] = { "from", "to", "port", "protocol", "verdict", "reason",
-					    NULL };
+	static const char *const cols[] = { "from",    "to",	 "port", "protocol",
+					    "verdict", "reason", NULL };
 	json_t *probes = json_array(), *args = NULL, *res = NULL;
 	char *line = NULL;
 	size_t cap = 0;
@@ -354,9 +354,13 @@ static int apply_or_delete(struct segctl *c, struct segctl_apply_opts *o, bool d
 		json_decref(res);
 	}
 	if (!err) {
-		static const char *const cols[] = { "name", "stats.flipped", "stats.policy_writes",
-						    "stats.endpoint_writes", "stats.ipcache_writes",
-						    "stats.duration_us", NULL };
+		static const char *const cols[] = { "name",
+						    "stats.flipped",
+						    "stats.policy_writes",
+						    "stats.endpoint_writes",
+						    "stats.ipcache_writes",
+						    "stats.duration_us",
+						    NULL };
 
 		segctl_segd_print(c, list, cols);
 	}
