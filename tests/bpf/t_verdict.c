@@ -103,10 +103,11 @@ static const struct vcase vcases[] = {
 	  SEG_EV_NEW },
 	/* host */
 	{ { "host: allowed with SEG_CFG_ALLOW_HOST" }, FX_TO_POD, ISO, 0, SEG_CFG_ALLOW_HOST,
-	  false, FX_HOST, FX_POD, TCP, 8080, {}, FX_PASS, SEG_R_ALLOW_HOST, NC, NC },
+	  false, FX_HOST, FX_POD, TCP, 8080, {}, FX_PASS, SEG_R_ALLOW_HOST, SEG_VERDICT_ALLOW,
+	  SEG_EV_NEW },
 	{ { "host: from_pod to the node allowed with SEG_CFG_ALLOW_HOST" }, FX_FROM_POD, 0, ISO,
-	  SEG_CFG_ALLOW_HOST, false, FX_HOST, FX_POD, UDP, 53, {}, FX_PASS, SEG_R_ALLOW_HOST, NC,
-	  NC },
+	  SEG_CFG_ALLOW_HOST, false, FX_HOST, FX_POD, UDP, 53, {}, FX_PASS, SEG_R_ALLOW_HOST,
+	  SEG_VERDICT_ALLOW, SEG_EV_NEW },
 	{ { "host: isolated drop without SEG_CFG_ALLOW_HOST" }, FX_TO_POD, ISO, 0, 0, false,
 	  FX_HOST, FX_POD, TCP, 8080, {}, FX_DROP, SEG_DROP_POLICY, 0, SEG_EV_DENY },
 	{ { "host: SEG_CFG_ALLOW_HOST does not allow other peers" }, FX_TO_POD, ISO, 0,
@@ -207,6 +208,8 @@ static void check_ct(const struct vcase *c, int family, __u16 lport, __u16 rport
 	assert_int_equal(e.revision, FX_REV);
 	if (c->reason == SEG_R_ALLOW_RULE)
 		assert_int_equal(e.rule_id, c->rule.rule_id);
+	if (c->reason == SEG_R_ALLOW_NOT_ISOLATED || c->reason == SEG_R_ALLOW_HOST)
+		assert_int_equal(e.rule_id, 0);
 	assert_int_equal(e.packets[dir], 1);
 	assert_int_equal(e.packets[!dir], 0);
 	assert_int_equal(e.bytes[dir], len);
