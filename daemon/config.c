@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int push(char ***v, int *n, char *s)
 {
@@ -72,6 +73,10 @@ int segd_config_argv(const char *path, int argc, char **argv, int *out_argc, cha
 	err = push(&v, &n, strdup(argv[0]));
 	if (err)
 		goto out;
+	if (access(path, R_OK)) {
+		err = log_err(-errno, "config %s", path);
+		goto out;
+	}
 	doc = fy_document_build_from_file(NULL, path);
 	if (!doc) {
 		err = log_err(-EINVAL, "config %s: cannot read or parse (YAML errors above)", path);
