@@ -36,9 +36,35 @@ static int cmp_lpm(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct seg_lpm_key));
 }
 
+/* The compiler's order (policy id, dir, remote, proto, port, wild): its
+ * entries come sorted, and a set's entries are in one canonical order
+ * whatever its id. */
 static int cmp_pol(const void *a, const void *b)
 {
-	return memcmp(a, b, sizeof(struct seg_policy_key));
+	const struct seg_policy_key *x = a, *y = b;
+
+#define CMP_FIELD(f)                                 \
+	do {                                         \
+		if (x->f != y->f)                    \
+			return x->f < y->f ? -1 : 1; \
+	} while (0)
+	CMP_FIELD(policy_id);
+	CMP_FIELD(dir);
+	CMP_FIELD(remote_id);
+	CMP_FIELD(proto);
+	CMP_FIELD(port);
+	CMP_FIELD(port_wild);
+#undef CMP_FIELD
+	return 0;
+}
+
+static bool pol_sorted(const struct ap_pol *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		if (cmp_pol(&v[i - 1], &v[i]) > 0)
+			return false;
+	}
+	return true;
 }
 
 void ap_state_sort(struct ap_state *s)
@@ -83,23 +109,24 @@ bool ap_plan_empty(const struct ap_plan *p)
 	       !p->nipc_del && !p->nlpm_del && !p->npol_del;
 }
 
-/* FNV-1a over the entries without their policy id. */
+/* Over the entries without their policy id, a word at a time. */
 __u64 ap_set_hash(const struct ap_pol *e, size_t n)
 {
 	__u64 h = 0xcbf29ce484222325ull;
 
 	for (size_t i = 0; i < n; i++) {
-		const unsigned char *k = (const unsigned char *)&e[i].key;
-		const unsigned char *v = (const unsigned char *)&e[i].val;
+		__u32 w[5];
 
-		for (size_t j = sizeof(e[i].key.policy_id); j < sizeof(e[i].key); j++)
-			h = (h ^ k[j]) * 0x100000001b3ull;
-		for (size_t j = 0; j < sizeof(e[i].val); j++)
-			h = (h ^ v[j]) * 0x100000001b3ull;
+		memcpy(w, (const char *)&e[i].key + sizeof(e[i].key.policy_id), 12);
+		memcpy(w + 3, &e[i].val, 8);
+		for (int j = 0; j < 5; j++) {
+			h ^= w[j];
+			h *= 0x9e3779b97f4a7c15ull;
+			h ^= h >> 29;
+		}
 	}
 	return h;
 }
-
 static bool set_equal(const struct pset *a, const struct ap_pol *e, size_t n, __u64 hash)
 {
 	const size_t off = sizeof(e->key.policy_id);
@@ -248,7 +275,8 @@ static int map_sets(const struct seg_compiled *c, struct setctx *x, struct ap_pl
 		cp[i].key = c->pol[i].key;
 		cp[i].val = c->pol[i].val;
 	}
-	qsort(cp, c->npol, sizeof(*cp), cmp_pol);
+	if (!pol_sorted(cp, c->npol))
+		qsort(cp, c->npol, sizeof(*cp), cmp_pol);
 	for (size_t i = 0, j; i < c->npol; i = j) {
 		__u32 cid = cp[i].key.policy_id;
 		struct pset *s;
@@ -292,7 +320,8 @@ out:
 	return err;
 }
 
-/* want.pol = the used mirror sets + the new ones; pol_del = the rest. */
+/* want.pol = the used mirror sets + the new ones (each set contiguous and
+ * in canonical order, which is all split_sets needs); pol_del = the rest. */
 static int collect_pol(struct setctx *x, struct ap_plan *p)
 {
 	const struct ap_state *m = x->mirror;
@@ -314,7 +343,6 @@ static int collect_pol(struct setctx *x, struct ap_plan *p)
 	}
 	memcpy(p->want.pol + p->want.npol, p->pol_add, p->npol_add * sizeof(*p->pol_add));
 	p->want.npol += p->npol_add;
-	qsort(p->want.pol, p->want.npol, sizeof(*p->want.pol), cmp_pol);
 	return 0;
 }
 

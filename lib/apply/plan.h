@@ -39,8 +39,10 @@ struct ap_pol {
 	struct seg_policy_val val;
 };
 
-/* Each array sorted by key bytes (memcmp): a policy id's entries are
- * contiguous, in the same order whatever the id. */
+/* ep by ifkey, ipc and lpm by key bytes (memcmp). pol: each policy id's
+ * entries contiguous and in the compiler's key order (dir, remote, proto,
+ * port, wild), so equal sets have equal entry sequences whatever their id;
+ * ap_state_sort() also orders the ids. */
 struct ap_state {
 	struct ap_ep *ep;
 	size_t nep;
