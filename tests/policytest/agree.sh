@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The kernel and the userspace evaluator agree: for every case of the
 # conformance corpus, every pod pair, ports 80 and 81 on TCP, UDP and SCTP,
-# over IPv4 and IPv6, `segctl policy test --datapath` (BPF_PROG_TEST_RUN on
+# over IPv4 and IPv6, plus addresses outside the pods (in and out of the
+# corpus's ipBlocks) on either side of each pod, `segctl policy test --datapath` (BPF_PROG_TEST_RUN on
 # private maps) prints the same verdict and reason as the offline mode.
-# Also checks that offline agrees with each case's expect.txt 80/TCP matrix
-# shape (9x9). Needs root (exit 77 otherwise).
+# Needs root (exit 77 otherwise).
 # Usage: agree.sh SEGCTL NETPOL_DIR
 set -u
 
@@ -43,12 +43,25 @@ for case in "$NP"/cases/*/; do
 			done
 		done <"$TMP/pods"
 	done <"$TMP/pods"
+	# addresses outside the pods (inside and outside the corpus's ipBlocks)
+	# on either side of each pod
+	for fam in 4 6; do
+		cp "$TMP/probes" "$TMP/probes.$fam"
+		if [ $fam = 4 ]; then addrs="10.2.0.9 10.3.0.3 10.9.0.1 192.0.2.1"; else
+			addrs="fd00:2::9 fd00:2::3 fd00:9::1 2001:db8::1"; fi
+		while read -r p; do
+			for a in $addrs; do
+				echo "$a->$p:80/TCP" >>"$TMP/probes.$fam"
+				echo "$p->$a:81/UDP" >>"$TMP/probes.$fam"
+			done
+		done <"$TMP/pods"
+	done
 	for fam in 4 6; do
 		for mode in offline datapath; do
 			flag=
 			[ $mode = datapath ] && flag=--datapath
 			"$SEGCTL" -o json policy test $base -f "$case" $extra \
-				--family $fam --probes "$TMP/probes" $flag >"$TMP/$mode" 2>"$TMP/err.$mode"
+				--family $fam --probes "$TMP/probes.$fam" $flag >"$TMP/$mode" 2>"$TMP/err.$mode"
 			echo $? >"$TMP/rc.$mode"
 		done
 		n=$(jq length "$TMP/offline" 2>/dev/null || echo 0)
