@@ -38,6 +38,9 @@ struct hcase {
 	int len_delta; /* added to the computed tot_len / payload_len */
 	__u16 len_abs; /* tot_len / payload_len value if non zero */
 	__u8 n_ext; /* IPv6: this many extension headers (HBH, then DSTOPTS) */
+	__u8 ext0; /* type of the first one instead of HBH */
+	__u16 patch_l3; /* if set: byte at this offset from the L3 header ... */
+	__u8 patch_val; /* ... is overwritten with this */
 	__u8 mf;
 	__u8 frag; /* IPv6 fragment header even without MF/offset */
 	__u16 frag_off;
@@ -123,6 +126,15 @@ static const struct hcase hcases[] = {
 	  .verdict = FX_DROP, .reason = SEG_DROP_POLICY },
 	{ { "IPv6 extension header chain cut short", 6 }, .n_ext = 3, .cut_at = CUT_L3,
 	  .cut_n = 40 + 12, .verdict = FX_DROP, .reason = ANY_REASON },
+	{ { "IPv6 AH then destination options, TCP 80 allowed", 6 }, .n_ext = 2,
+	  .ext0 = IPPROTO_AH, .verdict = FX_PASS, .reason = SEG_R_ALLOW_RULE },
+	{ { "IPv6 routing header, TCP 80 allowed", 6 }, .n_ext = 1, .ext0 = IPPROTO_ROUTING,
+	  .verdict = FX_PASS, .reason = SEG_R_ALLOW_RULE },
+	{ { "IPv6 extension header length beyond the packet dropped", 6 }, .n_ext = 2,
+	  .patch_l3 = 40 + 1, .patch_val = 0xff, .verdict = FX_DROP, .reason = ANY_REASON },
+	{ { "IPv6 extension header length beyond payload_len dropped", 6 }, .n_ext = 1,
+	  .payload = 64, .patch_l3 = 40 + 1, .patch_val = 4, .len_delta = -64,
+	  .verdict = FX_DROP, .reason = ANY_REASON },
 	{ { "xdp: IPv6 SEG_MAX_EXTHDR+1 extension headers dropped", 6 }, .hook = FX_XDP_FROM_POD,
 	  .n_ext = SEG_MAX_EXTHDR + 1, .verdict = FX_DROP, .reason = SEG_DROP_EXTHDR },
 	/* fragments */
@@ -223,7 +235,7 @@ static int build_case(const struct hcase *c, int family, __u8 *buf, size_t cap)
 	s.frag_off = c->frag_off;
 	s.frag_id = 0x4242;
 	for (int i = 0; i < c->n_ext; i++)
-		s.ext[i] = i ? IPPROTO_DSTOPTS : IPPROTO_HOPOPTS;
+		s.ext[i] = i ? IPPROTO_DSTOPTS : c->ext0 ? c->ext0 : IPPROTO_HOPOPTS;
 	s.n_ext = c->n_ext;
 	if (family == 6)
 		l3 += 8 * (c->n_ext + (c->mf || c->frag_off || c->frag ? 1 : 0));
@@ -240,6 +252,8 @@ static int build_case(const struct hcase *c, int family, __u8 *buf, size_t cap)
 		len = tp_build(buf, cap, &s);
 		assert_true(len > 0);
 	}
+	if (c->patch_l3)
+		buf[TP_ETH_LEN + c->patch_l3] = c->patch_val;
 	if (c->ihl == 0xf0) { /* ihl 0: the builder treats 0 as "computed" */
 		buf[TP_ETH_LEN] = 4 << 4;
 	}
