@@ -35,6 +35,7 @@ int segctl_segd_policy_test_run(struct segctl *c, const struct opt_strv *probe,
 
 extern const struct cmd segctl_endpoint_cmds[];
 extern const struct cmd segctl_identity_cmds[];
+extern const struct cmd segctl_map_cmds[]; /* ctl_map.c: raw dump of a pinned map */
 
 /* Leaves of `segctl policy` that ask segd (the group lives in
  * policy_test.c): put SEGCTL_POLICY_SEGD_CMDS in its table. */

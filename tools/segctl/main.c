@@ -170,6 +170,7 @@ static const struct cmd root_cmds[] = {
 	CMD_GROUP("endpoint", segctl_endpoint_cmds, "pod endpoints on this node (asks segd)",
 		  .alias = "ep"),
 	CMD_GROUP("identity", segctl_identity_cmds, "identities (asks segd)"),
+	CMD_GROUP("map", segctl_map_cmds, "raw pinned maps"),
 	CMD_LEAF("version", do_version, NULL, version_defaults, "print the version"),
 	CMD_LEAF("completion", do_completion, completion_optv, completion_defaults,
 		 "print a shell completion script generated from the command tables",
