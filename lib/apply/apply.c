@@ -244,29 +244,35 @@ static int write_eps(struct seg_dp *dp, const struct ap_plan *p, struct seg_appl
 }
 
 /* Absent keys are fine (-ENOENT): someone else removed them already. */
+static int del_ok(int err, unsigned int *count)
+{
+	if (!err)
+		(*count)++;
+	return err == -ENOENT ? 0 : err;
+}
+
 static int cleanup(struct seg_dp *dp, const struct ap_plan *p, unsigned int grace_us,
 		   struct seg_apply_stats *st)
 {
 	struct in6_addr addr;
 	int err = 0;
 
-	for (size_t i = 0; i < p->nep_del && (!err || err == -ENOENT); i++, st->endpoint_deletes++)
-		err = seg_dp_endpoint_del(dp, p->ep_del[i]);
-	for (size_t i = 0; i < p->nipc_del && (!err || err == -ENOENT);
-	     i++, st->ipcache_deletes++) {
+	for (size_t i = 0; i < p->nep_del && !err; i++)
+		err = del_ok(seg_dp_endpoint_del(dp, p->ep_del[i]), &st->endpoint_deletes);
+	for (size_t i = 0; i < p->nipc_del && !err; i++) {
 		memcpy(&addr, p->ipc_del[i].addr, sizeof(addr));
-		err = seg_dp_ipcache_del(dp, &addr);
+		err = del_ok(seg_dp_ipcache_del(dp, &addr), &st->ipcache_deletes);
 	}
-	for (size_t i = 0; i < p->nlpm_del && (!err || err == -ENOENT);
-	     i++, st->ipcache_deletes++) {
+	for (size_t i = 0; i < p->nlpm_del && !err; i++) {
 		lpm_addr(&p->lpm_del[i], &addr);
-		err = seg_dp_ipcache_lpm_del(dp, &addr, p->lpm_del[i].prefixlen);
+		err = del_ok(seg_dp_ipcache_lpm_del(dp, &addr, p->lpm_del[i].prefixlen),
+			     &st->ipcache_deletes);
 	}
-	if (p->npol_del && (!err || err == -ENOENT))
+	if (p->npol_del && !err)
 		usleep(grace_us ? grace_us : 1000); /* packets still holding an old id */
-	for (size_t i = 0; i < p->npol_del && (!err || err == -ENOENT); i++, st->policy_deletes++)
-		err = seg_dp_policy_del(dp, &p->pol_del[i]);
-	return err == -ENOENT ? 0 : err;
+	for (size_t i = 0; i < p->npol_del && !err; i++)
+		err = del_ok(seg_dp_policy_del(dp, &p->pol_del[i]), &st->policy_deletes);
+	return err;
 }
 
 int seg_apply(struct seg_apply *a, const struct seg_compiled *c, const struct seg_apply_opts *o,

@@ -18,6 +18,16 @@
  *      deletes policy ids and entries nothing references any more.
  * Killed between any two writes, the maps still enforce the old state.
  *
+ * TODAY (until lib/dp has the epoch calls and the maps carry epoch slots):
+ * steps 3-4 are replaced by ordered single-slot writes (apply.c): new
+ * policy sets, then ipcache entries, then each endpoint in one map write
+ * (its policy ids, port masks, flags and revision switch together), then
+ * deletes (policy sets after grace_us). Each endpoint is consistent at all
+ * times; the node as a whole is not (between the ipcache and endpoint
+ * writes a packet may see a new identity with an old policy set), and an
+ * endpoint's revision is bumped only when the endpoint itself changed.
+ * The plan (plan.h) is the same in both modes.
+ *
  * Endpoints are written only for pods the caller says are attached here
  * (ifkey != 0); the compiled state of the others is not needed by the
  * data path. An attached ifkey whose pod is gone loses its endpoint (the
@@ -50,12 +60,15 @@ struct seg_apply_stats {
 	unsigned int policy_writes, policy_deletes; /* entries */
 	unsigned int endpoint_writes, endpoint_deletes;
 	unsigned int ipcache_writes, ipcache_deletes;
-	bool flipped; /* false: nothing differed, no flip */
+	bool flipped; /* false: nothing differed, nothing written (no flip);
+		       * single-slot mode: true when the maps were changed */
 	__u32 epoch, generation; /* after the call */
 	unsigned long long duration_us;
 };
 
-/* Reads the current maps into the mirror (reconcile). */
+/* Reads the current maps into the mirror (reconcile). dp must stay open
+ * while a is used. Policy ids used so far are never handed out again by
+ * this apply (fresh ids start above the highest one in the maps). */
 int seg_apply_new(struct seg_dp *dp, struct seg_apply **out);
 void seg_apply_free(struct seg_apply *a); /* NULL-safe */
 

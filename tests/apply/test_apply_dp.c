@@ -195,8 +195,8 @@ static void test_corpus_then_same_again(void **state)
 	unload(&w);
 }
 
-/* x/a's labels change; nothing selects by the new label: its two ipcache
- * entries (v4, v6) and its endpoint, nothing else. */
+/* Pod z/extra's labels change; nothing selects it by label: its ipcache
+ * entry and its endpoint are written, nothing else. */
 #define DENY_X                                                                             \
 	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: from-y, " \
 	"namespace: x}\nspec: {podSelector: {}, ingress: [{from: [{namespaceSelector: "    \
@@ -252,6 +252,37 @@ static void test_reconcile_from_maps(void **state)
 	unload(&w);
 }
 
+/* A write fails half-way (policy map too small): the endpoints still hold
+ * the old state (here: none), and the next apply starts from what is
+ * really in the maps, removing the partial set. */
+static void test_failed_write_keeps_old_state(void **state)
+{
+	struct seg_dp_opts o = { .max_policy = 2 };
+	struct world w1 = {}, w0 = {};
+	struct seg_apply_stats st;
+	struct seg_apply_opts ao = { .pod_ifkey = ifkey_of, .ctx = &w1 };
+	struct fx f = {};
+	size_t npol = 0, nep = 0;
+
+	assert_int_equal(seg_dp_open(&f.dp, &o), 0);
+	assert_int_equal(seg_apply_new(f.dp, &f.a), 0);
+	load_corpus(&w1, DENY_X, NULL);
+	assert_true(w1.c->npol > 2);
+	assert_int_not_equal(seg_apply(f.a, w1.c, &ao, &st), 0);
+	assert_int_equal(seg_dp_endpoint_foreach(f.dp, count_ep, &nep), 0);
+	assert_int_equal(nep, 0);
+	assert_int_equal(seg_dp_policy_foreach(f.dp, count_pol, &npol), 0);
+	assert_int_equal(npol, 2); /* the partial set */
+	load_corpus(&w0, "", w1.c);
+	do_apply(&f, &w0, &st);
+	check_maps(&f, &w0);
+	assert_int_equal(st.policy_deletes, 2);
+	unload(&w0);
+	unload(&w1);
+	seg_apply_free(f.a);
+	seg_dp_close(f.dp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +290,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_label_change_writes_only_affected, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_from_maps, setup, teardown),
+		cmocka_unit_test(test_failed_write_keeps_old_state),
 	};
 
 	if (argc < 2) {

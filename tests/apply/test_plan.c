@@ -27,9 +27,10 @@
 	"namespace: x}\nspec: {podSelector: {matchLabels: {pod: a}}, ingress: [{from: "    \
 	"[{podSelector: {matchLabels: {role: client}}}], ports: [{port: 80}, {port: 443}]}]}\n"
 
-#define BASE3(xa_labels, xb_labels, ya_labels)                                            \
-	NS("x")                                                                           \
-	NS("y") POD("x", "a", xa_labels, "10.1.0.1") POD("x", "b", xb_labels, "10.1.0.2") \
+#define BASE3(xa_labels, xb_labels, ya_labels)                                    \
+	NS("x")                                                                   \
+	NS("y")                                                                   \
+	POD("x", "a", xa_labels, "10.1.0.1") POD("x", "b", xb_labels, "10.1.0.2") \
 		POD("y", "a", ya_labels, "10.2.0.1") POLICY
 #define BASE(xb_labels, ya_labels) BASE3("{pod: a}", xb_labels, ya_labels)
 
