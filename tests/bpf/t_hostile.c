@@ -297,26 +297,61 @@ static struct tp_spec frag(int family, __u16 dport, __u16 off, __u8 mf, __u32 id
 	return s;
 }
 
+struct frag_case {
+	struct fx_row row;
+	bool hdrs; /* IPv4 options / an IPv6 hop-by-hop header before the fragment */
+	enum fx_hook hook;
+};
+
+static const struct frag_case frag_cases[] = {
+	{ { "fragments follow an allowed head" }, false, FX_TO_POD },
+	{ { "fragments with options/extension headers follow an allowed head" }, true, FX_TO_POD },
+	{ { "xdp: fragments follow an allowed head" }, false, FX_XDP_FROM_POD },
+};
+
 static void test_frag_allowed(void **state)
 {
 	const struct fx_inst *in = *state;
-	struct tp_spec first = frag(in->family, 80, 0, 1, 77, 16);
-	struct tp_spec mid = frag(in->family, 80, 3, 1, 77, 16);
-	struct tp_spec last = frag(in->family, 80, 5, 0, 77, 8);
-	struct tp_spec other_id = frag(in->family, 80, 3, 0, 78, 8);
-	struct tp_spec other_src = last;
+	const struct frag_case *c = (const void *)in->row;
+	struct tp_spec f[5] = {
+		frag(in->family, 80, 0, 1, 77, 16), /* first */
+		frag(in->family, 80, 3, 1, 77, 16), /* middle */
+		frag(in->family, 80, 5, 0, 77, 8), /* last */
+		frag(in->family, 80, 3, 0, 78, 8), /* another datagram */
+		frag(in->family, 80, 5, 0, 77, 8), /* from another peer */
+	};
+	bool out = c->hook != FX_TO_POD;
 
-	isolate_with_rules(FX_TO_POD, true);
-	assert_int_equal(fx_run(FX_TO_POD, &first, NULL), FX_PASS);
+	isolate_with_rules(c->hook, true);
+	for (int i = 0; i < 5; i++) {
+		if (out) { /* the same datagram leaving the pod to A:80 */
+			const char *a = f[i].src;
+
+			f[i].src = f[i].dst;
+			f[i].dst = a;
+			f[i].sport = FX_CLIENT_PORT;
+			f[i].dport = 80;
+		}
+		if (c->hdrs && in->family == 4) {
+			f[i].ip4_optlen = 8;
+		} else if (c->hdrs) {
+			f[i].ext[0] = IPPROTO_HOPOPTS;
+			f[i].n_ext = 1;
+		}
+	}
+	if (out)
+		f[4].dst = fx_addr(FX_B, in->family);
+	else
+		f[4].src = fx_addr(FX_B, in->family);
+	assert_int_equal(fx_run(c->hook, &f[0], NULL), FX_PASS);
 	assert_int_equal(fx_reason(SEG_R_ALLOW_RULE).packets, 1);
 	assert_int_equal(fx_map_count(fx()->fd_frag), 1);
-	assert_int_equal(fx_run(FX_TO_POD, &mid, NULL), FX_PASS);
-	assert_int_equal(fx_run(FX_TO_POD, &last, NULL), FX_PASS);
+	assert_int_equal(fx_run(c->hook, &f[1], NULL), FX_PASS);
+	assert_int_equal(fx_run(c->hook, &f[2], NULL), FX_PASS);
 	assert_int_equal(fx_rule_ctr(RULE_UDP).packets, 3);
 	/* the head of one datagram is not the head of another */
-	assert_int_equal(fx_run(FX_TO_POD, &other_id, NULL), FX_DROP);
-	other_src.src = fx_addr(FX_B, in->family);
-	assert_int_equal(fx_run(FX_TO_POD, &other_src, NULL), FX_DROP);
+	assert_int_equal(fx_run(c->hook, &f[3], NULL), FX_DROP);
+	assert_int_equal(fx_run(c->hook, &f[4], NULL), FX_DROP);
 	assert_int_equal(fx_reason(SEG_DROP_FRAG_NO_HEAD).packets, 2);
 }
 
@@ -488,11 +523,10 @@ static void test_icmp_error(void **state)
 
 int run_hostile_tests(void)
 {
-	static const struct fx_row frag_rows[] = { { "fragments follow an allowed head", 0 } };
 	static const struct fx_row frag_deny_rows[] = { { "fragments of a denied head", 0 } };
 	int failed = FX_RUN_TABLE("bpf hostile packets", test_hostile, hcases);
 
-	failed += FX_RUN_TABLE("bpf fragments", test_frag_allowed, frag_rows);
+	failed += FX_RUN_TABLE("bpf fragments", test_frag_allowed, frag_cases);
 	failed += FX_RUN_TABLE("bpf fragments denied", test_frag_denied, frag_deny_rows);
 	failed += FX_RUN_TABLE("bpf ICMP errors", test_icmp_error, icases);
 	return failed;
