@@ -246,6 +246,23 @@ static int dp_config(struct segd *d)
 	return seg_dp_config_set(d->dp, &want);
 }
 
+/* Keeps a config-built argv (option strings point into it) until exit. */
+static int keep_argv(struct segd *d, char **v, int n)
+{
+	struct segd_argv *nv;
+
+	if (!v)
+		return 0;
+	nv = realloc(d->cfg_argv, (d->ncfg_argv + 1) * sizeof(*nv));
+	if (!nv) {
+		segd_config_argv_free(n, v, 0);
+		return -ENOMEM;
+	}
+	d->cfg_argv = nv;
+	nv[d->ncfg_argv++] = (struct segd_argv){ .v = v, .n = n };
+	return 0;
+}
+
 static int reload(struct segd *d)
 {
 	struct segd_opts o;
@@ -257,6 +274,8 @@ static int reload(struct segd *d)
 		log_error("SIGHUP: config %s refused, running on", d->o.config ?: "(none)");
 		return -EINVAL;
 	}
+	if (keep_argv(d, keep, kargc))
+		return log_err(-ENOMEM, "SIGHUP: options");
 	if (strcmp(o.pin_dir, d->o.pin_dir) || (o.metrics && !d->o.metrics))
 		log_warn("SIGHUP: pin-dir, socket, node-netns and metrics need a restart");
 	/* The safe subset changes now; the rest keeps the running values. */
@@ -392,6 +411,8 @@ int main(int argc, char **argv)
 	r = parse_opts(argc, argv, &d.o, &kargc, &keep);
 	if (r != OPTS_RUN)
 		return r;
+	if (keep_argv(&d, keep, kargc))
+		return OPTS_EXIT_FAIL;
 	if (d.o.verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	log_hook_libbpf();
@@ -412,7 +433,8 @@ int main(int argc, char **argv)
 	if (!err)
 		err = loop_run(d.loop);
 	teardown(&d);
-	if (keep)
-		segd_config_argv_free(kargc, keep, argc);
+	for (size_t i = 0; i < d.ncfg_argv; i++)
+		segd_config_argv_free(d.cfg_argv[i].n, d.cfg_argv[i].v, 0);
+	free(d.cfg_argv);
 	return err ? OPTS_EXIT_FAIL : OPTS_EXIT_OK;
 }

@@ -108,6 +108,13 @@ struct segd {
 	struct segd_opts o;
 	char **argv; /* as given, for SIGHUP reloads */
 	int argc;
+	/* argv built from the config file at start and at each SIGHUP: the
+	 * option strings point into them, so they live until exit */
+	struct segd_argv {
+		char **v;
+		int n;
+	} *cfg_argv;
+	size_t ncfg_argv;
 	time_t started;
 	char state_path[PATH_MAX];
 

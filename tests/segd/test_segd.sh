@@ -69,7 +69,7 @@ cleanup() {
 	e2e_down
 	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
 	rm -rf "$PIN" "$RUNDIR"
-	if [ "$failed" = 0 ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
+	if [ "$failed" = 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
 }
 trap cleanup EXIT
 
