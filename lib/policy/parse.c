@@ -1023,7 +1023,7 @@ static int parse_object(struct pctx *c, struct fy_node *obj, const char *where)
 	if (!s)
 		return perr(c, obj, "kind", "required value");
 	snprintf(kind, sizeof(kind), "%.*s", (int)len, s);
-	if (len >= 4 && !strcmp(kind + len - 4, "List"))
+	if (len >= 4 && !memcmp(s + len - 4, "List", 4)) /* kind[] may be cut short */
 		return parse_list(c, obj);
 	if (strcmp(kind, "Namespace") && strcmp(kind, "Pod") && strcmp(kind, "NetworkPolicy"))
 		return 0; /* Services, Deployments, ...: not ours */
