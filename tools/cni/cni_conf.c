@@ -350,12 +350,31 @@ json_t *cni_segd_args(const struct cni_env *env, const struct cni_conf *c)
 	return a;
 }
 
+/* jansson takes UTF-8 only, but a message may quote bytes from the
+ * environment or end in a character cut by its buffer's size: such a
+ * string keeps its ASCII and gets '?' for every other byte. */
+static json_t *json_string_lossy(const char *s)
+{
+	char buf[sizeof(((struct cni_err *)0)->details)];
+	json_t *j = json_string(s);
+	size_t i;
+
+	for (i = 0; !j && s[i] && i < sizeof(buf) - 1; i++)
+		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	if (!j) {
+		buf[i] = 0;
+		j = json_string(buf);
+	}
+	return j;
+}
+
 json_t *cni_error_json(const char *version, const struct cni_err *e)
 {
 	if (!cni_version_supported(version))
 		version = cni_versions[cni_nversions - 1];
-	return json_pack("{s:s, s:i, s:s, s:s}", "cniVersion", version, "code",
-			 e->code ? e->code : CNI_ERR_OTHER, "msg", e->msg, "details", e->details);
+	return json_pack("{s:s, s:i, s:o, s:o}", "cniVersion", version, "code",
+			 e->code ? e->code : CNI_ERR_OTHER, "msg", json_string_lossy(e->msg),
+			 "details", json_string_lossy(e->details));
 }
 
 json_t *cni_version_json(const char *version)
