@@ -457,60 +457,121 @@ static int sync_or_refuse(struct segd *d, char *err, size_t errlen)
 	return r;
 }
 
-static json_t *result_stats(struct segd *d, const char *name)
+static json_t *result_stats(struct segd *d, json_t *names)
 {
-	return json_pack("{s:s, s:o}", "name", name, "stats",
+	return json_pack("{s:O, s:o}", "names", names, "stats",
 			 d->st.have_last ? apply_stats_json(&d->st.last) : json_null());
 }
 
-static int op_apply(struct segd *d, json_t *args, json_t **res, char *err, size_t errlen)
+static void applied_free(struct segd_applied *v, size_t n)
 {
-	const char *name = NULL, *content = NULL;
-	struct segd_applied *a = NULL, *na;
-	char *old = NULL, *dup;
-	json_error_t je;
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].content);
+	}
+	free(v);
+}
+
+/* Appends a copy of name/content; 0 or -ENOMEM. */
+static int applied_push(struct segd_applied **v, size_t *n, const char *name, const char *content)
+{
+	struct segd_applied *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n].name = strdup(name);
+	nv[*n].content = strdup(content);
+	if (!nv[*n].name || !nv[*n].content) {
+		free(nv[*n].name);
+		free(nv[*n].content);
+		return -ENOMEM;
+	}
+	(*n)++;
+	return 0;
+}
+
+/* Makes v the applied set, all or nothing: on success the old set is
+ * freed and the state file written; on failure v is freed and nothing
+ * changed. Takes v. */
+static int applied_commit(struct segd *d, struct segd_applied *v, size_t n, char *err,
+			  size_t errlen)
+{
+	struct segd_applied *old = d->applied;
+	size_t nold = d->napplied;
 	int r;
 
-	if (json_unpack_ex(args, &je, 0, "{s:s, s:s}", "name", &name, "content", &content))
-		return ERR(-EINVAL, "apply: %s", je.text);
-	for (size_t i = 0; i < d->napplied; i++)
-		if (!strcmp(d->applied[i].name, name))
-			a = &d->applied[i];
-	dup = strdup(content);
-	if (!dup)
-		return -ENOMEM;
-	if (a) {
-		old = a->content;
-		a->content = dup;
-	} else {
-		na = realloc(d->applied, (d->napplied + 1) * sizeof(*na));
-		if (!na || !(na[d->napplied].name = strdup(name))) {
-			if (na)
-				d->applied = na;
-			free(dup);
-			return -ENOMEM;
-		}
-		d->applied = na;
-		na[d->napplied].content = dup;
-		a = &na[d->napplied++];
-	}
+	d->applied = v;
+	d->napplied = n;
 	r = sync_or_refuse(d, err, errlen);
 	if (r) {
-		if (old) {
-			free(a->content);
-			a->content = old;
-		} else {
-			free(a->name);
-			free(a->content);
-			d->napplied--;
-		}
+		d->applied = old;
+		d->napplied = nold;
 		d->dirty_manifests = true; /* back to what the maps hold */
+		applied_free(v, n);
 		return r;
 	}
-	free(old);
+	applied_free(old, nold);
 	segd_state_save(d);
-	*res = result_stats(d, name);
 	return 0;
+}
+
+/* {name, content} or {items: [{name, content}, ...]}: one sync for all. */
+static int op_apply(struct segd *d, json_t *args, json_t **res, char *err, size_t errlen)
+{
+	json_t *items = json_object_get(args, "items"), *one = NULL, *it, *names;
+	struct segd_applied *v = NULL;
+	size_t n = 0, i;
+	int r = 0;
+
+	if (!items)
+		items = one = json_pack("[O]", args);
+	if (!json_is_array(items) || !json_array_size(items)) {
+		json_decref(one);
+		return ERR(-EINVAL, "apply needs {name, content} or {items: [{name, content}]}");
+	}
+	for (i = 0; i < d->napplied && !r; i++)
+		r = applied_push(&v, &n, d->applied[i].name, d->applied[i].content);
+	names = json_array();
+	json_array_foreach(items, i, it)
+	{
+		const char *name = NULL, *content = NULL;
+		json_error_t je;
+		size_t k;
+
+		if (r)
+			break;
+		if (json_unpack_ex(it, &je, 0, "{s:s, s:s}", "name", &name, "content", &content)) {
+			r = ERR(-EINVAL, "apply: items[%zu]: %s", i, je.text);
+			break;
+		}
+		json_array_append_new(names, json_string(name));
+		for (k = 0; k < n && strcmp(v[k].name, name); k++)
+			;
+		if (k == n) {
+			r = applied_push(&v, &n, name, content);
+		} else {
+			char *dup = strdup(content);
+
+			if (!dup) {
+				r = -ENOMEM;
+			} else {
+				free(v[k].content);
+				v[k].content = dup;
+			}
+		}
+	}
+	json_decref(one);
+	if (r) {
+		applied_free(v, n);
+		json_decref(names);
+		return r;
+	}
+	r = applied_commit(d, v, n, err, errlen);
+	if (!r)
+		*res = result_stats(d, names);
+	json_decref(names);
+	return r;
 }
 
 /* The applied entry that holds exactly one object, kind/ns/name. */
@@ -552,14 +613,17 @@ static int find_single(struct segd *d, const char *kind, const char *ns, const c
 		   kind, ns, name);
 }
 
+/* {name}, {names: [...]} or {kind, namespace, name}: one sync for all. */
 static int op_delete(struct segd *d, json_t *args, json_t **res, char *err, size_t errlen)
 {
 	const char *name = json_string_value(json_object_get(args, "name"));
 	const char *kind = json_string_value(json_object_get(args, "kind"));
 	const char *ns = json_string_value(json_object_get(args, "namespace")) ?: "default";
-	struct segd_applied gone;
-	size_t idx = d->napplied;
-	int r;
+	json_t *names = json_object_get(args, "names"), *it;
+	struct segd_applied *v = NULL;
+	size_t idx, n = 0, i;
+	bool *gone;
+	int r = 0;
 
 	if (kind) {
 		if (!name)
@@ -567,33 +631,44 @@ static int op_delete(struct segd *d, json_t *args, json_t **res, char *err, size
 		r = find_single(d, kind, ns, name, &idx, err, errlen);
 		if (r)
 			return r;
+		names = json_pack("[s]", d->applied[idx].name);
 	} else if (name) {
-		for (size_t i = 0; i < d->napplied; i++)
-			if (!strcmp(d->applied[i].name, name))
-				idx = i;
-		if (idx == d->napplied)
-			return ERR(-ENOENT, "nothing was applied as %s", name);
+		names = json_pack("[s]", name);
+	} else if (json_is_array(names)) {
+		json_incref(names);
 	} else {
-		return ERR(-EINVAL, "delete needs {name} or {kind, namespace, name}");
+		return ERR(-EINVAL, "delete needs {name}, {names} or {kind, namespace, name}");
 	}
-	gone = d->applied[idx];
-	memmove(&d->applied[idx], &d->applied[idx + 1],
-		(d->napplied - idx - 1) * sizeof(d->applied[0]));
-	d->napplied--;
-	r = sync_or_refuse(d, err, errlen);
-	if (r) {
-		memmove(&d->applied[idx + 1], &d->applied[idx],
-			(d->napplied - idx) * sizeof(d->applied[0]));
-		d->applied[idx] = gone;
-		d->napplied++;
-		d->dirty_manifests = true;
-		return r;
+	gone = calloc(d->napplied + 1, sizeof(*gone));
+	if (!gone) {
+		json_decref(names);
+		return -ENOMEM;
 	}
-	segd_state_save(d);
-	*res = result_stats(d, gone.name);
-	free(gone.name);
-	free(gone.content);
-	return 0;
+	json_array_foreach(names, i, it)
+	{
+		const char *nm = json_string_value(it);
+		size_t k;
+
+		for (k = 0; nm && k < d->napplied && strcmp(d->applied[k].name, nm); k++)
+			;
+		if (!nm || k == d->napplied) {
+			r = ERR(-ENOENT, "nothing was applied as %s", nm ?: "(not a string)");
+			break;
+		}
+		gone[k] = true;
+	}
+	for (i = 0; !r && i < d->napplied; i++)
+		if (!gone[i])
+			r = applied_push(&v, &n, d->applied[i].name, d->applied[i].content);
+	free(gone);
+	if (!r)
+		r = applied_commit(d, v, n, err, errlen);
+	else
+		applied_free(v, n);
+	if (!r)
+		*res = result_stats(d, names);
+	json_decref(names);
+	return r;
 }
 
 /* ---- CNI ---------------------------------------------------------------------------------- */

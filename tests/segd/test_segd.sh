@@ -194,6 +194,19 @@ check "bad manifest over the socket: refused with file:line:col" \
 check "  ... and the old policy is still enforced (a -> b:81 dropped)" blocked a 10.77.0.3 81
 check "  ... a -> b:80 still allowed" connects a 10.77.0.3 80
 check "  ... and nothing of it was kept (1 policy)" test "$(st .counts.policies)" = 1
+mkdir "$E2E_LOGDIR/batch"
+cp "$E2E_LOGDIR/np-a.yaml" "$E2E_LOGDIR/bad.yaml" "$E2E_LOGDIR/batch/"
+check "apply -f DIR with one bad file: all refused (the good one not applied)" \
+	bash -c "! '$SEGCTL' --socket '$SOCK' apply -f '$E2E_LOGDIR/batch' 2>/dev/null && \
+		test \"\$('$SEGCTL' --socket '$SOCK' -o json status | jq .counts.policies)\" = 1"
+rm "$E2E_LOGDIR/batch/bad.yaml"
+cp "$MDIR/pods.yaml" "$E2E_LOGDIR/batch/pods-copy.yaml.txt"
+check "apply -f DIR: its files in one request (2 policies after)" \
+	bash -c "'$SEGCTL' --socket '$SOCK' apply -f '$E2E_LOGDIR/batch' >/dev/null && \
+		test \"\$('$SEGCTL' --socket '$SOCK' -o json status | jq .counts.policies)\" = 2"
+check "delete -f DIR: back to 1 policy" \
+	bash -c "'$SEGCTL' --socket '$SOCK' delete -f '$E2E_LOGDIR/batch' >/dev/null && \
+		test \"\$('$SEGCTL' --socket '$SOCK' -o json status | jq .counts.policies)\" = 1"
 cp "$E2E_LOGDIR/bad.yaml" "$MDIR/zz-bad.yaml"
 sleep 0.5
 check "bad manifest in the directory: status shows file:line" \

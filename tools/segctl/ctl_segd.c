@@ -321,51 +321,61 @@ static int expand(const char *arg, char ***paths, size_t *n)
 	return 0;
 }
 
+/* All files in one request: segd applies (or removes) them together, with
+ * one sync, or refuses them all. */
 static int apply_or_delete(struct segctl *c, struct segctl_apply_opts *o, bool del)
 {
+	static const char *const cols[] = { "name",
+					    "stats.flipped",
+					    "stats.policy_writes",
+					    "stats.endpoint_writes",
+					    "stats.ipcache_writes",
+					    "stats.duration_us",
+					    NULL };
+	json_t *list = json_array(), *rows = json_array(), *res = NULL, *args = NULL, *nm;
 	char **paths = NULL;
-	size_t n = 0;
-	json_t *list = json_array();
+	size_t n = 0, i;
 	int err = 0;
 
-	if (!o->files.n)
-		return segctl_usage(c, "-f FILE|DIR is required");
-	for (size_t i = 0; i < o->files.n && !err; i++)
+	if (!o->files.n) {
+		err = segctl_usage(c, "-f FILE|DIR is required");
+		goto out;
+	}
+	for (i = 0; i < o->files.n && !err; i++)
 		err = expand(o->files.v[i], &paths, &n);
-	for (size_t i = 0; i < n && !err; i++) {
-		json_t *args = NULL, *res = NULL;
+	for (i = 0; i < n && !err; i++) {
 		char *content = NULL;
 
-		if (!del) {
-			err = read_file(paths[i], &content);
-			if (err)
-				break;
-			args = json_pack("{s:s, s:s}", "name", paths[i], "content", content);
-		} else {
-			args = json_pack("{s:s}", "name", paths[i]);
+		if (del) {
+			json_array_append_new(list, json_string(paths[i]));
+			continue;
 		}
+		err = read_file(paths[i], &content);
+		if (!err)
+			json_array_append_new(list, json_pack("{s:s, s:s}", "name", paths[i],
+							      "content", content));
 		free(content);
-		err = segctl_segd_call(c, del ? "delete" : "apply", args, &res);
-		json_decref(args);
-		if (!err) {
-			json_object_set_new(res, del ? "deleted" : "applied", json_true());
-			json_array_append(list, res);
-		}
-		json_decref(res);
 	}
-	if (!err) {
-		static const char *const cols[] = { "name",
-						    "stats.flipped",
-						    "stats.policy_writes",
-						    "stats.endpoint_writes",
-						    "stats.ipcache_writes",
-						    "stats.duration_us",
-						    NULL };
-
-		segctl_segd_print(c, list, cols);
+	if (err)
+		goto out;
+	if (!n) {
+		err = segctl_usage(c, "no .yaml, .yml or .json files in the given directories");
+		goto out;
 	}
+	args = json_pack("{s:O}", del ? "names" : "items", list);
+	err = segctl_segd_call(c, del ? "delete" : "apply", args, &res);
+	if (err)
+		goto out;
+	json_array_foreach(json_object_get(res, "names"), i, nm) json_array_append_new(
+		rows, json_pack("{s:O, s:b, s:O}", "name", nm, del ? "deleted" : "applied", 1,
+				"stats", json_object_get(res, "stats")));
+	segctl_segd_print(c, rows, cols);
+out:
 	json_decref(list);
-	for (size_t i = 0; i < n; i++)
+	json_decref(rows);
+	json_decref(args);
+	json_decref(res);
+	for (i = 0; i < n; i++)
 		free(paths[i]);
 	free(paths);
 	return err;
