@@ -1,0 +1,757 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * seg-topology store: interned strings and workloads, the bounded edge
+ * table (hash + LRU eviction), the bounded ring of recent flows, per-node
+ * batch dedupe, windows and filters. One mutex; batches are applied whole.
+ */
+#include "topology.h"
+#include "addr.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct strtab {
+	char **s; /* id - 1 */
+	uint32_t n, cap;
+	uint32_t *h; /* open addressing: id, 0 = empty */
+	uint32_t hcap;
+};
+
+struct node_state {
+	uint64_t session, last_seq;
+};
+
+struct topo {
+	pthread_mutex_t mu;
+	struct topo_limits lim;
+	struct strtab strs;
+	/* workloads: ids 1..n_wls */
+	struct topo_wl *wls;
+	uint32_t n_wls, cap_wls;
+	uint32_t *wl_h, wl_hcap;
+	/* edges: slots 1..max_edges; hash buckets; LRU head = oldest */
+	struct topo_edge *edges; /* [max_edges] */
+	uint32_t *e_bucket, e_nbucket; /* power of two */
+	uint32_t e_free, e_used_top, lru_head, lru_tail, n_edges;
+	/* flow ring */
+	struct topo_flow *ring;
+	uint64_t ring_next; /* records ever stored */
+	/* nodes by string id */
+	struct node_state *nodes;
+	uint32_t cap_nodes;
+	struct topo_stats st;
+};
+
+static uint32_t fnv(uint32_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n--)
+		h = (h ^ *b++) * 16777619u;
+	return h;
+}
+
+static uint32_t hstr(uint32_t h, const char *s)
+{
+	return fnv(h, s, strlen(s) + 1);
+}
+
+/* ---- strings ------------------------------------------------------------- */
+
+static int strtab_rehash(struct strtab *t, uint32_t cap)
+{
+	uint32_t *h = calloc(cap, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->n; i++) {
+		uint32_t j = hstr(2166136261u, t->s[i]) & (cap - 1);
+
+		while (h[j])
+			j = (j + 1) & (cap - 1);
+		h[j] = i + 1;
+	}
+	free(t->h);
+	t->h = h;
+	t->hcap = cap;
+	return 0;
+}
+
+/* id (> 0) of s; 0 for "" or on allocation failure */
+static uint32_t str_id(struct strtab *t, const char *s)
+{
+	uint32_t j;
+
+	if (!s || !*s)
+		return 0;
+	if (t->hcap < 2 * (t->n + 1) && strtab_rehash(t, t->hcap ? 2 * t->hcap : 256))
+		return 0;
+	for (j = hstr(2166136261u, s) & (t->hcap - 1); t->h[j]; j = (j + 1) & (t->hcap - 1))
+		if (!strcmp(t->s[t->h[j] - 1], s))
+			return t->h[j];
+	if (t->n == t->cap) {
+		uint32_t cap = t->cap ? 2 * t->cap : 256;
+		char **v = realloc(t->s, cap * sizeof(*v));
+
+		if (!v)
+			return 0;
+		t->s = v;
+		t->cap = cap;
+	}
+	t->s[t->n] = strdup(s);
+	if (!t->s[t->n])
+		return 0;
+	t->h[j] = ++t->n;
+	return t->n;
+}
+
+const char *topo_str(const struct topo *t, uint32_t id)
+{
+	return id && id <= t->strs.n ? t->strs.s[id - 1] : "";
+}
+
+/* ---- workloads --------------------------------------------------------------- */
+
+static uint32_t wl_hash(const char *ns, const char *name)
+{
+	return hstr(hstr(2166136261u, ns), name);
+}
+
+static int wl_rehash(struct topo *t, uint32_t cap)
+{
+	uint32_t *h = calloc(cap, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->n_wls; i++) {
+		uint32_t j = wl_hash(t->wls[i].ns, t->wls[i].name) & (cap - 1);
+
+		while (h[j])
+			j = (j + 1) & (cap - 1);
+		h[j] = i + 1;
+	}
+	free(t->wl_h);
+	t->wl_h = h;
+	t->wl_hcap = cap;
+	return 0;
+}
+
+static int wl_fill(struct topo *t, struct topo_wl *w, const FlowWorkload *m)
+{
+	memset(w, 0, sizeof(*w));
+	w->ns = strdup(m->namespace_);
+	w->name = strdup(m->name);
+	w->labels = m->n_labels ? calloc(m->n_labels, sizeof(char *)) : NULL;
+	if (!w->ns || !w->name || (m->n_labels && !w->labels))
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_labels; i++) {
+		if (asprintf(&w->labels[i], "%s=%s", m->labels[i]->key, m->labels[i]->value) < 0)
+			return -ENOMEM;
+		w->n_labels++;
+	}
+	w->identity = m->identity;
+	w->node = str_id(&t->strs, m->node);
+	return 0;
+}
+
+static void wl_clear(struct topo_wl *w)
+{
+	free(w->ns);
+	free(w->name);
+	for (uint32_t i = 0; i < w->n_labels; i++)
+		free(w->labels[i]);
+	free(w->labels);
+}
+
+/* id of the batch's workload; over the cap: 0 (counted) */
+static uint32_t wl_id(struct topo *t, const FlowWorkload *m)
+{
+	uint32_t j;
+
+	if (t->wl_hcap < 2 * (t->n_wls + 1) && wl_rehash(t, t->wl_hcap ? 2 * t->wl_hcap : 1024))
+		return 0;
+	for (j = wl_hash(m->namespace_, m->name) & (t->wl_hcap - 1); t->wl_h[j];
+	     j = (j + 1) & (t->wl_hcap - 1)) {
+		struct topo_wl *w = &t->wls[t->wl_h[j] - 1];
+
+		if (!strcmp(w->ns, m->namespace_) && !strcmp(w->name, m->name)) {
+			if (m->identity)
+				w->identity = m->identity;
+			return t->wl_h[j];
+		}
+	}
+	if (t->n_wls >= t->lim.max_workloads) {
+		t->st.workloads_over_cap++;
+		return 0;
+	}
+	if (t->n_wls == t->cap_wls) {
+		uint32_t cap = t->cap_wls ? 2 * t->cap_wls : 256;
+		struct topo_wl *v = realloc(t->wls, cap * sizeof(*v));
+
+		if (!v)
+			return 0;
+		t->wls = v;
+		t->cap_wls = cap;
+	}
+	if (wl_fill(t, &t->wls[t->n_wls], m)) {
+		wl_clear(&t->wls[t->n_wls]);
+		return 0;
+	}
+	t->wl_h[j] = ++t->n_wls;
+	return t->n_wls;
+}
+
+const struct topo_wl *topo_wl(const struct topo *t, uint32_t id)
+{
+	return id && id <= t->n_wls ? &t->wls[id - 1] : NULL;
+}
+
+uint32_t topo_n_wls(const struct topo *t)
+{
+	return t->n_wls;
+}
+
+/* ---- edges ---------------------------------------------------------------------- */
+
+#define E(t, i) (&(t)->edges[(i) - 1])
+
+static uint32_t edge_hash(uint32_t src, uint32_t dst, uint16_t port, uint8_t proto)
+{
+	uint32_t k[4] = { src, dst, port, proto };
+
+	return fnv(2166136261u, k, sizeof(k));
+}
+
+static void lru_unlink(struct topo *t, uint32_t i)
+{
+	struct topo_edge *e = E(t, i);
+
+	if (e->lru_prev)
+		E(t, e->lru_prev)->lru_next = e->lru_next;
+	else
+		t->lru_head = e->lru_next;
+	if (e->lru_next)
+		E(t, e->lru_next)->lru_prev = e->lru_prev;
+	else
+		t->lru_tail = e->lru_prev;
+	e->lru_prev = e->lru_next = 0;
+}
+
+static void lru_push(struct topo *t, uint32_t i)
+{
+	struct topo_edge *e = E(t, i);
+
+	e->lru_prev = t->lru_tail;
+	e->lru_next = 0;
+	if (t->lru_tail)
+		E(t, t->lru_tail)->lru_next = i;
+	else
+		t->lru_head = i;
+	t->lru_tail = i;
+}
+
+static void edge_unhash(struct topo *t, uint32_t i)
+{
+	struct topo_edge *e = E(t, i);
+	uint32_t *p = &t->e_bucket[edge_hash(e->src, e->dst, e->port, e->proto) &
+				  (t->e_nbucket - 1)];
+
+	while (*p && *p != i)
+		p = &E(t, *p)->hnext;
+	if (*p)
+		*p = e->hnext;
+}
+
+static uint32_t edge_get(struct topo *t, uint32_t src, uint32_t dst, uint16_t port, uint8_t proto)
+{
+	uint32_t *b = &t->e_bucket[edge_hash(src, dst, port, proto) & (t->e_nbucket - 1)];
+	struct topo_edge *e;
+	uint32_t i;
+
+	for (i = *b; i; i = E(t, i)->hnext) {
+		e = E(t, i);
+		if (e->src == src && e->dst == dst && e->port == port && e->proto == proto) {
+			lru_unlink(t, i);
+			lru_push(t, i);
+			return i;
+		}
+	}
+	if (t->e_free) {
+		i = t->e_free;
+		t->e_free = E(t, i)->hnext;
+	} else if (t->e_used_top < t->lim.max_edges) {
+		i = ++t->e_used_top;
+	} else {
+		/* full: evict the least recently updated edge */
+		i = t->lru_head;
+		lru_unlink(t, i);
+		edge_unhash(t, i);
+		t->n_edges--;
+		t->st.evicted_edges++;
+		b = &t->e_bucket[edge_hash(src, dst, port, proto) & (t->e_nbucket - 1)];
+	}
+	e = E(t, i);
+	memset(e, 0, sizeof(*e));
+	e->src = src;
+	e->dst = dst;
+	e->port = port;
+	e->proto = proto;
+	e->used = 1;
+	e->hnext = *b;
+	*b = i;
+	lru_push(t, i);
+	t->n_edges++;
+	return i;
+}
+
+/* ---- the counting rule ------------------------------------------------------------ */
+
+/* Does this record count for the edge (see topology.h)? */
+static bool counts_for_edge(const struct topo_flow *f)
+{
+	if (f->verdict == SEG__FLOW__V1__VERDICT__VERDICT_DENY)
+		return true;
+	if (f->dir == SEG__FLOW__V1__DIRECTION__DIRECTION_INGRESS)
+		return true;
+	return f->dst_wl == TOPO_WL_NONE; /* egress to no workload */
+}
+
+static void edge_account(struct topo_edge *e, const struct topo_flow *f)
+{
+	bool is_flow = f->kind == SEG__FLOW__V1__KIND__KIND_NEW ||
+		       f->kind == SEG__FLOW__V1__KIND__KIND_DENY ||
+		       f->kind == SEG__FLOW__V1__KIND__KIND_REVOKED ||
+		       f->kind == SEG__FLOW__V1__KIND__KIND_UNSPECIFIED;
+	uint64_t seen = f->last_ns ? f->last_ns : f->time_ns;
+	uint64_t first = f->first_ns ? f->first_ns : f->time_ns;
+
+	if (is_flow) {
+		if (f->verdict == SEG__FLOW__V1__VERDICT__VERDICT_DENY)
+			e->denied++;
+		else if (f->verdict == SEG__FLOW__V1__VERDICT__VERDICT_AUDIT)
+			e->audit++;
+		else
+			e->allowed++;
+	}
+	e->bytes += f->bytes_fwd + f->bytes_rev;
+	e->packets += f->packets_fwd + f->packets_rev;
+	if (!e->first_ns || first < e->first_ns)
+		e->first_ns = first;
+	if (seen > e->last_ns)
+		e->last_ns = seen;
+}
+
+/* ---- batches ---------------------------------------------------------------------- */
+
+static struct node_state *node_get(struct topo *t, uint32_t id)
+{
+	if (id >= t->cap_nodes) {
+		uint32_t cap = t->cap_nodes ? t->cap_nodes : 64;
+		struct node_state *v;
+
+		while (cap <= id)
+			cap *= 2;
+		v = realloc(t->nodes, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		memset(v + t->cap_nodes, 0, (cap - t->cap_nodes) * sizeof(*v));
+		t->nodes = v;
+		t->cap_nodes = cap;
+	}
+	return &t->nodes[id];
+}
+
+static void flow_from_msg(struct topo *t, struct topo_flow *f, const FlowRec *r,
+			  const uint32_t *wmap, size_t n_wmap, uint32_t node)
+{
+	memset(f, 0, sizeof(*f));
+	f->time_ns = r->time_ns;
+	f->first_ns = r->first_seen_ns;
+	f->last_ns = r->last_seen_ns;
+	f->packets_fwd = r->packets_fwd;
+	f->bytes_fwd = r->bytes_fwd;
+	f->packets_rev = r->packets_rev;
+	f->bytes_rev = r->bytes_rev;
+	f->addr_len = r->src_addr.len == 4 ? 4 : 16;
+	if (r->src_addr.len == 4 || r->src_addr.len == 16)
+		memcpy(f->src, r->src_addr.data, r->src_addr.len);
+	if (r->dst_addr.len == 4 || r->dst_addr.len == 16)
+		memcpy(f->dst, r->dst_addr.data, r->dst_addr.len);
+	f->sport = r->src_port;
+	f->dport = r->dst_port;
+	f->proto = r->proto;
+	f->verdict = r->verdict;
+	f->kind = r->kind;
+	f->dir = r->direction;
+	f->reason = r->reason;
+	f->flags_fwd = r->tcp_flags_fwd;
+	f->flags_rev = r->tcp_flags_rev;
+	f->src_wl = r->src_workload && r->src_workload <= n_wmap ? wmap[r->src_workload - 1] : 0;
+	f->dst_wl = r->dst_workload && r->dst_workload <= n_wmap ? wmap[r->dst_workload - 1] : 0;
+	f->src_id = r->src_identity;
+	f->dst_id = r->dst_identity;
+	f->rule_id = r->rule_id;
+	f->node = *r->node ? str_id(&t->strs, r->node) : node;
+	f->policy = str_id(&t->strs, r->policy);
+	f->rule = str_id(&t->strs, r->rule);
+	f->suppressed = r->suppressed;
+}
+
+static void store_flow(struct topo *t, const struct topo_flow *f)
+{
+	if (t->ring_next >= t->lim.max_flows)
+		t->st.evicted_flows++;
+	t->ring[t->ring_next % t->lim.max_flows] = *f;
+	t->ring_next++;
+	if (counts_for_edge(f)) {
+		uint32_t i = edge_get(t, f->src_wl, f->dst_wl, f->dport, f->proto);
+
+		edge_account(E(t, i), f);
+	}
+}
+
+int topo_apply(struct topo *t, const FlowBatch *b, uint64_t *last_seq)
+{
+	uint32_t *wmap = NULL, node;
+	struct node_state *ns;
+	int r = 1;
+
+	topo_lock(t);
+	node = str_id(&t->strs, b->node);
+	ns = node_get(t, node);
+	if (!ns) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (b->session && b->seq) {
+		if (ns->session == b->session && b->seq <= ns->last_seq) {
+			t->st.duplicates++;
+			*last_seq = ns->last_seq;
+			r = 0;
+			goto out;
+		}
+		if (ns->session != b->session)
+			ns->session = b->session;
+		ns->last_seq = b->seq;
+	}
+	*last_seq = ns->last_seq;
+	if (b->n_workloads) {
+		wmap = malloc(b->n_workloads * sizeof(*wmap));
+		if (!wmap) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < b->n_workloads; i++)
+			wmap[i] = wl_id(t, b->workloads[i]);
+	}
+	for (size_t i = 0; i < b->n_flows; i++) {
+		struct topo_flow f;
+
+		flow_from_msg(t, &f, b->flows[i], wmap, b->n_workloads, node);
+		store_flow(t, &f);
+	}
+	t->st.batches++;
+	t->st.records += b->n_flows;
+	t->st.dropped_by_senders += b->dropped;
+out:
+	topo_unlock(t);
+	free(wmap);
+	return r;
+}
+
+void topo_count_rejected(struct topo *t)
+{
+	topo_lock(t);
+	t->st.rejected++;
+	topo_unlock(t);
+}
+
+void topo_get_stats(struct topo *t, struct topo_stats *st)
+{
+	topo_lock(t);
+	*st = t->st;
+	st->edges = t->n_edges;
+	st->flows = t->ring_next < t->lim.max_flows ? t->ring_next : t->lim.max_flows;
+	st->workloads = t->n_wls;
+	topo_unlock(t);
+}
+
+/* ---- filters ------------------------------------------------------------------------- */
+
+static bool wl_is(const struct topo *t, uint32_t id, const char *ns, const char *name)
+{
+	const struct topo_wl *w = topo_wl(t, id);
+
+	return w && !strcmp(w->ns, ns) && (!name || !strcmp(w->name, name));
+}
+
+static bool match_ends(const struct topo *t, uint32_t a, uint32_t b, const struct topo_filter *flt)
+{
+	if (flt->ns && *flt->ns && !wl_is(t, a, flt->ns, NULL) && !wl_is(t, b, flt->ns, NULL))
+		return false;
+	if (flt->pod && *flt->pod) {
+		const char *sl = strchr(flt->pod, '/');
+		char ns[256];
+
+		if (!sl || (size_t)(sl - flt->pod) >= sizeof(ns))
+			return false;
+		memcpy(ns, flt->pod, sl - flt->pod);
+		ns[sl - flt->pod] = '\0';
+		if (!wl_is(t, a, ns, sl + 1) && !wl_is(t, b, ns, sl + 1))
+			return false;
+	}
+	return true;
+}
+
+bool topo_flow_match(const struct topo *t, const struct topo_flow *f, const struct topo_filter *flt)
+{
+	if (flt->verdict && f->verdict != flt->verdict)
+		return false;
+	if (flt->since_ns && f->time_ns < flt->since_ns)
+		return false;
+	if (flt->node && *flt->node && strcmp(topo_str(t, f->node), flt->node))
+		return false;
+	return match_ends(t, f->src_wl, f->dst_wl, flt);
+}
+
+static bool msg_wl_is(const FlowBatch *b, uint32_t idx, const char *ns, size_t ns_len,
+		      const char *name)
+{
+	const FlowWorkload *w;
+
+	if (!idx || idx > b->n_workloads)
+		return false;
+	w = b->workloads[idx - 1];
+	return strlen(w->namespace_) == ns_len && !strncmp(w->namespace_, ns, ns_len) &&
+	       (!name || !strcmp(w->name, name));
+}
+
+bool topo_msg_match(const FlowBatch *b, const FlowRec *r, const struct topo_filter *flt)
+{
+	if (flt->verdict && (int)r->verdict != flt->verdict)
+		return false;
+	if (flt->since_ns && r->time_ns < flt->since_ns)
+		return false;
+	if (flt->node && *flt->node && strcmp(*r->node ? r->node : b->node, flt->node))
+		return false;
+	if (flt->ns && *flt->ns) {
+		size_t l = strlen(flt->ns);
+
+		if (!msg_wl_is(b, r->src_workload, flt->ns, l, NULL) &&
+		    !msg_wl_is(b, r->dst_workload, flt->ns, l, NULL))
+			return false;
+	}
+	if (flt->pod && *flt->pod) {
+		const char *sl = strchr(flt->pod, '/');
+
+		if (!sl)
+			return false;
+		if (!msg_wl_is(b, r->src_workload, flt->pod, sl - flt->pod, sl + 1) &&
+		    !msg_wl_is(b, r->dst_workload, flt->pod, sl - flt->pod, sl + 1))
+			return false;
+	}
+	return true;
+}
+
+size_t topo_flows(const struct topo *t, const struct topo_filter *flt, size_t limit,
+		  const struct topo_flow **out)
+{
+	uint64_t held = t->ring_next < t->lim.max_flows ? t->ring_next : t->lim.max_flows;
+	size_t n = 0;
+
+	/* newest first into out[], then reversed */
+	for (uint64_t k = 0; k < held && (!limit || n < limit); k++) {
+		const struct topo_flow *f = &t->ring[(t->ring_next - 1 - k) % t->lim.max_flows];
+
+		if (topo_flow_match(t, f, flt))
+			out[n++] = f;
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		const struct topo_flow *x = out[i];
+
+		out[i] = out[n - 1 - i];
+		out[n - 1 - i] = x;
+	}
+	return n;
+}
+
+static bool edge_match(const struct topo *t, const struct topo_edge *e, const struct topo_filter *flt)
+{
+	if (flt->verdict == SEG__FLOW__V1__VERDICT__VERDICT_ALLOW && !e->allowed)
+		return false;
+	if (flt->verdict == SEG__FLOW__V1__VERDICT__VERDICT_DENY && !e->denied)
+		return false;
+	if (flt->verdict == SEG__FLOW__V1__VERDICT__VERDICT_AUDIT && !e->audit)
+		return false;
+	if (flt->since_ns && e->last_ns < flt->since_ns)
+		return false;
+	return match_ends(t, e->src, e->dst, flt);
+}
+
+/* A window's edges from the ring, into a private table. */
+static long graph_window(struct topo *t, const struct topo_filter *flt, uint64_t from_ns,
+			 struct topo_edge **edges, bool *complete)
+{
+	struct topo_limits lim = { .max_edges = t->n_edges + 16, .max_flows = 1, .max_workloads = 1 };
+	uint64_t held = t->ring_next < t->lim.max_flows ? t->ring_next : t->lim.max_flows;
+	struct topo *w = topo_new(&lim);
+	struct topo_edge *out = NULL;
+	long n = 0;
+
+	if (!w)
+		return -ENOMEM;
+	*complete = t->ring_next <= t->lim.max_flows;
+	for (uint64_t k = 0; k < held; k++) {
+		const struct topo_flow *f = &t->ring[(t->ring_next - 1 - k) % t->lim.max_flows];
+
+		if (f->time_ns < from_ns) {
+			*complete = true;
+			continue;
+		}
+		if (counts_for_edge(f) && topo_flow_match(t, f, flt))
+			edge_account(E(w, edge_get(w, f->src_wl, f->dst_wl, f->dport, f->proto)), f);
+	}
+	out = calloc(w->n_edges + 1, sizeof(*out));
+	if (!out) {
+		topo_free(w);
+		return -ENOMEM;
+	}
+	for (uint32_t i = w->lru_head; i; i = E(w, i)->lru_next)
+		if (edge_match(t, E(w, i), flt))
+			out[n++] = *E(w, i);
+	topo_free(w);
+	*edges = out;
+	return n;
+}
+
+long topo_graph(struct topo *t, const struct topo_filter *flt, uint64_t window_ns,
+		struct topo_edge **edges, bool *complete)
+{
+	struct topo_edge *out;
+	long n = 0;
+
+	if (window_ns)
+		return graph_window(t, flt, flow_now_ns() - window_ns, edges, complete);
+	*complete = t->st.evicted_edges == 0;
+	out = calloc(t->n_edges + 1, sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	for (uint32_t i = t->lru_head; i; i = E(t, i)->lru_next)
+		if (edge_match(t, E(t, i), flt))
+			out[n++] = *E(t, i);
+	*edges = out;
+	return n;
+}
+
+/* ---- to messages ---------------------------------------------------------------------- */
+
+int topo_wl_to_batch(const struct topo *t, uint32_t id, struct flow_batch *b)
+{
+	const struct topo_wl *w = topo_wl(t, id);
+
+	if (!w)
+		return 0;
+	return flow_batch_workload(b, w->ns, w->name, w->identity, (const char *const *)w->labels,
+				   w->n_labels);
+}
+
+int topo_flows_to_batch(const struct topo *t, const struct topo_flow *const *fv, size_t n,
+			struct flow_batch *b)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct topo_flow *f = fv[i];
+		FlowRec r = SEG__FLOW__V1__FLOW__INIT;
+		int s = topo_wl_to_batch(t, f->src_wl, b), d = topo_wl_to_batch(t, f->dst_wl, b);
+
+		if (s < 0 || d < 0)
+			return -ENOMEM;
+		r.time_ns = f->time_ns;
+		r.node = (char *)topo_str(t, f->node);
+		r.kind = f->kind;
+		r.src_addr.data = (uint8_t *)f->src;
+		r.src_addr.len = f->addr_len;
+		r.dst_addr.data = (uint8_t *)f->dst;
+		r.dst_addr.len = f->addr_len;
+		r.src_port = f->sport;
+		r.dst_port = f->dport;
+		r.proto = f->proto;
+		r.src_workload = s;
+		r.dst_workload = d;
+		r.src_identity = f->src_id;
+		r.dst_identity = f->dst_id;
+		r.direction = f->dir;
+		r.verdict = f->verdict;
+		r.policy = (char *)topo_str(t, f->policy);
+		r.rule_id = f->rule_id;
+		r.rule = (char *)topo_str(t, f->rule);
+		r.reason = f->reason;
+		r.reason_text = (char *)seg_reason_str(f->reason);
+		r.packets_fwd = f->packets_fwd;
+		r.bytes_fwd = f->bytes_fwd;
+		r.packets_rev = f->packets_rev;
+		r.bytes_rev = f->bytes_rev;
+		r.first_seen_ns = f->first_ns;
+		r.last_seen_ns = f->last_ns;
+		r.tcp_flags_fwd = f->flags_fwd;
+		r.tcp_flags_rev = f->flags_rev;
+		r.suppressed = f->suppressed;
+		if (flow_batch_add(b, &r))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+struct topo *topo_new(const struct topo_limits *l)
+{
+	struct topo *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	pthread_mutex_init(&t->mu, NULL);
+	t->lim.max_edges = l && l->max_edges ? l->max_edges : 100000;
+	t->lim.max_flows = l && l->max_flows ? l->max_flows : 100000;
+	t->lim.max_workloads = l && l->max_workloads ? l->max_workloads : 65536;
+	for (t->e_nbucket = 64; t->e_nbucket < t->lim.max_edges; t->e_nbucket *= 2)
+		;
+	t->edges = malloc((size_t)t->lim.max_edges * sizeof(*t->edges));
+	t->e_bucket = calloc(t->e_nbucket, sizeof(*t->e_bucket));
+	t->ring = malloc((size_t)t->lim.max_flows * sizeof(*t->ring));
+	if (!t->edges || !t->e_bucket || !t->ring) {
+		topo_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void topo_free(struct topo *t)
+{
+	if (!t)
+		return;
+	for (uint32_t i = 0; i < t->n_wls; i++)
+		wl_clear(&t->wls[i]);
+	free(t->wls);
+	free(t->wl_h);
+	for (uint32_t i = 0; i < t->strs.n; i++)
+		free(t->strs.s[i]);
+	free(t->strs.s);
+	free(t->strs.h);
+	free(t->edges);
+	free(t->e_bucket);
+	free(t->ring);
+	free(t->nodes);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+void topo_lock(struct topo *t)
+{
+	pthread_mutex_lock(&t->mu);
+}
+
+void topo_unlock(struct topo *t)
+{
+	pthread_mutex_unlock(&t->mu);
+}
