@@ -168,14 +168,33 @@ static int on_resync(struct loop *l, struct loop_src *s, uint32_t ev, void *ctx)
 	return 0;
 }
 
+static int watch_manifests(struct segd *d);
+
 static int on_inotify(struct loop *l, struct loop_src *s, uint32_t ev, void *ctx)
 {
 	struct segd *d = ctx;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool lost = false;
+	ssize_t n;
 
-	for (int i = 0; i < 64; i++) /* bounded; the rest comes on the next wake-up */
-		if (read(d->inotify_fd, buf, sizeof(buf)) <= 0)
+	for (int i = 0; i < 64; i++) { /* bounded; the rest comes on the next wake-up */
+		n = read(d->inotify_fd, buf, sizeof(buf));
+		if (n <= 0)
 			break;
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+
+			lost |= !!(e->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF));
+			p += sizeof(*e) + e->len;
+		}
+	}
+	if (lost) { /* the directory went away or moved: watch (a new) one again */
+		log_warn("manifests directory %s removed or moved; watching it anew",
+			 d->o.manifests);
+		watch_manifests(d); /* frees s: return at once */
+		d->dirty_manifests = true;
+		return 0;
+	}
 	return loop_timer_arm(l, d->manifests_timer, d->o.debounce ?: 1, 0);
 }
 

@@ -224,6 +224,16 @@ np_yaml b-from-a b 80 >"$MDIR/np.yaml"
 sleep 0.5
 check "directory change back: a -> b:81 dropped" blocked a 10.77.0.3 81
 
+cp -r "$MDIR" "$E2E_LOGDIR/mdir-saved"
+rm -rf "$MDIR"
+sleep 0.5
+check "manifests directory removed: no pods, no policies" \
+	test "$(st '[.counts.pods, .counts.policies] | tostring')" = '[0,0]'
+cp "$E2E_LOGDIR/mdir-saved/"* "$MDIR/"
+sleep 0.5
+check "  ... files back in the directory (watched anew): a -> b:80 allowed, b:81 dropped" \
+	bash -c "$(declare -f probe connects blocked e2e_probe e2e_result); $(declare -p E2E_PREFIX SEGPROBE TO_ALLOW TO_DENY); connects a 10.77.0.3 80 && blocked a 10.77.0.3 81"
+
 # ---- kill -9 and restart -----------------------------------------------------------------------
 # One TCP connection carries a round every 50 ms across the kill and the
 # restart: every round must be answered.
