@@ -427,6 +427,7 @@ int main(int argc, char **argv)
 	int kargc = 0, r, err;
 
 	log_init("segd", LOG_LVL_INFO);
+	signal(SIGPIPE, SIG_IGN); /* a client or scraper gone mid-answer is an error, not a kill */
 	r = parse_opts(argc, argv, &d.o, &kargc, &keep);
 	if (r != OPTS_RUN)
 		return r;
