@@ -194,6 +194,9 @@ static int status_err(struct stream *s, const char *what, const char *target)
 	case GRPC_STATUS_UNIMPLEMENTED:
 		err = -EOPNOTSUPP;
 		break;
+	case GRPC_STATUS_FAILED_PRECONDITION:
+		err = -ERANGE; /* export: out of order, resend from the ack's last_seq + 1 */
+		break;
 	default:
 		err = -EPROTO;
 	}

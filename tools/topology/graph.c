@@ -425,14 +425,21 @@ int topo_apply(struct topo *t, const FlowBatch *b, uint64_t *last_seq)
 		goto out;
 	}
 	if (b->session && b->seq) {
+		/* a session's batches apply in order, once: older ones are
+		 * duplicates (a resend), a gap means batches in between were
+		 * lost (a cut stream still delivering): refused, resend */
 		if (ns->session == b->session && b->seq <= ns->last_seq) {
 			t->st.duplicates++;
 			*last_seq = ns->last_seq;
 			r = 0;
 			goto out;
 		}
-		if (ns->session != b->session)
-			ns->session = b->session;
+		if (ns->session == b->session && b->seq != ns->last_seq + 1) {
+			*last_seq = ns->last_seq;
+			r = -ERANGE;
+			goto out;
+		}
+		ns->session = b->session;
 		ns->last_seq = b->seq;
 	}
 	*last_seq = ns->last_seq;

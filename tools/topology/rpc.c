@@ -19,7 +19,7 @@
 #include <string.h>
 
 enum call_kind { CALL_NEW, CALL_EXPORT, CALL_QUERY, CALL_WATCH, CALL_OTHER };
-enum tag_op { OP_REQUEST, OP_RECV, OP_SEND, OP_FINAL, OP_CLOSE };
+enum tag_op { OP_REQUEST, OP_MD, OP_RECV, OP_SEND, OP_FINAL, OP_CLOSE };
 
 struct rcall;
 struct tag {
@@ -37,7 +37,7 @@ struct rcall {
 	int cancelled;
 	grpc_byte_buffer *recv, *sendbuf;
 	grpc_slice status_details;
-	struct tag t_req, t_recv, t_send, t_final, t_close;
+	struct tag t_req, t_md, t_recv, t_send, t_final, t_close;
 	/* export */
 	uint64_t batches, records, dups, last_seq, msgs;
 	/* watch */
@@ -102,6 +102,7 @@ static int request_next(struct topo_rpc *r)
 	grpc_call_details_init(&c->details);
 	grpc_metadata_array_init(&c->md);
 	c->t_req = (struct tag){ c, OP_REQUEST };
+	c->t_md = (struct tag){ c, OP_MD };
 	c->t_recv = (struct tag){ c, OP_RECV };
 	c->t_send = (struct tag){ c, OP_SEND };
 	c->t_final = (struct tag){ c, OP_FINAL };
@@ -268,7 +269,7 @@ static void export_recv(struct rcall *c, bool ok)
 	struct topo_rpc *r = c->r;
 	Seg__Flow__V1__ExportAck ack = SEG__FLOW__V1__EXPORT_ACK__INIT;
 	FlowBatch *b;
-	char msg[128];
+	char msg[320];
 	int res;
 
 	if (!ok)
@@ -300,6 +301,13 @@ static void export_recv(struct rcall *c, bool ok)
 		return;
 	}
 	res = topo_apply(r->t, b, &c->last_seq);
+	if (res == -ERANGE) {
+		snprintf(msg, sizeof(msg), "node %s: expected seq %llu, got %llu: resend from %llu",
+			 b->node, (unsigned long long)c->last_seq + 1, (unsigned long long)b->seq,
+			 (unsigned long long)c->last_seq + 1);
+		finish(c, GRPC_STATUS_FAILED_PRECONDITION, msg, NULL, false);
+		return;
+	}
 	if (res < 0) {
 		finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, false);
 		return;
@@ -444,7 +452,7 @@ static void call_begin(struct rcall *c)
 	switch (c->kind) {
 	case CALL_EXPORT:
 	case CALL_WATCH:
-		start(c, &md, 1, &c->t_send);
+		start(c, &md, 1, &c->t_md);
 		recv_next(c);
 		break;
 	case CALL_QUERY:
@@ -461,6 +469,8 @@ static void on_event(struct topo_rpc *r, struct tag *tag, bool ok)
 
 	c->refs--;
 	switch (tag->op) {
+	case OP_MD:
+		break;
 	case OP_REQUEST:
 		if (!ok) /* shutting down */
 			break;
