@@ -412,6 +412,7 @@ static void teardown(struct segd *d)
 	loop_free(d->loop);
 	if (d->inotify_fd >= 0)
 		close(d->inotify_fd);
+	discover_result_free(&d->scan);
 	seg_compiled_free(d->c);
 	seg_manifests_free(d->m);
 	seg_apply_free(d->apply);

@@ -451,7 +451,7 @@ static int sync_or_refuse(struct segd *d, char *err, size_t errlen)
 	int r;
 
 	memcpy(prev, d->last_error, sizeof(prev));
-	r = segd_sync_now(d, err, errlen);
+	r = segd_sync_now(d, false, err, errlen);
 	if (r)
 		memcpy(d->last_error, prev, sizeof(prev));
 	return r;
@@ -730,7 +730,7 @@ static int op_cni_add(struct segd *d, json_t *args, json_t **res, char *err, siz
 	}
 	d->cni = nv;
 	d->cni[d->ncni++] = p;
-	r = segd_sync_now(d, err, errlen);
+	r = segd_sync_now(d, true, err, errlen); /* its interface is new: rescan */
 	if (!r)
 		r = cni_ready(d, &d->cni[d->ncni - 1], res, err, errlen);
 	if (r) {
@@ -753,7 +753,7 @@ static int op_cni_del(struct segd *d, json_t *args, json_t **res, char *err, siz
 		return 0; /* DEL is idempotent */
 	cni_remove(d, i);
 	segd_state_save(d);
-	segd_sync_now(d, err, errlen); /* a failure here is the node's, shown in status */
+	segd_sync_now(d, false, err, errlen); /* a failure here is the node's, in status */
 	*res = json_pack("{s:s}", "container_id", cid);
 	return 0;
 }

@@ -139,6 +139,8 @@ struct segd {
 	struct seg_compiled *c;
 	struct segd_att *att;
 	size_t natt;
+	struct disc_result scan; /* the last interface scan */
+	bool have_scan;
 
 	/* dirty flags, consumed by segd_sync() */
 	bool dirty_manifests, dirty_links, dirty_apply;
@@ -161,9 +163,10 @@ int segd_parse_addr(const char *s, struct in6_addr *a); /* "10.0.0.1", "fd00::1"
 
 /* sync.c: one pass; 0 or -errno (also recorded in d->last_error). */
 int segd_sync(struct segd *d);
-/* Makes manifests/compiled state from the sources now (used by apply ops):
- * on error, nothing changes and err holds the message. */
-int segd_sync_now(struct segd *d, char *err, size_t errlen);
+/* Makes manifests/compiled state from the sources now (used by the ops that
+ * change them), rescanning interfaces first if asked (else the last scan is
+ * matched): on error, nothing changes and err holds the message. */
+int segd_sync_now(struct segd *d, bool rescan_links, char *err, size_t errlen);
 const struct segd_att *segd_att_find(const struct segd *d, const char *pod);
 __u32 segd_pod_ep_id(const char *ns, const char *name);
 

@@ -177,7 +177,9 @@ out:
 	return 0;
 }
 
-static int sync_links(struct segd *d, const struct seg_manifests *m, bool *changed)
+/* Scans the pod interfaces into d->scan (kept for matching when only the
+ * manifests change, so an apply does not wait for netlink dumps). */
+static int rescan(struct segd *d)
 {
 	struct disc_opts o = { .netns_dir = d->o.pod_netns_dir, .ovsdb_sock = d->o.ovsdb };
 	struct disc_result res = {};
@@ -193,12 +195,33 @@ static int sync_links(struct segd *d, const struct seg_manifests *m, bool *chang
 	err = discover_scan(&o, &res);
 	if (err) {
 		log_err(err, "pod interface scan (attachments kept)");
-		goto out;
+	} else {
+		discover_result_free(&d->scan);
+		d->scan = res;
+		d->have_scan = true;
+	}
+	for (size_t i = 0; i < nns; i++)
+		free(ns[i]);
+	free(ns);
+	return err;
+}
+
+/* Matches the scanned interfaces to pods: attaches new ones, detaches
+ * those gone. fresh: rescan first, else match the last scan. */
+static int sync_links(struct segd *d, const struct seg_manifests *m, bool fresh, bool *changed)
+{
+	const struct disc_result *res = &d->scan;
+	int err = 0;
+
+	if (fresh || !d->have_scan) {
+		err = rescan(d);
+		if (err)
+			return err;
 	}
 	for (size_t i = 0; i < d->natt; i++)
 		d->att[i].seen = false;
-	for (size_t i = 0; i < res.n; i++) {
-		const struct disc_iface *f = &res.ifs[i];
+	for (size_t i = 0; i < res->n; i++) {
+		const struct disc_iface *f = &res->ifs[i];
 		const struct seg_pod *pod;
 		struct segd_att *a = NULL, *na;
 		char key[sizeof(a->pod)];
@@ -223,10 +246,8 @@ static int sync_links(struct segd *d, const struct seg_manifests *m, bool *chang
 		if (!pod)
 			continue;
 		na = realloc(d->att, (d->natt + 1) * sizeof(*na));
-		if (!na) {
-			err = -ENOMEM;
-			goto out;
-		}
+		if (!na)
+			return -ENOMEM;
 		d->att = na;
 		if (attach_one(d, f, pod, &d->att[d->natt]))
 			continue; /* logged; retried on the next scan */
@@ -249,11 +270,6 @@ static int sync_links(struct segd *d, const struct seg_manifests *m, bool *chang
 		d->natt--;
 		*changed = true;
 	}
-out:
-	discover_result_free(&res);
-	for (size_t i = 0; i < nns; i++)
-		free(ns[i]);
-	free(ns);
 	return err;
 }
 
@@ -341,9 +357,11 @@ int segd_sync(struct segd *d)
 		}
 	}
 	mm = m_new ?: d->m;
-	if (d->dirty_links) {
+	if (d->dirty_links || m_new) {
+		bool fresh = d->dirty_links;
+
 		d->dirty_links = false;
-		if (sync_links(d, mm, &changed))
+		if (sync_links(d, mm, fresh, &changed))
 			d->dirty_links = true; /* retried on the resync timer */
 	}
 	if (!m_new && !changed && !d->dirty_apply)
@@ -365,12 +383,12 @@ int segd_sync(struct segd *d)
 	return build_failed ? -EINVAL : 0;
 }
 
-int segd_sync_now(struct segd *d, char *err, size_t errlen)
+int segd_sync_now(struct segd *d, bool rescan_links, char *err, size_t errlen)
 {
 	int r;
 
 	d->dirty_manifests = true;
-	d->dirty_links = true;
+	d->dirty_links |= rescan_links;
 	r = segd_sync(d);
 	if (r)
 		snprintf(err, errlen, "%s", d->last_error[0] ? d->last_error : strerror(-r));
