@@ -357,7 +357,7 @@ static bool ep_same(const struct seg_endpoint *a, const struct seg_endpoint *b)
 }
 
 /* Endpoints: revision kept when unchanged, else bumped (new: 1). */
-static int diff_eps(const struct ap_state *m, struct ap_plan *p)
+static int diff_eps(const struct ap_state *m, struct ap_plan *p, bool *chg)
 {
 	struct ap_state *w = &p->want;
 	size_t i = 0, j = 0;
@@ -380,10 +380,129 @@ static int diff_eps(const struct ap_state *m, struct ap_plan *p)
 		w->ep[j].ep.revision = c == 0 ? m->ep[i].ep.revision + 1 : 1;
 		if (!w->ep[j].ep.revision)
 			w->ep[j].ep.revision = 1;
+		chg[j] = true;
 		p->ep_set[p->nep_set++] = w->ep[j++];
 		i += c == 0;
 	}
 	return 0;
+}
+
+/* ---- revisions of endpoints whose flows may change verdict ------------------------ */
+
+static bool prefix_has(const __u32 *net, __u32 plen, const __u32 *addr)
+{
+	const __u8 *n = (const __u8 *)net, *a = (const __u8 *)addr;
+	__u32 bytes = plen / 8, bits = plen % 8;
+
+	if (plen > 128 || memcmp(n, a, bytes))
+		return false;
+	return !bits || !((n[bytes] ^ a[bytes]) & (0xff00 >> bits));
+}
+
+/* The identity a packet from addr gets in state s: exact, longest
+ * prefix, else WORLD (the data path's lookup). */
+static __u32 state_ident(const struct ap_state *s, const struct seg_ipcache_key *k)
+{
+	const struct ap_ipc *e = bsearch(k, s->ipc, s->nipc, sizeof(*s->ipc), cmp_ipc);
+	__u32 id = SEG_ID_WORLD, best = 0;
+
+	if (e)
+		return e->val.identity;
+	for (size_t i = 0; i < s->nlpm; i++) {
+		const struct seg_lpm_key *l = &s->lpm[i].key;
+
+		if (l->prefixlen >= best && prefix_has(l->addr, l->prefixlen, k->addr)) {
+			best = l->prefixlen;
+			id = s->lpm[i].val.identity;
+		}
+	}
+	return id;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Identities some address moved from or to ("re-identified"). */
+static int moved_ids(const struct ap_state *m, const struct ap_plan *p, __u32 **out, size_t *n)
+{
+	__u32 *v = calloc(2 * (p->nipc_set + p->nipc_del) + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nipc_set; i++) {
+		__u32 old = state_ident(m, &p->ipc_set[i].key);
+
+		if (old != p->ipc_set[i].val.identity) {
+			v[(*n)++] = old;
+			v[(*n)++] = p->ipc_set[i].val.identity;
+		}
+	}
+	for (size_t i = 0; i < p->nipc_del; i++) {
+		__u32 old = state_ident(m, &p->ipc_del[i]),
+		      now = state_ident(&p->want, &p->ipc_del[i]);
+
+		if (old != now) {
+			v[(*n)++] = old;
+			v[(*n)++] = now;
+		}
+	}
+	qsort(v, *n, sizeof(*v), cmp_u32);
+	*out = v;
+	return 0;
+}
+
+/*
+ * An address changing identity changes the verdict of established flows
+ * only on endpoints whose policy sets name the old or the new identity
+ * (otherwise both fall to the same ANY entries or to none). Those
+ * endpoints get a new revision (the data path re-checks their flows); a
+ * changed LPM entry bumps every isolated endpoint. (With the epoch slots,
+ * the generation bump of the flip does this for every endpoint.)
+ */
+static int bump_reidentified(const struct ap_state *m, struct ap_plan *p, const bool *chg)
+{
+	struct ap_state *w = &p->want;
+	bool all = p->nlpm_set || p->nlpm_del;
+	__u32 *ids = NULL, *hit = NULL;
+	size_t nids = 0, nhit = 0;
+	int err = moved_ids(m, p, &ids, &nids);
+
+	if (err || (!nids && !all))
+		goto out;
+	hit = calloc(w->npol + 1, sizeof(*hit));
+	if (!hit) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < w->npol; i++) {
+		const struct seg_policy_key *k = &w->pol[i].key;
+
+		if ((!nhit || hit[nhit - 1] != k->policy_id) &&
+		    bsearch(&k->remote_id, ids, nids, sizeof(*ids), cmp_u32))
+			hit[nhit++] = k->policy_id;
+	}
+	qsort(hit, nhit, sizeof(*hit), cmp_u32);
+	for (size_t j = 0; j < w->nep; j++) {
+		struct seg_endpoint *ep = &w->ep[j].ep;
+		bool bump = false;
+
+		for (int d = 0; d < SEG_DIR_MAX && !chg[j]; d++)
+			bump |= (ep->flags[d] & SEG_EPF_ISOLATED) &&
+				(all ||
+				 bsearch(&ep->policy_id[d], hit, nhit, sizeof(*hit), cmp_u32));
+		if (!bump)
+			continue;
+		ep->revision = ep->revision + 1 ? ep->revision + 1 : 1;
+		p->ep_set[p->nep_set++] = w->ep[j];
+	}
+out:
+	free(ids);
+	free(hit);
+	return err;
 }
 
 #define DIFF_FN(name, type, keytype, cmp)                                                     \
@@ -417,6 +536,7 @@ int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg
 		  const struct seg_apply_opts *o, struct ap_plan *p)
 {
 	struct setctx x = { .mirror = mirror };
+	bool *chg = NULL;
 	int err;
 
 	memset(p, 0, sizeof(*p));
@@ -431,13 +551,19 @@ int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg
 	if (!err)
 		err = collect_pol(&x, p);
 	if (!err)
-		err = diff_eps(mirror, p);
-	if (!err)
 		err = diff_ipc(mirror->ipc, mirror->nipc, p->want.ipc, p->want.nipc, &p->ipc_set,
 			       &p->nipc_set, &p->ipc_del, &p->nipc_del);
 	if (!err)
 		err = diff_lpm(mirror->lpm, mirror->nlpm, p->want.lpm, p->want.nlpm, &p->lpm_set,
 			       &p->nlpm_set, &p->lpm_del, &p->nlpm_del);
+	chg = calloc(p->want.nep + 1, sizeof(*chg));
+	if (!err && !chg)
+		err = -ENOMEM;
+	if (!err)
+		err = diff_eps(mirror, p, chg);
+	if (!err)
+		err = bump_reidentified(mirror, p, chg);
+	free(chg);
 	free(x.ms);
 	free(x.ns);
 	if (err)

@@ -27,11 +27,11 @@
 	"namespace: x}\nspec: {podSelector: {matchLabels: {pod: a}}, ingress: [{from: "    \
 	"[{podSelector: {matchLabels: {role: client}}}], ports: [{port: 80}, {port: 443}]}]}\n"
 
-#define BASE3(xa_labels, xb_labels, ya_labels)                                    \
-	NS("x")                                                                   \
-	NS("y")                                                                   \
-	POD("x", "a", xa_labels, "10.1.0.1") POD("x", "b", xb_labels, "10.1.0.2") \
-		POD("y", "a", ya_labels, "10.2.0.1") POLICY
+#define BASE3(xa_labels, xb_labels, ya_labels) \
+	NS("x")                                \
+	NS("y")                                \
+	POD("x", "a", xa_labels, "10.1.0.1")   \
+	POD("x", "b", xb_labels, "10.1.0.2") POD("y", "a", ya_labels, "10.2.0.1") POLICY
 #define BASE(xb_labels, ya_labels) BASE3("{pod: a}", xb_labels, ya_labels)
 
 struct world {
@@ -266,6 +266,42 @@ static void test_stale_and_partial_sets_deleted(void **state)
 	unload(&w);
 }
 
+/* x/c stops being a client while x/b (same labels before) stays one: the
+ * client identity still exists, x/a's set is unchanged, but a flow x/c
+ * opened to x/a must be re-checked: x/a's revision is bumped (and x/c's
+ * endpoint, whose identity changed, written); x/b is untouched. */
+#define CLIENTS(xc_labels)                                                                \
+	NS("x")                                                                           \
+	POD("x", "a", "{pod: a}", "10.1.0.1") POD("x", "b", "{role: client}", "10.1.0.2") \
+		POD("x", "c", xc_labels, "10.1.0.3") POLICY
+
+static void test_reidentified_address_bumps_who_names_it(void **state)
+{
+	struct world w1 = {}, w2 = {};
+	struct ap_state empty = {};
+	struct ap_plan p1, p2;
+	bool a = false, c = false;
+
+	load(&w1, CLIENTS("{role: client}"), NULL);
+	plan(&w1, &empty, 0, &p1);
+	load(&w2, CLIENTS("{role: other}"), w1.c);
+	plan(&w2, &p1.want, p1.next_id, &p2);
+	assert_int_equal(p2.npol_add + p2.npol_del, 0); /* x/a's set: the same */
+	assert_int_equal(p2.nipc_set, 1);
+	assert_int_equal(p2.nep_set, 2);
+	for (size_t i = 0; i < p2.nep_set; i++) {
+		a |= p2.ep_set[i].ifkey == 10 && p2.ep_set[i].ep.revision == 2;
+		c |= p2.ep_set[i].ifkey == 12 && p2.ep_set[i].ep.revision == 2;
+	}
+	assert_true(a && c);
+	assert_int_equal(ep_at(&p2.want, 11)->ep.revision, 1);
+	assert_int_equal(ep_at(&p2.want, 10)->ep.revision, 2);
+	ap_plan_free(&p1);
+	ap_plan_free(&p2);
+	unload(&w1);
+	unload(&w2);
+}
+
 /* A pod no longer attached here: its endpoint goes, its address loses
  * its owner. */
 static void test_detached_pod(void **state)
@@ -331,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_changed_set_gets_fresh_id),
 		cmocka_unit_test(test_content_addressed_reuse),
 		cmocka_unit_test(test_stale_and_partial_sets_deleted),
+		cmocka_unit_test(test_reidentified_address_bumps_who_names_it),
 		cmocka_unit_test(test_detached_pod),
 		cmocka_unit_test(test_duplicate_ifkey_refused),
 		cmocka_unit_test(test_set_hash),
