@@ -144,7 +144,11 @@ e2e_up
 e2e_pod_add a 2
 e2e_pod_add b 3
 mkdir -p "$MDIR"
-{ pod_yaml a 2 a; pod_yaml b 3 b; } >"$MDIR/pods.yaml"
+{
+	printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {env: hs}}\n'
+	pod_yaml a 2 a
+	pod_yaml b 3 b
+} >"$MDIR/pods.yaml"
 np_yaml b-from-a b 80 >"$MDIR/np.yaml"
 e2e_serve a --tcp 80 --tcp 81
 e2e_serve b --tcp 80 --tcp 81
@@ -162,8 +166,9 @@ check "endpoint list: b isolated on ingress, a not, both in the maps" \
 check "identity list: a and b have their own identities" \
 	test "$(ctl -o json identity list | jq '[.[] | select(.labels.app == "a" or .labels.app == "b")] | length')" = 2
 idb=$(ctl -o json endpoint get default/b | jq .identity)
-check "identity get: the identity of b has app=b" \
-	test "$(ctl -o json identity get "$idb" | jq -r .labels.app)" = b
+check "identity get: the identity of b has app=b, in namespace default" \
+	test "$(ctl -o json identity get "$idb" | jq -r '"\(.labels.app) \(.namespace)"')" = "b default"
+check "status: the Namespace is counted" test "$(st .counts.namespaces)" = 1
 check "policy list: b-from-a selects 1 endpoint, from its file" \
 	test "$(ctl -o json policy list | jq -r '.[] | select(.name == "b-from-a") | "\(.endpoints) \(.source)"')" = "1 $MDIR/np.yaml:1"
 pt=$(ctl -o json policy test --probe 'default/a->default/b:80/TCP' --probe 'default/a->default/b:81')
