@@ -68,6 +68,7 @@ struct seg_pkt {
 	__u8 tcp_flags;
 	__u8 kind; /* SEG_PK_* */
 	__u16 quote_off; /* SEG_PK_ICMP_ERR: frame offset of the quoted packet */
+	__u16 quote_end; /* ... and of the end of the datagram quoting it */
 	struct seg_tuple quote; /* SEG_PK_ICMP_ERR: the packet it quotes */
 };
 

@@ -162,6 +162,7 @@ static __always_inline int seg_parse_l4(const struct seg_ctx *c, struct seg_pkt 
 		/* the quote is read by seg_parse_quote() */
 		p->kind = SEG_PK_ICMP_ERR;
 		p->quote_off = off + SEG_ICMP_HLEN;
+		p->quote_end = off + l4len > 0xffff ? 0xffff : off + l4len;
 	}
 	return SEG_OK;
 }
@@ -314,8 +315,14 @@ static __attribute__((noinline)) int seg_parse(struct seg_ctx *c, struct seg_pkt
  * code is checked once per program, not once per way the parser got here. */
 #define SEG_QUOTE_OFF_MAX 0xffff
 
-static __always_inline int seg_load(void *ctx, const int is_xdp, __u32 off, void *to, __u32 len)
+/* len bytes of the quote at off; bytes after the datagram that quotes
+ * them (frame padding, or anything a sender put past tot_len) are not
+ * part of the quote. */
+static __always_inline int seg_load(const struct seg_pkt *p, void *ctx, const int is_xdp, __u32 off,
+				    void *to, __u32 len)
 {
+	if (off > SEG_QUOTE_OFF_MAX || off + len > p->quote_end)
+		return -1;
 	if (is_xdp)
 		return bpf_xdp_load_bytes(ctx, off, to, len);
 	return bpf_skb_load_bytes(ctx, off, to, len);
@@ -335,7 +342,7 @@ static __always_inline int seg_parse_quote(struct seg_pkt *p, void *ctx, const i
 	int i;
 
 	if (p->family == 4) {
-		if (seg_load(ctx, is_xdp, off, &h.ip4, sizeof(h.ip4)))
+		if (seg_load(p, ctx, is_xdp, off, &h.ip4, sizeof(h.ip4)))
 			return SEG_DROP_TRUNCATED;
 		if (h.ip4.version != 4 || h.ip4.ihl < 5)
 			return SEG_DROP_BAD_LEN;
@@ -346,7 +353,7 @@ static __always_inline int seg_parse_quote(struct seg_pkt *p, void *ctx, const i
 			return SEG_OK; /* quotes a later fragment: no ports */
 		off += h.ip4.ihl * 4;
 	} else {
-		if (seg_load(ctx, is_xdp, off, &h.ip6, sizeof(h.ip6)))
+		if (seg_load(p, ctx, is_xdp, off, &h.ip6, sizeof(h.ip6)))
 			return SEG_DROP_TRUNCATED;
 		__builtin_memcpy(q->saddr, &h.ip6.saddr, sizeof(q->saddr));
 		__builtin_memcpy(q->daddr, &h.ip6.daddr, sizeof(q->daddr));
@@ -354,7 +361,7 @@ static __always_inline int seg_parse_quote(struct seg_pkt *p, void *ctx, const i
 		off += sizeof(h.ip6);
 		for (i = 0; i < SEG_MAX_EXTHDR && seg_ip6_is_ext(nh); i++) {
 			/* next header, length, and a fragment's offset */
-			if (off > SEG_QUOTE_OFF_MAX || seg_load(ctx, is_xdp, off, h.b, 4))
+			if (off > SEG_QUOTE_OFF_MAX || seg_load(p, ctx, is_xdp, off, h.b, 4))
 				return SEG_DROP_TRUNCATED;
 			if (nh == IPPROTO_FRAGMENT &&
 			    (bpf_ntohs(*(__be16 *)(h.b + 2)) & SEG_IP6_FRAG_OFFSET)) {
@@ -368,7 +375,7 @@ static __always_inline int seg_parse_quote(struct seg_pkt *p, void *ctx, const i
 			return SEG_DROP_EXTHDR;
 		q->proto = nh;
 	}
-	if (off > SEG_QUOTE_OFF_MAX || seg_load(ctx, is_xdp, off, h.b, SEG_QUOTE_L4_LEN))
+	if (off > SEG_QUOTE_OFF_MAX || seg_load(p, ctx, is_xdp, off, h.b, SEG_QUOTE_L4_LEN))
 		return SEG_DROP_TRUNCATED;
 	seg_l4_ports(h.b, p->family, q->proto, &q->sport, &q->dport);
 	return SEG_OK;
