@@ -448,7 +448,32 @@ static void test_watch(void **state)
 	flow_batch_free(b);
 }
 
-int main(void)
+/* t_export send NS NODE: one allowed flow NS/a -> NS/b:80 (for the shell
+ * part: segctl observe --follow). */
+static int send_one(const char *ns, const char *node)
+{
+	const struct wl a = { ns, "a", "app=a", 41 }, b = { ns, "b", "app=b", 42 };
+	struct flow_client_opts o = { .target = target() };
+	struct flow_batch *fb = flow_batch_new(node, flow_now_ns());
+	struct flow_client *c = NULL;
+	uint8_t sa[4], da[4];
+	FlowRec r;
+	int err;
+
+	rec_fill(&r, sa, da, &a, &b, 45000, 80);
+	r.src_workload = wl_idx(fb, &a);
+	r.dst_workload = wl_idx(fb, &b);
+	r.direction = DIR_IN;
+	r.verdict = V(ALLOW);
+	r.kind = K(NEW);
+	err = flow_batch_add(fb, &r) ?: flow_client_new(&c, &o) ?: flow_export_open(c) ?:
+	      flow_export_send(c, flow_batch_msg(fb, 1, 0)) ?: flow_export_close(c, NULL);
+	flow_client_free(c);
+	flow_batch_free(fb);
+	return err ? 1 : 0;
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_nodes),
@@ -458,5 +483,7 @@ int main(void)
 	};
 
 	log_init("t_export", LOG_LVL_INFO);
+	if (argc == 4 && !strcmp(argv[1], "send"))
+		return send_one(argv[2], argv[3]);
 	return cmocka_run_group_tests_name("topology_export", tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
 # Usage: test_topology.sh SEG_TOPOLOGY T_EXPORT SEGCTL
 set -u
 TOPO=$1 T_EXPORT=$2 SEGCTL=$3
-ART=${MESON_BUILD_ROOT:-$(dirname "$(dirname "$(dirname "$T_EXPORT")")")}/tests/artifacts
+ART=${ART_DIR:-$(cd "$(dirname "$T_EXPORT")/../.." && pwd)/tests/artifacts}
 dir=$(mktemp -d /tmp/topo-test.XXXXXX)
 pid=
 cleanup() {
@@ -75,10 +75,97 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$HTTP/api/v1/graph?verdict=maybe"
 # ---- HTTP: DOT ---------------------------------------------------------------------
 curl -sf "$HTTP/graph.dot" >"$dir/graph.dot"
 grep -q '^digraph seg {' "$dir/graph.dot" && ok "DOT header" || bad "DOT header"
-grep -q '"shop/frontend" -> "pay/db" \[color="#d62828".*class="edge verdict-deny"' "$dir/graph.dot" &&
+grep -q '"shop/frontend" -> "pay/db" \[color="#d62828".*class="verdict-deny"' "$dir/graph.dot" &&
 	ok "DOT: denied edge red" || bad "DOT: denied edge red"
 dot -Tsvg "$dir/graph.dot" -o /dev/null 2>"$dir/dot.err" && ok "DOT parses with dot(1)" ||
 	bad "DOT parses with dot(1): $(cat "$dir/dot.err")"
+
+# ---- segctl -------------------------------------------------------------------------
+"$SEGCTL" -o json topology --server "$GRPC" >"$dir/st.json" || bad "segctl topology -o json"
+jq_is "segctl topology -o json: denied edge" "$dir/st.json" \
+	'.[] | select(.src=="shop/frontend" and .dst=="pay/db") | [.denied,.allowed,.port] | @csv' '40,0,5432'
+jq_is "segctl topology -o json: edges" "$dir/st.json" 'length' 7
+"$SEGCTL" topology --server "$GRPC" >"$dir/st.txt" || bad "segctl topology (table)"
+grep -Eq '^shop/frontend +pay/db +5432 +TCP +0 +40 +0 ' "$dir/st.txt" && ok "segctl topology table row" ||
+	bad "segctl topology table row: $(cat "$dir/st.txt")"
+"$SEGCTL" topology --server "$GRPC" --dot | dot -Tsvg -o /dev/null && ok "segctl topology --dot parses" ||
+	bad "segctl topology --dot parses"
+"$SEGCTL" -o json observe --server "$GRPC" --verdict deny --namespace pay --since 5m >"$dir/obs.json" ||
+	bad "segctl observe --server"
+jq_is "segctl observe: deny flows of pay, counts" "$dir/obs.json" \
+	'[length, ([.[] | select(.verdict=="deny" and ((.src.workload|startswith("pay/")) or (.dst.workload|startswith("pay/"))))] | length)] | @csv' \
+	'80,80'
+"$SEGCTL" -o json observe --server "$GRPC" --pod pay/db --last 3 >"$dir/obs2.json"
+jq_is "segctl observe --pod --last 3" "$dir/obs2.json" '[length, ([.[] | select(.dst.workload=="pay/db")] | length)] | @csv' '3,3'
+"$SEGCTL" observe --server "$GRPC" --pod nopod >/dev/null 2>&1
+[ $? = 2 ] && ok "segctl observe --pod without / is a usage error" || bad "segctl observe --pod usage"
+"$SEGCTL" observe --server 127.0.0.1:1 >/dev/null 2>"$dir/err.txt"
+[ $? = 1 ] && grep -q "127.0.0.1:1" "$dir/err.txt" && ok "segctl observe: unreachable service fails" ||
+	bad "segctl observe: unreachable service fails"
+
+# observe --follow prints a new connection within a second
+"$SEGCTL" -o json observe --server "$GRPC" --follow --namespace follow >"$dir/follow.out" 2>&1 &
+fpid=$!
+sleep 0.5
+t0=$(date +%s%N)
+TOPO_GRPC=$GRPC "$T_EXPORT" send follow node-f || bad "t_export send"
+seen=
+while [ $(($(date +%s%N) - t0)) -lt 1000000000 ]; do
+	grep -q '"follow/b"' "$dir/follow.out" && { seen=1; break; }
+	sleep 0.02
+done
+kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
+[ -n "$seen" ] && ok "observe --follow printed the new flow within 1 s ($((($(date +%s%N) - t0) / 1000000)) ms)" ||
+	bad "observe --follow within 1 s: $(cat "$dir/follow.out")"
+
+# ---- the page in headless Chromium ---------------------------------------------------
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$CHROMIUM" ]; then
+	bad "chromium not installed (apt-get install chromium)"
+else
+	chr() { # chr ARGS... URL: headless, no network beyond the URL, own profile
+		timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+			--disable-background-networking --disable-component-update --disable-sync \
+			--user-data-dir="$dir/chrome" "$@" 2>>"$dir/chrome.log"
+	}
+	chr --dump-dom "$HTTP/" >"$dir/dom.html"
+	n_nodes=$(grep -c 'class="node workload' "$dir/dom.html")
+	n_edges=$(grep -c 'class="edge verdict-' "$dir/dom.html")
+	# 6 workloads + world from t_export, 2 from the --follow check
+	[ "$n_nodes" = 9 ] && ok "page: 9 workload nodes in the DOM" || bad "page: nodes $n_nodes, want 9"
+	[ "$n_edges" = 8 ] && ok "page: 8 edges in the DOM" || bad "page: edges $n_edges, want 8"
+	grep -q 'id="wl-shop-frontend" class="node workload"' "$dir/dom.html" && ok "page: node shop/frontend" ||
+		bad "page: node shop/frontend"
+	grep -A4 'id="e-shop/frontend-pay/db-5432-deny" class="edge verdict-deny"' "$dir/dom.html" |
+		grep -q 'stroke="#d62828"' && ok "page: denied edge drawn red with class verdict-deny" ||
+		bad "page: denied edge drawn as denied"
+	grep -A4 'id="e-shop/frontend-shop/cart-8080-allow" class="edge verdict-allow"' "$dir/dom.html" |
+		grep -q 'stroke="#2e9e44"' && ok "page: allowed edge green" || bad "page: allowed edge green"
+	# filters: namespace (what the form submits) and verdict
+	chr --dump-dom "$HTTP/?namespace=resume&window=5m" >"$dir/dom2.html"
+	grep -q 'id="wl-resume-x"' "$dir/dom2.html" && ! grep -q 'id="wl-shop-frontend"' "$dir/dom2.html" &&
+		ok "page filter namespace=resume: only resume nodes" || bad "page filter namespace"
+	rows=$(grep -c '<tr class="flow' "$dir/dom2.html")
+	other=$(grep '<tr class="flow' "$dir/dom2.html" | grep -vc 'resume/')
+	[ "$rows" -gt 0 ] && [ "$other" = 0 ] && ok "page filter: $rows flow rows, all of resume" ||
+		bad "page filter rows: $rows rows, $other not resume"
+	grep -q '<option value="5m" selected' "$dir/dom2.html" && ok "page filter: window kept in the form" ||
+		bad "page filter: window kept"
+	chr --dump-dom "$HTTP/?verdict=deny" >"$dir/dom3.html"
+	[ "$(grep -c 'class="edge verdict-' "$dir/dom3.html")" = 2 ] &&
+		[ "$(grep -c 'class="edge verdict-deny' "$dir/dom3.html")" = 2 ] &&
+		ok "page filter verdict=deny: the 2 denied edges only" || bad "page filter verdict=deny"
+	rows=$(grep -c '<tr class="flow' "$dir/dom3.html")
+	[ "$rows" = 80 ] && [ "$(grep -c '<tr class="flow verdict-deny">' "$dir/dom3.html")" = 80 ] &&
+		ok "page filter verdict=deny: 80 denied flow rows" || bad "page filter verdict=deny rows: $rows"
+	mkdir -p "$ART"
+	rm -f "$ART/topology-page.png"
+	chr --screenshot="$ART/topology-page.png" --window-size=1280,900 "$HTTP/" >/dev/null
+	size=$(stat -c %s "$ART/topology-page.png" 2>/dev/null || echo 0)
+	[ "$size" -gt 20000 ] && ok "page screenshot: $ART/topology-page.png ($size bytes)" ||
+		bad "page screenshot ($size bytes)"
+fi
+curl -sf "$HTTP/?fragment=1" | grep -q '^<div id="graph">' && ok "auto-refresh fragment" || bad "auto-refresh fragment"
 
 echo "# failures: $fails"
 [ "$fails" = 0 ]

@@ -6,6 +6,7 @@
  */
 #include "segctl.h"
 #include "ctl_segd.h"
+#include "flow_cmds.h"
 
 #include "log.h"
 
@@ -171,6 +172,13 @@ static const struct cmd root_cmds[] = {
 		  .alias = "ep"),
 	CMD_GROUP("identity", segctl_identity_cmds, "identities (asks segd)"),
 	CMD_GROUP("map", segctl_map_cmds, "raw pinned maps"),
+	CMD_LEAF("observe", segctl_observe_run, segctl_observe_optv, segctl_observe_defaults,
+		 "flows as they are decided, from the topology service (like hubble observe)",
+		 .examples = "segctl observe --server 127.0.0.1:4245 --verdict deny --since 5m\n"
+			     "segctl observe --server 127.0.0.1:4245 -f --namespace shop"),
+	CMD_LEAF("topology", segctl_topology_run, segctl_topology_optv, segctl_topology_defaults,
+		 "the service graph from the topology service: edges by verdict",
+		 .examples = "segctl topology -o json\nsegctl topology --dot | dot -Tsvg > map.svg"),
 	CMD_LEAF("version", do_version, NULL, version_defaults, "print the version"),
 	CMD_LEAF("completion", do_completion, completion_optv, completion_defaults,
 		 "print a shell completion script generated from the command tables",

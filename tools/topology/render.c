@@ -76,9 +76,10 @@ static void dot_edge(FILE *f, const struct topo *t, const struct topo_edge *e, i
 	fputs(" -> ", f);
 	dot_id(f, wl_name(t, e->dst, b, sizeof(b)));
 	fprintf(f,
-		" [color=\"%s\", fontcolor=\"%s\", class=\"edge verdict-%s\", "
+		" [color=\"%s\", fontcolor=\"%s\", class=\"verdict-%s\", id=\"e-%s-%s-%u-%s\", "
 		"label=\"%u/%s %s %llu\", tooltip=\"%s -> %s %u/%s: %llu %s\"];\n",
-		verdict_style[vi].color, verdict_style[vi].color, verdict_style[vi].verdict, e->port,
+		verdict_style[vi].color, verdict_style[vi].color, verdict_style[vi].verdict, a, b,
+		e->port, verdict_style[vi].verdict, e->port,
 		flow_proto_name(e->proto, pb, sizeof(pb)), verdict_style[vi].verdict,
 		(unsigned long long)count, a, b, e->port, flow_proto_name(e->proto, pb, sizeof(pb)),
 		(unsigned long long)count, verdict_style[vi].verdict);
@@ -109,7 +110,7 @@ char *topo_render_dot(struct topo *t, const struct topo_view *v)
 		seen[e[i].src] = seen[e[i].dst] = 1;
 		world |= !e[i].src || !e[i].dst;
 	}
-	fputs("digraph seg {\n  graph [rankdir=LR, fontname=\"Helvetica\", bgcolor=\"transparent\"];\n"
+	fputs("digraph seg {\n  graph [rankdir=LR, ranksep=1.1, fontname=\"Helvetica\", bgcolor=\"transparent\"];\n"
 	      "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\", "
 	      "fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
 	      f);
