@@ -36,6 +36,9 @@ struct seg_meta {
 	__u32 ifkey;
 	__u32 dir; /* SEG_DIR_* */
 	__s32 parse; /* parser result: SEG_OK or a reason */
+	__u32 epoch; /* seg_config.epoch, read once per packet */
+	__u32 rev; /* endpoint revision + seg_config.generation: CT entries
+		    * made under another value are re-checked */
 };
 
 /* The hook's context as the parser sees it. data/data_end are set by the

@@ -109,7 +109,7 @@ static __always_inline int seg_ct_create(const struct seg_ct_key *k, const struc
 		e.bytes[SEG_DIR_INGRESS] = m->len;
 		e.tcp_flags[SEG_DIR_INGRESS] = p->tcp_flags;
 	}
-	e.revision = ep->revision;
+	e.revision = m->rev;
 	e.rule_id = v->rule_id;
 	e.remote_id = v->remote_id;
 	e.ep_id = ep->ep_id;

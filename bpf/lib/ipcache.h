@@ -8,24 +8,31 @@
 
 #define SEG_LPM_FULL_PREFIX 128
 
-static __always_inline const struct seg_ipcache_val *seg_ipc_exact(const __u32 addr[4])
+/* Each epoch has its own pair of maps (abi.h "epochs"). */
+static __always_inline const struct seg_ipcache_val *seg_ipc_exact(const __u32 addr[4],
+								   __u32 epoch)
 {
 	struct seg_ipcache_key k;
 
 	seg_addr_copy(k.addr, addr);
+	if (epoch)
+		return bpf_map_lookup_elem(&seg_ipcache1, &k);
 	return bpf_map_lookup_elem(&seg_ipcache, &k);
 }
 
-static __always_inline __u32 seg_identity(const __u32 addr[4])
+static __always_inline __u32 seg_identity(const __u32 addr[4], __u32 epoch)
 {
-	const struct seg_ipcache_val *v = seg_ipc_exact(addr);
+	const struct seg_ipcache_val *v = seg_ipc_exact(addr, epoch);
 	struct seg_lpm_key lk;
 
 	if (v)
 		return v->identity;
 	lk.prefixlen = SEG_LPM_FULL_PREFIX;
 	seg_addr_copy(lk.addr, addr);
-	v = bpf_map_lookup_elem(&seg_ipc_lpm, &lk);
+	if (epoch)
+		v = bpf_map_lookup_elem(&seg_ipc_lpm1, &lk);
+	else
+		v = bpf_map_lookup_elem(&seg_ipc_lpm, &lk);
 	return v ? v->identity : SEG_ID_WORLD;
 }
 
@@ -40,13 +47,13 @@ static __always_inline int seg_addr_link_scope(const __u32 addr[4])
 
 /* Anti-spoofing: the pod's source address must be one the ipcache says
  * this endpoint (ifkey) owns; link-scope IPv6 sources are exempt. */
-static __always_inline int seg_addr_owned(const __u32 addr[4], __u32 ifkey)
+static __always_inline int seg_addr_owned(const __u32 addr[4], __u32 ifkey, __u32 epoch)
 {
 	const struct seg_ipcache_val *v;
 
 	if (seg_addr_link_scope(addr))
 		return 1;
-	v = seg_ipc_exact(addr);
+	v = seg_ipc_exact(addr, epoch);
 	return v && v->owner_ifkey == ifkey;
 }
 

@@ -50,10 +50,10 @@ static __always_inline int seg_flow_decide(const struct seg_meta *m, const struc
 {
 	__u16 port = 0;
 
-	v->remote_id = seg_identity(k->raddr);
+	v->remote_id = seg_identity(k->raddr, m->epoch);
 	v->rule_id = 0;
 	if (dir == SEG_DIR_EGRESS && (cfg->flags & SEG_CFG_ANTISPOOF) &&
-	    !seg_addr_owned(k->laddr, m->ifkey))
+	    !seg_addr_owned(k->laddr, m->ifkey, m->epoch))
 		return SEG_DROP_SPOOF;
 	if (seg_proto_has_ports(k->proto))
 		port = dir == SEG_DIR_EGRESS ? k->rport : k->lport;
@@ -78,7 +78,7 @@ static __always_inline int seg_ct_revalidate(const struct seg_meta *m,
 		seg_set(v, SEG_DROP_REVOKED, SEG_EV_REVOKED);
 		return SEG_DROP_REVOKED;
 	}
-	e->revision = ep->revision;
+	e->revision = m->rev;
 	e->rule_id = v->rule_id;
 	e->remote_id = v->remote_id;
 	e->reason = r;
@@ -100,7 +100,7 @@ static __always_inline void seg_flow(const struct seg_meta *m, const struct seg_
 	if (e) {
 		/* Established: no ipcache or policy lookup unless the
 		 * endpoint's revision moved. */
-		if (e->revision != ep->revision &&
+		if (e->revision != m->rev &&
 		    seg_ct_revalidate(m, ep, cfg, &k, e, v) != SEG_OK)
 			return;
 		seg_ct_account(e, m, p);
@@ -130,9 +130,9 @@ static __always_inline void seg_icmp_error(const struct seg_meta *m, const struc
 	const struct seg_ct_entry *e = NULL;
 	struct seg_ct_key k;
 
-	v->remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr);
+	v->remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr, m->epoch);
 	if (m->dir == SEG_DIR_EGRESS && (cfg->flags & SEG_CFG_ANTISPOOF) &&
-	    !seg_addr_owned(p->saddr, m->ifkey)) {
+	    !seg_addr_owned(p->saddr, m->ifkey, m->epoch)) {
 		seg_set(v, SEG_DROP_SPOOF, SEG_EV_DENY);
 		return;
 	}
@@ -164,7 +164,13 @@ __attribute__((noinline)) int seg_decide(struct seg_pkt *p, struct seg_meta *m)
 	if (!cfg) /* cannot happen: an array's entry 0 always exists */
 		return 1;
 	ifkey = m->ifkey;
-	ep = bpf_map_lookup_elem(&seg_endpoints, &ifkey);
+	m->epoch = cfg->epoch & 1;
+	if (m->epoch)
+		ep = bpf_map_lookup_elem(&seg_endpoints1, &ifkey);
+	else
+		ep = bpf_map_lookup_elem(&seg_endpoints, &ifkey);
+	if (ep)
+		m->rev = ep->revision + cfg->generation;
 	if (!ep) {
 		seg_set(&v, SEG_DROP_NO_ENDPOINT, SEG_EV_DENY);
 		if (cfg->flags & SEG_CFG_PASS_NO_ENDPOINT) {
@@ -174,7 +180,7 @@ __attribute__((noinline)) int seg_decide(struct seg_pkt *p, struct seg_meta *m)
 	} else if (m->parse != SEG_OK) {
 		seg_unclassified(m, ep, m->parse, &v);
 		if (v.event && p->family) /* name the peer in the event */
-			v.remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr);
+			v.remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr, m->epoch);
 	} else if (p->kind == SEG_PK_ICMP_ERR) {
 		seg_icmp_error(m, p, ep, cfg, &v);
 	} else {

@@ -27,6 +27,9 @@
 #define SEG_MAP_ENDPOINTS "seg_endpoints"
 #define SEG_MAP_IPCACHE "seg_ipcache"
 #define SEG_MAP_IPCACHE_LPM "seg_ipc_lpm"
+#define SEG_MAP_ENDPOINTS1 "seg_endpoints1" /* epoch 1 twins of the three above */
+#define SEG_MAP_IPCACHE1 "seg_ipcache1"
+#define SEG_MAP_IPCACHE_LPM1 "seg_ipc_lpm1"
 #define SEG_MAP_POLICY "seg_policy"
 #define SEG_MAP_CT "seg_ct"
 #define SEG_MAP_FRAG "seg_frag"
@@ -83,12 +86,12 @@ struct seg_endpoint {
 	__u32 identity; /* local workload identity */
 	__u32 policy_id[SEG_DIR_MAX];
 	__u32 port_mask[SEG_DIR_MAX];
-	__u32 revision; /* bumped on any change deciding this endpoint */
+	__u32 revision; /* bumped on any change deciding this endpoint (tools);
+			 * segd bumps seg_config.generation instead */
 	__u8 flags[SEG_DIR_MAX]; /* SEG_EPF_* */
 	__u8 _pad[2];
 };
 _Static_assert(sizeof(struct seg_endpoint) == 32, "ABI: seg_endpoint");
-/* (struct seg_endpoint_val, the map value, follows the ipcache below.) */
 
 /* ---- ipcache: address -> identity ---------------------------------------
  * Exact hash (pod addresses) first, then the LPM trie (CIDRs), else WORLD.
@@ -111,26 +114,16 @@ struct seg_ipcache_val {
 _Static_assert(sizeof(struct seg_ipcache_val) == 8, "ABI: seg_ipcache_val");
 
 /* ---- epochs: whole-node atomic policy updates ----------------------------
- * The values of seg_endpoints and of both ipcache maps hold one slot per
- * epoch; a packet reads seg_config.epoch once and uses that slot
- * everywhere. segd writes the inactive slots (and policy entries under new
- * policy ids), then flips seg_config.epoch in one write: every packet sees
- * the old state or the new one, never a mix, and a segd killed mid-update
- * leaves the old state in force. An ipcache slot with identity SEG_ID_ANY
- * (0) means "no entry in this epoch": the lookup goes on (LPM, WORLD).
- * (Being wired in: the map value types switch to these.)
+ * The endpoint map and both ipcache maps exist twice, one per epoch
+ * (SEG_MAP_*1 are epoch 1). A packet reads seg_config.epoch once and looks
+ * up that epoch's maps only. segd writes the inactive epoch's maps (and
+ * policy entries under fresh policy ids), then flips seg_config.epoch in
+ * one write: every packet sees the old state or the new one, never a mix,
+ * and a segd killed mid-update leaves the old state in force. Conntrack
+ * entries record endpoint revision + seg_config.generation (bumped by each
+ * flip), so established flows are re-checked against the new state.
  */
 #define SEG_EPOCHS 2
-
-struct seg_endpoint_val {
-	struct seg_endpoint epoch[SEG_EPOCHS];
-};
-_Static_assert(sizeof(struct seg_endpoint_val) == 64, "ABI: seg_endpoint_val");
-
-struct seg_ipcache_entry {
-	struct seg_ipcache_val epoch[SEG_EPOCHS];
-};
-_Static_assert(sizeof(struct seg_ipcache_entry) == 16, "ABI: seg_ipcache_entry");
 
 /* ---- policy map ----------------------------------------------------------
  * Lookup for a packet (policy P, dir D, remote identity I, proto X, port p):

@@ -136,6 +136,32 @@ int seg_port_range_blocks(__u16 lo, __u16 hi, struct seg_port_block *out, size_t
 /* port_mask bits (1 << wild) of n blocks. */
 __u32 seg_port_blocks_mask(const struct seg_port_block *b, size_t n);
 
+/* ---- epochs (abi.h "epochs"): whole-node atomic updates -----------------
+ * The endpoint and ipcache maps exist once per epoch; the data path reads
+ * the active one. The plain set and del calls above write both epochs and the
+ * getters and iterators read the active one, so tools that know nothing of
+ * epochs stay correct; seg_dp_map_fd() resolves the epoch-0 names
+ * (SEG_MAP_ENDPOINTS, SEG_MAP_IPCACHE, SEG_MAP_IPCACHE_LPM) to the active
+ * epoch's map. The single writer (segd, via lib/apply) fills the inactive
+ * epoch with the *_in() calls, then flips.
+ */
+#define SEG_EPOCH_BOTH 2u
+/* Active epoch (0/1) and generation from seg_config; either may be NULL. */
+int seg_dp_epoch_get(struct seg_dp *dp, __u32 *epoch, __u32 *generation);
+/* epoch ^= 1, generation += 1, in one write of seg_config. */
+int seg_dp_epoch_flip(struct seg_dp *dp);
+/* epoch: 0, 1 or SEG_EPOCH_BOTH. */
+int seg_dp_endpoint_set_in(struct seg_dp *dp, __u32 epoch, __u32 ifkey,
+			   const struct seg_endpoint *ep);
+int seg_dp_endpoint_del_in(struct seg_dp *dp, __u32 epoch, __u32 ifkey);
+int seg_dp_ipcache_set_in(struct seg_dp *dp, __u32 epoch, const struct in6_addr *addr,
+			  const struct seg_ipcache_val *v);
+int seg_dp_ipcache_del_in(struct seg_dp *dp, __u32 epoch, const struct in6_addr *addr);
+int seg_dp_ipcache_lpm_set_in(struct seg_dp *dp, __u32 epoch, const struct in6_addr *addr,
+			      __u32 prefixlen, const struct seg_ipcache_val *v);
+int seg_dp_ipcache_lpm_del_in(struct seg_dp *dp, __u32 epoch, const struct in6_addr *addr,
+			      __u32 prefixlen);
+
 /* Sums per-CPU counters (rule last_hit_ns and evt_rl last_ns: the latest). */
 int seg_dp_reason_get(struct seg_dp *dp, __u32 reason, struct seg_counter *c);
 int seg_dp_rule_get(struct seg_dp *dp, __u32 rule_id, struct seg_rule_counter *c);

@@ -37,6 +37,9 @@ enum seg_dpm {
 	DPM_RULES,
 	DPM_EVT_RL,
 	DPM_CONFIG,
+	DPM_ENDPOINTS1, /* epoch 1 twins */
+	DPM_IPCACHE1,
+	DPM_IPCACHE_LPM1,
 	DPM_MAX,
 };
 extern const char *const seg_dpm_names[DPM_MAX];
@@ -75,6 +78,25 @@ static inline int seg_dp_fd(const struct seg_dp *dp, enum seg_dpm m)
 static inline const struct seg_dp_map *seg_dp_mapi(const struct seg_dp *dp, enum seg_dpm m)
 {
 	return &dp->maps[dp->dpm[m]];
+}
+
+/* maps.c: the active epoch (seg_config.epoch & 1; 0 if unreadable), and
+ * the epoch twin of an epoch-keyed map. */
+int seg_dp_active_epoch(const struct seg_dp *dp);
+static inline enum seg_dpm seg_dpm_epoch(enum seg_dpm m, __u32 epoch)
+{
+	if (!(epoch & 1))
+		return m;
+	switch (m) {
+	case DPM_ENDPOINTS:
+		return DPM_ENDPOINTS1;
+	case DPM_IPCACHE:
+		return DPM_IPCACHE1;
+	case DPM_IPCACHE_LPM:
+		return DPM_IPCACHE_LPM1;
+	default:
+		return m;
+	}
 }
 
 /* load.c */

@@ -92,7 +92,8 @@ int seg_dp_endpoint_foreach(struct seg_dp *dp, seg_dp_ep_cb cb, void *ctx)
 {
 	struct ep_walk w = { cb, ctx };
 
-	return map_walk(dp, DPM_ENDPOINTS, true, ep_walk_cb, &w);
+	return map_walk(dp, seg_dpm_epoch(DPM_ENDPOINTS, (__u32)seg_dp_active_epoch(dp)), true,
+			ep_walk_cb, &w);
 }
 
 struct pol_walk {

@@ -43,6 +43,9 @@ const char *const seg_dpm_names[DPM_MAX] = {
 	[DPM_RULES] = SEG_MAP_RULES,
 	[DPM_EVT_RL] = SEG_MAP_EVT_RL,
 	[DPM_CONFIG] = SEG_MAP_CONFIG,
+	[DPM_ENDPOINTS1] = SEG_MAP_ENDPOINTS1,
+	[DPM_IPCACHE1] = SEG_MAP_IPCACHE1,
+	[DPM_IPCACHE_LPM1] = SEG_MAP_IPCACHE_LPM1,
 };
 
 static const char *const seg_prog_names[SEG_PROG_MAX] = {
@@ -532,6 +535,16 @@ int seg_dp_prog_fd(const struct seg_dp *dp, enum seg_prog p)
 
 int seg_dp_map_fd(const struct seg_dp *dp, const char *name)
 {
+	static const char *const epoch_maps[][2] = {
+		{ SEG_MAP_ENDPOINTS, SEG_MAP_ENDPOINTS1 },
+		{ SEG_MAP_IPCACHE, SEG_MAP_IPCACHE1 },
+		{ SEG_MAP_IPCACHE_LPM, SEG_MAP_IPCACHE_LPM1 },
+	};
+
+	/* the epoch-0 names stand for "the active epoch's map" */
+	for (size_t e = 0; e < sizeof(epoch_maps) / sizeof(epoch_maps[0]); e++)
+		if (!strcmp(name, epoch_maps[e][0]))
+			name = epoch_maps[e][seg_dp_active_epoch(dp)];
 	for (int i = 0; i < dp->nmaps; i++)
 		if (!strcmp(dp->maps[i].name, name))
 			return dp->maps[i].fd;

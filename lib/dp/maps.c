@@ -57,22 +57,102 @@ int seg_dp_config_set(struct seg_dp *dp, const struct seg_config *cfg)
 	return map_update(dp, DPM_CONFIG, &k, cfg);
 }
 
-int seg_dp_endpoint_set(struct seg_dp *dp, __u32 ifkey, const struct seg_endpoint *ep)
+int seg_dp_active_epoch(const struct seg_dp *dp)
+{
+	struct seg_config cfg;
+	__u32 k = 0;
+
+	if (bpf_map_lookup_elem(seg_dp_fd(dp, DPM_CONFIG), &k, &cfg))
+		return 0;
+	return cfg.epoch & 1;
+}
+
+int seg_dp_epoch_get(struct seg_dp *dp, __u32 *epoch, __u32 *generation)
+{
+	struct seg_config cfg;
+	int err = seg_dp_config_get(dp, &cfg);
+
+	if (err)
+		return err;
+	if (epoch)
+		*epoch = cfg.epoch & 1;
+	if (generation)
+		*generation = cfg.generation;
+	return 0;
+}
+
+int seg_dp_epoch_flip(struct seg_dp *dp)
+{
+	struct seg_config cfg;
+	int err = seg_dp_config_get(dp, &cfg);
+
+	if (err)
+		return err;
+	cfg.epoch = (cfg.epoch & 1) ^ 1;
+	cfg.generation++;
+	return seg_dp_config_set(dp, &cfg); /* one write: the switch */
+}
+
+/* Writes to one epoch, or to both (SEG_EPOCH_BOTH). Deleting from both
+ * is -ENOENT only if neither had the key. */
+static int map_update_in(struct seg_dp *dp, enum seg_dpm m, __u32 epoch, const void *k,
+			 const void *v)
+{
+	int err;
+
+	if (epoch != SEG_EPOCH_BOTH)
+		return map_update(dp, seg_dpm_epoch(m, epoch), k, v);
+	err = map_update(dp, seg_dpm_epoch(m, 0), k, v);
+	return err ?: map_update(dp, seg_dpm_epoch(m, 1), k, v);
+}
+
+static int map_delete_in(struct seg_dp *dp, enum seg_dpm m, __u32 epoch, const void *k)
+{
+	int e0, e1;
+
+	if (epoch != SEG_EPOCH_BOTH)
+		return map_delete(dp, seg_dpm_epoch(m, epoch), k);
+	e0 = map_delete(dp, seg_dpm_epoch(m, 0), k);
+	e1 = map_delete(dp, seg_dpm_epoch(m, 1), k);
+	if (e0 && e0 != -ENOENT)
+		return e0;
+	if (e1 && e1 != -ENOENT)
+		return e1;
+	return e0 && e1 ? -ENOENT : 0;
+}
+
+static int map_lookup_active(struct seg_dp *dp, enum seg_dpm m, const void *k, void *v)
+{
+	return map_lookup(dp, seg_dpm_epoch(m, (__u32)seg_dp_active_epoch(dp)), k, v);
+}
+
+int seg_dp_endpoint_set_in(struct seg_dp *dp, __u32 epoch, __u32 ifkey,
+			   const struct seg_endpoint *ep)
 {
 	struct seg_endpoint v = *ep;
 
 	memset(v._pad, 0, sizeof(v._pad));
-	return map_update(dp, DPM_ENDPOINTS, &ifkey, &v);
+	return map_update_in(dp, DPM_ENDPOINTS, epoch, &ifkey, &v);
+}
+
+int seg_dp_endpoint_del_in(struct seg_dp *dp, __u32 epoch, __u32 ifkey)
+{
+	return map_delete_in(dp, DPM_ENDPOINTS, epoch, &ifkey);
+}
+
+int seg_dp_endpoint_set(struct seg_dp *dp, __u32 ifkey, const struct seg_endpoint *ep)
+{
+	return seg_dp_endpoint_set_in(dp, SEG_EPOCH_BOTH, ifkey, ep);
 }
 
 int seg_dp_endpoint_get(struct seg_dp *dp, __u32 ifkey, struct seg_endpoint *ep)
 {
-	return map_lookup(dp, DPM_ENDPOINTS, &ifkey, ep);
+	return map_lookup_active(dp, DPM_ENDPOINTS, &ifkey, ep);
 }
 
 int seg_dp_endpoint_del(struct seg_dp *dp, __u32 ifkey)
 {
-	return map_delete(dp, DPM_ENDPOINTS, &ifkey);
+	return seg_dp_endpoint_del_in(dp, SEG_EPOCH_BOTH, ifkey);
 }
 
 static void ipc_key(struct seg_ipcache_key *k, const struct in6_addr *a)
@@ -80,13 +160,27 @@ static void ipc_key(struct seg_ipcache_key *k, const struct in6_addr *a)
 	memcpy(k->addr, a, sizeof(k->addr));
 }
 
-int seg_dp_ipcache_set(struct seg_dp *dp, const struct in6_addr *addr,
-		       const struct seg_ipcache_val *v)
+int seg_dp_ipcache_set_in(struct seg_dp *dp, __u32 epoch, const struct in6_addr *addr,
+			  const struct seg_ipcache_val *v)
 {
 	struct seg_ipcache_key k;
 
 	ipc_key(&k, addr);
-	return map_update(dp, DPM_IPCACHE, &k, v);
+	return map_update_in(dp, DPM_IPCACHE, epoch, &k, v);
+}
+
+int seg_dp_ipcache_del_in(struct seg_dp *dp, __u32 epoch, const struct in6_addr *addr)
+{
+	struct seg_ipcache_key k;
+
+	ipc_key(&k, addr);
+	return map_delete_in(dp, DPM_IPCACHE, epoch, &k);
+}
+
+int seg_dp_ipcache_set(struct seg_dp *dp, const struct in6_addr *addr,
+		       const struct seg_ipcache_val *v)
+{
+	return seg_dp_ipcache_set_in(dp, SEG_EPOCH_BOTH, addr, v);
 }
 
 int seg_dp_ipcache_get(struct seg_dp *dp, const struct in6_addr *addr, struct seg_ipcache_val *v)
@@ -94,15 +188,12 @@ int seg_dp_ipcache_get(struct seg_dp *dp, const struct in6_addr *addr, struct se
 	struct seg_ipcache_key k;
 
 	ipc_key(&k, addr);
-	return map_lookup(dp, DPM_IPCACHE, &k, v);
+	return map_lookup_active(dp, DPM_IPCACHE, &k, v);
 }
 
 int seg_dp_ipcache_del(struct seg_dp *dp, const struct in6_addr *addr)
 {
-	struct seg_ipcache_key k;
-
-	ipc_key(&k, addr);
-	return map_delete(dp, DPM_IPCACHE, &k);
+	return seg_dp_ipcache_del_in(dp, SEG_EPOCH_BOTH, addr);
 }
 
 /* LPM key with the host bits beyond prefixlen cleared (the trie ignores
@@ -125,19 +216,31 @@ static int lpm_key(struct seg_lpm_key *k, const struct in6_addr *a, __u32 prefix
 	return 0;
 }
 
-int seg_dp_ipcache_lpm_set(struct seg_dp *dp, const struct in6_addr *addr, __u32 prefixlen,
-			   const struct seg_ipcache_val *v)
+int seg_dp_ipcache_lpm_set_in(struct seg_dp *dp, __u32 epoch, const struct in6_addr *addr,
+			      __u32 prefixlen, const struct seg_ipcache_val *v)
 {
 	struct seg_lpm_key k;
 
-	return lpm_key(&k, addr, prefixlen) ?: map_update(dp, DPM_IPCACHE_LPM, &k, v);
+	return lpm_key(&k, addr, prefixlen) ?: map_update_in(dp, DPM_IPCACHE_LPM, epoch, &k, v);
+}
+
+int seg_dp_ipcache_lpm_del_in(struct seg_dp *dp, __u32 epoch, const struct in6_addr *addr,
+			      __u32 prefixlen)
+{
+	struct seg_lpm_key k;
+
+	return lpm_key(&k, addr, prefixlen) ?: map_delete_in(dp, DPM_IPCACHE_LPM, epoch, &k);
+}
+
+int seg_dp_ipcache_lpm_set(struct seg_dp *dp, const struct in6_addr *addr, __u32 prefixlen,
+			   const struct seg_ipcache_val *v)
+{
+	return seg_dp_ipcache_lpm_set_in(dp, SEG_EPOCH_BOTH, addr, prefixlen, v);
 }
 
 int seg_dp_ipcache_lpm_del(struct seg_dp *dp, const struct in6_addr *addr, __u32 prefixlen)
 {
-	struct seg_lpm_key k;
-
-	return lpm_key(&k, addr, prefixlen) ?: map_delete(dp, DPM_IPCACHE_LPM, &k);
+	return seg_dp_ipcache_lpm_del_in(dp, SEG_EPOCH_BOTH, addr, prefixlen);
 }
 
 static void pol_key_clean(struct seg_policy_key *dst, const struct seg_policy_key *src)
