@@ -358,12 +358,107 @@ static void test_events(void **state)
 	seg_dp_events_close(NULL);
 }
 
+/* ---- epochs ------------------------------------------------------------
+ * Writes to the inactive epoch change nothing a packet sees until the flip;
+ * the flip switches endpoint, ipcache and policy ids together, and the
+ * generation bump re-checks an established flow against the new epoch. */
+
+#define EP_IFKEY 1 /* skb->ifindex in BPF_PROG_TEST_RUN: the loopback */
+
+static int run_tcp_to_pod(struct fix *f, __u16 dport, __u8 flags)
+{
+	__u8 pkt[TP_BUF_SIZE];
+	struct tp_spec s = { .src = "10.8.0.1",
+			     .dst = "10.8.0.2",
+			     .proto = IPPROTO_TCP,
+			     .tcp_flags = flags,
+			     .sport = 40000,
+			     .dport = dport };
+	int len = tp_build(pkt, sizeof(pkt), &s);
+	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt, .data_size_in = (__u32)len);
+
+	assert_true(len > 0);
+	assert_int_equal(bpf_prog_test_run_opts(seg_dp_prog_fd(f->dp, SEG_PROG_TC_TO_POD), &run),
+			 0);
+	return run.retval;
+}
+
+static void allow_port(struct fix *f, __u32 policy, __u32 peer, __u16 port)
+{
+	struct seg_policy_val v = { .rule_id = policy, .action = SEG_ACT_ALLOW };
+	struct seg_policy_key k = { .policy_id = policy,
+				    .remote_id = peer,
+				    .port = port,
+				    .proto = IPPROTO_TCP,
+				    .dir = SEG_DIR_INGRESS };
+
+	assert_int_equal(seg_dp_policy_set(f->dp, &k, &v), 0);
+}
+
+static void test_epochs(void **state)
+{
+	struct fix *f = *state;
+	struct seg_endpoint ep = { .ep_id = 7, .identity = 300 };
+	struct seg_ipcache_val peer = { .identity = 301 }, other = { .identity = 302 };
+	struct seg_config cfg = { 0 };
+	struct seg_counter rev0, rev1;
+	struct in6_addr a;
+	__u32 epoch, gen;
+
+	assert_int_equal(seg_dp_ct_flush(f->dp), 0);
+	assert_int_equal(seg_dp_config_set(f->dp, &cfg), 0);
+	assert_int_equal(seg_addr_parse("10.8.0.1", &a), 0);
+	/* both epochs: peer 301; policy 1 allows 301 on 80 */
+	assert_int_equal(seg_dp_ipcache_set(f->dp, &a, &peer), 0);
+	allow_port(f, 1, 301, 80);
+	allow_port(f, 2, 302, 81);
+	ep.flags[SEG_DIR_INGRESS] = SEG_EPF_ISOLATED;
+	ep.policy_id[SEG_DIR_INGRESS] = 1;
+	ep.port_mask[SEG_DIR_INGRESS] = 1;
+	assert_int_equal(seg_dp_endpoint_set(f->dp, EP_IFKEY, &ep), 0);
+	assert_int_equal(run_tcp_to_pod(f, 80, 0), TC_ACT_UNSPEC);
+	assert_int_equal(run_tcp_to_pod(f, 81, 0), TC_ACT_SHOT);
+
+	/* epoch 1 (inactive): the peer becomes 302 and policy 2 applies */
+	ep.policy_id[SEG_DIR_INGRESS] = 2;
+	assert_int_equal(seg_dp_endpoint_set_in(f->dp, 1, EP_IFKEY, &ep), 0);
+	assert_int_equal(seg_dp_ipcache_set_in(f->dp, 1, &a, &other), 0);
+	assert_int_equal(run_tcp_to_pod(f, 81, 0), TC_ACT_SHOT); /* not yet */
+	assert_int_equal(seg_dp_endpoint_get(f->dp, EP_IFKEY, &ep), 0);
+	assert_int_equal(ep.policy_id[SEG_DIR_INGRESS], 1); /* getters: active epoch */
+
+	assert_int_equal(seg_dp_epoch_flip(f->dp), 0);
+	assert_int_equal(seg_dp_epoch_get(f->dp, &epoch, &gen), 0);
+	assert_int_equal(epoch, 1);
+	assert_int_equal(gen, 1);
+	assert_int_equal(seg_dp_endpoint_get(f->dp, EP_IFKEY, &ep), 0);
+	assert_int_equal(ep.policy_id[SEG_DIR_INGRESS], 2);
+	assert_int_equal(run_tcp_to_pod(f, 81, 0), TC_ACT_UNSPEC); /* new peer identity + policy */
+
+	/* established on 81; epoch 0 (now inactive) still has policy 1, so
+	 * flipping back revokes the flow: the generation moved */
+	assert_int_equal(seg_dp_reason_get(f->dp, SEG_DROP_REVOKED, &rev0), 0);
+	assert_int_equal(run_tcp_to_pod(f, 81, 0x10 /* ACK */), TC_ACT_UNSPEC);
+	assert_int_equal(seg_dp_epoch_flip(f->dp), 0);
+	assert_int_equal(run_tcp_to_pod(f, 81, 0x10), TC_ACT_SHOT);
+	assert_int_equal(seg_dp_reason_get(f->dp, SEG_DROP_REVOKED, &rev1), 0);
+	assert_int_equal(rev1.packets - rev0.packets, 1);
+	assert_int_equal(run_tcp_to_pod(f, 80, 0), TC_ACT_UNSPEC);
+
+	/* plain del removes from both epochs */
+	assert_int_equal(seg_dp_endpoint_del(f->dp, EP_IFKEY), 0);
+	assert_int_equal(seg_dp_endpoint_del_in(f->dp, 1, EP_IFKEY), -ENOENT);
+	assert_int_equal(seg_dp_ipcache_del(f->dp, &a), 0);
+	assert_int_equal(seg_dp_ipcache_del(f->dp, &a), -ENOENT);
+	assert_int_equal(seg_dp_ct_flush(f->dp), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_range), cmocka_unit_test(test_ipcache),
 		cmocka_unit_test(test_ct),	     cmocka_unit_test(test_percpu_sums),
-		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_events),	     cmocka_unit_test(test_epochs),
 	};
 
 	if (geteuid() != 0) {
