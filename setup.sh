@@ -17,8 +17,9 @@ DEBS=(
 	libcmocka-dev libfyaml-dev libjansson-dev
 	libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev
-	containernetworking-plugins iproute2 iputils-ping ethtool jq iperf3 nftables
-	openvswitch-switch
+	libmicrohttpd-dev libgraphviz-dev graphviz libclang-rt-14-dev
+	containernetworking-plugins iproute2 iputils-ping ethtool jq curl iperf3 nftables
+	openvswitch-switch chromium
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
