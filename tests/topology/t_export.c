@@ -35,6 +35,14 @@ static const char *target(void)
 	return t ? t : FLOW_DEFAULT_GRPC;
 }
 
+/* TLS files from $TOPO_TLS_CA, $TOPO_TLS_CERT, $TOPO_TLS_KEY (unset: insecure) */
+static struct flow_tls env_tls(void)
+{
+	return (struct flow_tls){ .ca_file = getenv("TOPO_TLS_CA"),
+				  .cert_file = getenv("TOPO_TLS_CERT"),
+				  .key_file = getenv("TOPO_TLS_KEY") };
+}
+
 /* ---- synthetic traffic ----------------------------------------------------- */
 
 struct wl {
@@ -152,7 +160,7 @@ struct node_job {
 static void *node_stream(void *arg)
 {
 	struct node_job *j = arg;
-	struct flow_client_opts o = { .target = target() };
+	struct flow_client_opts o = { .target = target(), .tls = env_tls() };
 	struct flow_client *c = NULL;
 	struct flow_batch *b = flow_batch_new(j->node, j->session);
 
@@ -183,7 +191,7 @@ static Seg__Flow__V1__QueryResponse *query(int what, const char *ns, int verdict
 {
 	Seg__Flow__V1__QueryRequest req = SEG__FLOW__V1__QUERY_REQUEST__INIT;
 	Seg__Flow__V1__Filter f = SEG__FLOW__V1__FILTER__INIT;
-	struct flow_client_opts o = { .target = target() };
+	struct flow_client_opts o = { .target = target(), .tls = env_tls() };
 	Seg__Flow__V1__QueryResponse *resp = NULL;
 	struct flow_client *c;
 
@@ -306,7 +314,7 @@ static const FlowBatch *resume_batch(struct flow_batch *b, uint64_t seq, int n)
 /* Cut mid-way, resent from the start on a new stream: counts exact. */
 static void test_cut_and_resume(void **state)
 {
-	struct flow_client_opts o = { .target = target() };
+	struct flow_client_opts o = { .target = target(), .tls = env_tls() };
 	struct flow_batch *b = flow_batch_new("node-c", 0xc1);
 	Seg__Flow__V1__ExportAck ack;
 	Seg__Flow__V1__QueryResponse *r;
@@ -415,7 +423,7 @@ static void test_malformed(void **state)
 /* A Watch started now gets a batch exported after it, within a second. */
 static void test_watch(void **state)
 {
-	struct flow_client_opts o = { .target = target() };
+	struct flow_client_opts o = { .target = target(), .tls = env_tls() };
 	Seg__Flow__V1__WatchRequest req = SEG__FLOW__V1__WATCH_REQUEST__INIT;
 	Seg__Flow__V1__Filter f = SEG__FLOW__V1__FILTER__INIT;
 	struct flow_batch *b = flow_batch_new("node-w", 0xd1);
@@ -453,7 +461,7 @@ static void test_watch(void **state)
 static int send_one(const char *ns, const char *node)
 {
 	const struct wl a = { ns, "a", "app=a", 41 }, b = { ns, "b", "app=b", 42 };
-	struct flow_client_opts o = { .target = target() };
+	struct flow_client_opts o = { .target = target(), .tls = env_tls() };
 	struct flow_batch *fb = flow_batch_new(node, flow_now_ns());
 	struct flow_client *c = NULL;
 	uint8_t sa[4], da[4];
@@ -473,6 +481,34 @@ static int send_one(const char *ns, const char *node)
 	return err ? 1 : 0;
 }
 
+/* t_export spread NS N: N distinct edges NS/src -> NS/dst:1..N in one batch
+ * (for eviction). */
+static int send_spread(const char *ns, int n)
+{
+	const struct wl a = { ns, "src", "app=src", 51 }, b = { ns, "dst", "app=dst", 52 };
+	struct flow_client_opts o = { .target = target(), .tls = env_tls() };
+	struct flow_batch *fb = flow_batch_new("node-s", flow_now_ns());
+	struct flow_client *c = NULL;
+	uint8_t sa[4], da[4];
+	FlowRec r;
+	int err = 0;
+
+	for (int i = 1; !err && i <= n; i++) {
+		rec_fill(&r, sa, da, &a, &b, 45000, i);
+		r.src_workload = wl_idx(fb, &a);
+		r.dst_workload = wl_idx(fb, &b);
+		r.direction = DIR_IN;
+		r.verdict = V(ALLOW);
+		r.kind = K(NEW);
+		err = flow_batch_add(fb, &r);
+	}
+	err = err ?: flow_client_new(&c, &o) ?: flow_export_open(c) ?:
+		     flow_export_send(c, flow_batch_msg(fb, 1, 0)) ?: flow_export_close(c, NULL);
+	flow_client_free(c);
+	flow_batch_free(fb);
+	return err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,5 +521,7 @@ int main(int argc, char **argv)
 	log_init("t_export", LOG_LVL_INFO);
 	if (argc == 4 && !strcmp(argv[1], "send"))
 		return send_one(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "spread"))
+		return send_spread(argv[2], atoi(argv[3]));
 	return cmocka_run_group_tests_name("topology_export", tests, NULL, NULL);
 }

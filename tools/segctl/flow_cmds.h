@@ -23,6 +23,7 @@ struct segctl_observe_opts {
 	int verdict; /* index in segctl_flow_verdict_names: 0 = any */
 	const char *since;
 	uint32_t last;
+	struct flow_tls tls;
 };
 extern const struct opt segctl_observe_optv[];
 extern const struct segctl_observe_opts segctl_observe_defaults;
@@ -33,6 +34,7 @@ struct segctl_topology_opts {
 	bool dot;
 	const char *ns;
 	int verdict;
+	struct flow_tls tls;
 };
 extern const struct opt segctl_topology_optv[];
 extern const struct segctl_topology_opts segctl_topology_defaults;

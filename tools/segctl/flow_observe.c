@@ -27,6 +27,11 @@ const struct opt segctl_observe_optv[] = {
 		"flows of the last DURATION (30s, 5m, 1h); with --follow, printed first"),
 	OPT_U32(0, "last", struct segctl_observe_opts, last, "N",
 		"without --follow: the N most recent flows", .min = 1, .max = 100000),
+	OPT_STR(0, "tls-ca", struct segctl_observe_opts, tls.ca_file, "PEM",
+		"TLS: CA of the service's certificate", .defstr = "insecure"),
+	OPT_STR(0, "tls-cert", struct segctl_observe_opts, tls.cert_file, "PEM",
+		"TLS: client certificate (if the service asks for one)"),
+	OPT_STR(0, "tls-key", struct segctl_observe_opts, tls.key_file, "PEM", "TLS: client key"),
 	OPT_END,
 };
 
@@ -86,7 +91,7 @@ int segctl_observe_run(void *ctx, void *opts)
 	Seg__Flow__V1__Filter f = SEG__FLOW__V1__FILTER__INIT;
 	Seg__Flow__V1__QueryRequest req = SEG__FLOW__V1__QUERY_REQUEST__INIT;
 	Seg__Flow__V1__QueryResponse *resp = NULL;
-	struct flow_client_opts co = { .target = o->server };
+	struct flow_client_opts co = { .target = o->server, .tls = o->tls };
 	struct flow_client *fc = NULL;
 	int err;
 

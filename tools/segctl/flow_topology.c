@@ -20,6 +20,11 @@ const struct opt segctl_topology_optv[] = {
 	OPT_STR('n', "namespace", struct segctl_topology_opts, ns, "NS", "edges with an end in NS"),
 	OPT_ENUM(0, "verdict", struct segctl_topology_opts, verdict, verdict_names,
 		 "edges that saw this verdict"),
+	OPT_STR(0, "tls-ca", struct segctl_topology_opts, tls.ca_file, "PEM",
+		"TLS: CA of the service's certificate", .defstr = "insecure"),
+	OPT_STR(0, "tls-cert", struct segctl_topology_opts, tls.cert_file, "PEM",
+		"TLS: client certificate (if the service asks for one)"),
+	OPT_STR(0, "tls-key", struct segctl_topology_opts, tls.key_file, "PEM", "TLS: client key"),
 	OPT_END,
 };
 
@@ -62,7 +67,7 @@ int segctl_topology_run(void *ctx, void *opts)
 	Seg__Flow__V1__Filter f = SEG__FLOW__V1__FILTER__INIT;
 	Seg__Flow__V1__QueryRequest req = SEG__FLOW__V1__QUERY_REQUEST__INIT;
 	Seg__Flow__V1__QueryResponse *r = NULL;
-	struct flow_client_opts co = { .target = o->server };
+	struct flow_client_opts co = { .target = o->server, .tls = o->tls };
 	struct flow_client *fc = NULL;
 	char a[600], b[600], pb[16], tb[64];
 	int err = 0;

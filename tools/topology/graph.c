@@ -600,8 +600,9 @@ static bool edge_match(const struct topo *t, const struct topo_edge *e, const st
 static long graph_window(struct topo *t, const struct topo_filter *flt, uint64_t from_ns,
 			 struct topo_edge **edges, bool *complete)
 {
-	struct topo_limits lim = { .max_edges = t->n_edges + 16, .max_flows = 1, .max_workloads = 1 };
 	uint64_t held = t->ring_next < t->lim.max_flows ? t->ring_next : t->lim.max_flows;
+	/* at most one edge per held flow: the private table never evicts */
+	struct topo_limits lim = { .max_edges = held + 16, .max_flows = 1, .max_workloads = 1 };
 	struct topo *w = topo_new(&lim);
 	struct topo_edge *out = NULL;
 	long n = 0;
