@@ -129,7 +129,7 @@ static int target(const char *what, const struct bench_case *c,
 	double q = base->med > 0 ? c->med / base->med : 0;
 	bool ok = base->med > 0 && q <= limit;
 
-	printf("| %s | %s | %s | %s | %.2f | %.2f | %s%s |\n", what, c->v6 ? "v6" : "v4",
+	printf("| %s | %s | %s | %s | %.3f | %.2f | %s%s |\n", what, c->v6 ? "v6" : "v4",
 	       c->hot ? "hot" : "vary",
 	       c->size == 0 ? "10" : c->size == 1 ? "10 000" : "100 000", q, limit,
 	       ok ? "PASS" : "MISS",

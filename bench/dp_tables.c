@@ -10,6 +10,8 @@
  * Policy entry j (TCP, egress, exact port) = {remote 256 + j % nid,
  * port 1000 + j / nid}: every address has allowed ports, and the number of
  * entries is the only thing that differs between the three instances.
+ * Only epoch 0's endpoint/ipcache maps are filled; seg_config.epoch and
+ * generation stay 0 (the bench never flips).
  * Rule ids: entries_per_rule consecutive entries share one (default 1: every
  * entry its own rule id, up to SEG_MAX_RULES - 1, the worst case for the
  * per-rule counters).
@@ -188,10 +190,11 @@ __u32 bench_set_denied(int v6)
 	return 2 * BENCH_NSIZES + v6;
 }
 
+/* exact: a pod address (hash hit); else any entry, 1/10 of them CIDRs. */
 static void make_variant(struct bench *b, __u64 *rng, const struct bench_seg *s,
-			 int v6, struct bench_variant *v)
+			 int v6, bool exact, struct bench_variant *v)
 {
-	__u32 e = bench_rand(rng) % (n_exact(b) + n_lpm(b));
+	__u32 e = bench_rand(rng) % (exact ? n_exact(b) : n_exact(b) + n_lpm(b));
 
 	memset(v, 0, sizeof(*v));
 	entry_addr(b, e, v6, v->raddr);
@@ -221,7 +224,8 @@ int bench_fill_variants(struct bench *b)
 			set < 2 * BENCH_NSIZES ? &b->seg[set / 2] : NULL;
 
 		keys[i] = i;
-		make_variant(b, &rng, s, v6, &v[i]);
+		/* the first of a set is the hot key: pod-to-pod, an exact hit */
+		make_variant(b, &rng, s, v6, i % b->o.nvar == 0, &v[i]);
 	}
 	if (bpf_map_update_batch(bpf_map__fd(b->fl->maps.bench_variants), keys,
 				 v, &n, NULL))
