@@ -234,7 +234,7 @@ static int apply_step(struct bench *b, struct seg_compiled *c, struct row *r)
 				 st.endpoint_writes, st.ipcache_writes);
 		return err;
 	}
-	err = ap_plan_build(&b->mirror, b->next_id, c, &o, &p);
+	err = ap_plan_build(&b->mirror, b->next_id, c, &o, 0, &p);
 	if (err)
 		return err;
 	snprintf(r->note, sizeof(r->note),

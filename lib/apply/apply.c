@@ -35,6 +35,7 @@ struct seg_apply {
 	__u32 next_id; /* first policy id above every id in the maps */
 	__u32 *idmap; /* compiled policy id -> data path id, last apply */
 	size_t nidmap;
+	bool stale; /* the inactive epoch may differ from the active one */
 };
 
 static unsigned long long now_us(void)
@@ -43,6 +44,14 @@ static unsigned long long now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000;
+}
+
+/* Absent keys are fine (-ENOENT): someone else removed them already. */
+static int del_ok(int err, unsigned int *count)
+{
+	if (!err && count)
+		(*count)++;
+	return err == -ENOENT ? 0 : err;
 }
 
 /* ---- reconcile: maps -> mirror ---------------------------------------------- */
@@ -76,19 +85,16 @@ static int pol_cb(const struct seg_policy_key *k, const struct seg_policy_val *v
 	return 0;
 }
 
-/* Hash and LPM maps lib/dp has no iterator for: raw get_next_key. The
- * value is read as struct seg_ipcache_val (single slot). */
-static int read_ipc_map(struct seg_dp *dp, const char *name, size_t ksz, void **out, size_t *n)
+/* Maps lib/dp has no iterator for (the ipcache ones, the inactive epoch's):
+ * raw get_next_key; entries are key then value, packed as in plan.h. */
+static int read_fd(int fd, const char *name, size_t ksz, size_t vsz, void **out, size_t *n)
 {
-	int fd = seg_dp_map_fd(dp, name);
 	char key[sizeof(struct seg_lpm_key)], next[sizeof(struct seg_lpm_key)];
-	size_t esz = ksz + sizeof(struct seg_ipcache_val), cap = 0;
+	size_t esz = ksz + vsz, cap = 0;
 	char *v = NULL;
 	void *prev = NULL;
 	int err = 0;
 
-	if (fd < 0)
-		return fd;
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		if (*n == cap) {
 			char *nv = realloc(v, (cap = cap ? cap * 2 : 256) * esz);
@@ -118,6 +124,14 @@ out:
 	return err;
 }
 
+static int read_map(struct seg_dp *dp, const char *name, size_t ksz, size_t vsz, void **out,
+		    size_t *n)
+{
+	int fd = seg_dp_map_fd(dp, name);
+
+	return fd < 0 ? fd : read_fd(fd, name, ksz, vsz, out, n);
+}
+
 static int mirror_load(struct seg_apply *a)
 {
 	struct ap_state s = {};
@@ -128,12 +142,12 @@ static int mirror_load(struct seg_apply *a)
 	if (!err)
 		err = seg_dp_policy_foreach(a->dp, pol_cb, &s);
 	if (!err)
-		err = read_ipc_map(a->dp, SEG_MAP_IPCACHE, sizeof(struct seg_ipcache_key), &ipc,
-				   &s.nipc);
+		err = read_map(a->dp, SEG_MAP_IPCACHE, sizeof(struct seg_ipcache_key),
+			       sizeof(struct seg_ipcache_val), &ipc, &s.nipc);
 	s.ipc = ipc;
 	if (!err)
-		err = read_ipc_map(a->dp, SEG_MAP_IPCACHE_LPM, sizeof(struct seg_lpm_key), &lpm,
-				   &s.nlpm);
+		err = read_map(a->dp, SEG_MAP_IPCACHE_LPM, sizeof(struct seg_lpm_key),
+			       sizeof(struct seg_ipcache_val), &lpm, &s.nlpm);
 	s.lpm = lpm;
 	if (err == -ENOMEM)
 		log_err(err, "read the maps into the apply mirror");
@@ -158,6 +172,146 @@ static int mirror_load(struct seg_apply *a)
 	return 0;
 }
 
+static int cmp_ifkey(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_ipc_key(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct seg_ipcache_key));
+}
+
+static int cmp_lpm_key(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct seg_lpm_key));
+}
+
+/* The epoch-0 twin of a map while epoch 1 is active (seg_dp_map_fd()
+ * resolves the epoch-0 names to the active map): found by name among the
+ * maps the program uses. A new fd (caller closes) or -errno. */
+static int epoch0_fd(struct seg_dp *dp, const char *name)
+{
+	int pfd = seg_dp_prog_fd(dp, SEG_PROG_TC_TO_POD);
+	__u32 ids[64], len;
+	struct bpf_prog_info pi;
+
+	if (pfd < 0)
+		return pfd;
+	memset(&pi, 0, sizeof(pi));
+	pi.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
+	pi.map_ids = (__u64)(unsigned long)ids;
+	len = sizeof(pi);
+	if (bpf_obj_get_info_by_fd(pfd, &pi, &len))
+		return log_err(-errno, "program info (maps of epoch 0)");
+	for (__u32 i = 0; i < pi.nr_map_ids && i < sizeof(ids) / sizeof(ids[0]); i++) {
+		struct bpf_map_info mi;
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+
+		if (fd < 0)
+			continue;
+		memset(&mi, 0, sizeof(mi));
+		len = sizeof(mi);
+		if (!bpf_obj_get_info_by_fd(fd, &mi, &len) && !strcmp(mi.name, name))
+			return fd;
+		close(fd);
+	}
+	return log_err(-ENOENT, "map %s of epoch 0 not found", name);
+}
+
+/* Lists map name (epoch-0 name) of epoch e. */
+static int read_epoch_map(struct seg_dp *dp, __u32 e, const char *name0, const char *name1,
+			  size_t ksz, size_t vsz, void **out, size_t *n)
+{
+	int fd, err;
+
+	if (e == 1)
+		return read_map(dp, name1, ksz, vsz, out, n);
+	fd = epoch0_fd(dp, name0);
+	if (fd < 0)
+		return fd;
+	err = read_fd(fd, name0, ksz, vsz, out, n);
+	close(fd);
+	return err;
+}
+
+/* Deletes from the inactive epoch e the keys the mirror does not have. */
+static int drop_extra(struct seg_apply *a, __u32 e)
+{
+	const struct ap_state *m = &a->mirror;
+	void *eps = NULL, *ipc = NULL, *lpm = NULL;
+	size_t nep = 0, nipc = 0, nlpm = 0;
+	struct in6_addr addr;
+	int err;
+
+	err = read_epoch_map(a->dp, e, SEG_MAP_ENDPOINTS, SEG_MAP_ENDPOINTS1, sizeof(__u32),
+			     sizeof(struct seg_endpoint), &eps, &nep);
+	if (!err)
+		err = read_epoch_map(a->dp, e, SEG_MAP_IPCACHE, SEG_MAP_IPCACHE1,
+				     sizeof(struct seg_ipcache_key), sizeof(struct seg_ipcache_val),
+				     &ipc, &nipc);
+	if (!err)
+		err = read_epoch_map(a->dp, e, SEG_MAP_IPCACHE_LPM, SEG_MAP_IPCACHE_LPM1,
+				     sizeof(struct seg_lpm_key), sizeof(struct seg_ipcache_val),
+				     &lpm, &nlpm);
+	for (size_t i = 0; i < nep && !err; i++) {
+		const struct ap_ep *x = (const struct ap_ep *)eps + i;
+
+		if (!bsearch(&x->ifkey, m->ep, m->nep, sizeof(*m->ep), cmp_ifkey))
+			err = del_ok(seg_dp_endpoint_del_in(a->dp, e, x->ifkey), NULL);
+	}
+	for (size_t i = 0; i < nipc && !err; i++) {
+		const struct ap_ipc *x = (const struct ap_ipc *)ipc + i;
+
+		memcpy(&addr, x->key.addr, sizeof(addr));
+		if (!bsearch(&x->key, m->ipc, m->nipc, sizeof(*m->ipc), cmp_ipc_key))
+			err = del_ok(seg_dp_ipcache_del_in(a->dp, e, &addr), NULL);
+	}
+	for (size_t i = 0; i < nlpm && !err; i++) {
+		const struct ap_lpm *x = (const struct ap_lpm *)lpm + i;
+
+		memcpy(&addr, x->key.addr, sizeof(addr));
+		if (!bsearch(&x->key, m->lpm, m->nlpm, sizeof(*m->lpm), cmp_lpm_key))
+			err = del_ok(seg_dp_ipcache_lpm_del_in(a->dp, e, &addr, x->key.prefixlen),
+				     NULL);
+	}
+	free(eps);
+	free(ipc);
+	free(lpm);
+	return err;
+}
+
+/* Makes the inactive epoch equal the active one (the mirror), after a start
+ * or a failed update: every mirror entry is written into it, and the keys
+ * only it has are deleted. */
+static int resync_inactive(struct seg_apply *a)
+{
+	const struct ap_state *m = &a->mirror;
+	struct in6_addr addr;
+	__u32 cur, e;
+	int err = seg_dp_epoch_get(a->dp, &cur, NULL);
+
+	e = cur ^ 1;
+	for (size_t i = 0; i < m->nep && !err; i++)
+		err = seg_dp_endpoint_set_in(a->dp, e, m->ep[i].ifkey, &m->ep[i].ep);
+	for (size_t i = 0; i < m->nipc && !err; i++) {
+		memcpy(&addr, m->ipc[i].key.addr, sizeof(addr));
+		err = seg_dp_ipcache_set_in(a->dp, e, &addr, &m->ipc[i].val);
+	}
+	for (size_t i = 0; i < m->nlpm && !err; i++) {
+		memcpy(&addr, m->lpm[i].key.addr, sizeof(addr));
+		err = seg_dp_ipcache_lpm_set_in(a->dp, e, &addr, m->lpm[i].key.prefixlen,
+						&m->lpm[i].val);
+	}
+	if (!err)
+		err = drop_extra(a, e);
+	if (!err)
+		a->stale = false;
+	return err;
+}
+
 int seg_apply_new(struct seg_dp *dp, struct seg_apply **out)
 {
 	struct seg_apply *a = calloc(1, sizeof(*a));
@@ -167,6 +321,8 @@ int seg_apply_new(struct seg_dp *dp, struct seg_apply **out)
 		return log_err(-ENOMEM, "apply state");
 	a->dp = dp;
 	err = mirror_load(a);
+	if (!err)
+		err = resync_inactive(a);
 	if (err) {
 		seg_apply_free(a);
 		return err;
@@ -208,70 +364,75 @@ static int write_sets(struct seg_dp *dp, const struct ap_plan *p, struct seg_app
 	return 0;
 }
 
-static int write_ipc(struct seg_dp *dp, const struct ap_plan *p, struct seg_apply_stats *st)
+static int count(int err, unsigned int *n)
 {
-	struct in6_addr addr;
-	int err;
-
-	for (size_t i = 0; i < p->nipc_set; i++) {
-		memcpy(&addr, p->ipc_set[i].key.addr, sizeof(addr));
-		err = seg_dp_ipcache_set(dp, &addr, &p->ipc_set[i].val);
-		if (err)
-			return err;
-		st->ipcache_writes++;
-	}
-	for (size_t i = 0; i < p->nlpm_set; i++) {
-		lpm_addr(&p->lpm_set[i].key, &addr);
-		err = seg_dp_ipcache_lpm_set(dp, &addr, p->lpm_set[i].key.prefixlen,
-					     &p->lpm_set[i].val);
-		if (err)
-			return err;
-		st->ipcache_writes++;
-	}
-	return 0;
+	if (!err && n)
+		(*n)++;
+	return err;
 }
 
-static int write_eps(struct seg_dp *dp, const struct ap_plan *p, struct seg_apply_stats *st)
+/* The ipcache and endpoint changes of p, deletes included, into epoch e
+ * (counted in st when st is not NULL). */
+static int write_epoch(struct seg_dp *dp, const struct ap_plan *p, __u32 e,
+		       struct seg_apply_stats *st)
 {
-	for (size_t i = 0; i < p->nep_set; i++) {
-		int err = seg_dp_endpoint_set(dp, p->ep_set[i].ifkey, &p->ep_set[i].ep);
-
-		if (err)
-			return err;
-		st->endpoint_writes++;
-	}
-	return 0;
-}
-
-/* Absent keys are fine (-ENOENT): someone else removed them already. */
-static int del_ok(int err, unsigned int *count)
-{
-	if (!err)
-		(*count)++;
-	return err == -ENOENT ? 0 : err;
-}
-
-static int cleanup(struct seg_dp *dp, const struct ap_plan *p, unsigned int grace_us,
-		   struct seg_apply_stats *st)
-{
+	unsigned int *iw = st ? &st->ipcache_writes : NULL, *ew = st ? &st->endpoint_writes : NULL;
+	unsigned int *id = st ? &st->ipcache_deletes : NULL,
+		     *ed = st ? &st->endpoint_deletes : NULL;
 	struct in6_addr addr;
 	int err = 0;
 
+	for (size_t i = 0; i < p->nipc_set && !err; i++) {
+		memcpy(&addr, p->ipc_set[i].key.addr, sizeof(addr));
+		err = count(seg_dp_ipcache_set_in(dp, e, &addr, &p->ipc_set[i].val), iw);
+	}
+	for (size_t i = 0; i < p->nlpm_set && !err; i++) {
+		lpm_addr(&p->lpm_set[i].key, &addr);
+		err = count(seg_dp_ipcache_lpm_set_in(dp, e, &addr, p->lpm_set[i].key.prefixlen,
+						      &p->lpm_set[i].val),
+			    iw);
+	}
+	for (size_t i = 0; i < p->nep_set && !err; i++)
+		err = count(seg_dp_endpoint_set_in(dp, e, p->ep_set[i].ifkey, &p->ep_set[i].ep),
+			    ew);
 	for (size_t i = 0; i < p->nep_del && !err; i++)
-		err = del_ok(seg_dp_endpoint_del(dp, p->ep_del[i]), &st->endpoint_deletes);
+		err = del_ok(seg_dp_endpoint_del_in(dp, e, p->ep_del[i]), ed);
 	for (size_t i = 0; i < p->nipc_del && !err; i++) {
 		memcpy(&addr, p->ipc_del[i].addr, sizeof(addr));
-		err = del_ok(seg_dp_ipcache_del(dp, &addr), &st->ipcache_deletes);
+		err = del_ok(seg_dp_ipcache_del_in(dp, e, &addr), id);
 	}
 	for (size_t i = 0; i < p->nlpm_del && !err; i++) {
 		lpm_addr(&p->lpm_del[i], &addr);
-		err = del_ok(seg_dp_ipcache_lpm_del(dp, &addr, p->lpm_del[i].prefixlen),
-			     &st->ipcache_deletes);
+		err = del_ok(seg_dp_ipcache_lpm_del_in(dp, e, &addr, p->lpm_del[i].prefixlen), id);
 	}
-	if (p->npol_del && !err)
-		usleep(grace_us ? grace_us : 1000); /* packets still holding an old id */
+	return err;
+}
+
+/*
+ * policy sets (fresh ids) -> inactive epoch -> flip -> grace -> the old
+ * epoch brought in line -> policy sets nothing references. Killed before
+ * the flip: the old state stays in force. Killed after: the new one is in
+ * force and the inactive epoch is stale (resync on the next start).
+ */
+static int write_plan(struct seg_apply *a, const struct ap_plan *p, unsigned int grace_us,
+		      struct seg_apply_stats *st)
+{
+	__u32 cur;
+	int err = seg_dp_epoch_get(a->dp, &cur, NULL);
+
+	if (!err)
+		err = write_sets(a->dp, p, st);
+	if (!err)
+		err = write_epoch(a->dp, p, cur ^ 1, st);
+	if (!err)
+		err = seg_dp_epoch_flip(a->dp);
+	if (err)
+		return err;
+	st->flipped = true;
+	usleep(grace_us ? grace_us : 1000); /* packets still in the old epoch */
+	err = write_epoch(a->dp, p, cur, NULL);
 	for (size_t i = 0; i < p->npol_del && !err; i++)
-		err = del_ok(seg_dp_policy_del(dp, &p->pol_del[i]), &st->policy_deletes);
+		err = del_ok(seg_dp_policy_del(a->dp, &p->pol_del[i]), &st->policy_deletes);
 	return err;
 }
 
@@ -280,13 +441,17 @@ int seg_apply(struct seg_apply *a, const struct seg_compiled *c, const struct se
 {
 	unsigned long long t0 = now_us();
 	struct seg_apply_stats dummy;
-	struct seg_config cfg;
 	struct ap_plan p;
 	int err;
 
 	st = st ? st : &dummy;
 	memset(st, 0, sizeof(*st));
-	err = ap_plan_build(&a->mirror, a->next_id, c, o, &p);
+	if (a->stale) {
+		err = resync_inactive(a);
+		if (err)
+			return err;
+	}
+	err = ap_plan_build(&a->mirror, a->next_id, c, o, 0, &p);
 	if (err == -EEXIST)
 		return log_err(err, "apply: two pods attached at one ifkey");
 	if (err)
@@ -294,19 +459,13 @@ int seg_apply(struct seg_apply *a, const struct seg_compiled *c, const struct se
 	st->policies_added = p.sets_added;
 	st->policies_removed = p.sets_removed;
 	if (!ap_plan_empty(&p)) {
-		err = write_sets(a->dp, &p, st);
-		if (!err)
-			err = write_ipc(a->dp, &p, st);
-		if (!err)
-			err = write_eps(a->dp, &p, st);
-		if (!err)
-			err = cleanup(a->dp, &p, o ? o->grace_us : 0, st);
+		err = write_plan(a, &p, o ? o->grace_us : 0, st);
 		if (err) {
 			/* lib/dp logged the write; start over from the maps */
+			a->stale = true;
 			mirror_load(a);
 			goto out;
 		}
-		st->flipped = true;
 	}
 	ap_state_free(&a->mirror);
 	a->mirror = p.want;
@@ -316,11 +475,8 @@ int seg_apply(struct seg_apply *a, const struct seg_compiled *c, const struct se
 	a->idmap = p.idmap;
 	a->nidmap = p.nidmap;
 	p.idmap = NULL;
-	if (!seg_dp_config_get(a->dp, &cfg)) {
-		st->epoch = cfg.epoch;
-		st->generation = cfg.generation;
-	}
 out:
+	seg_dp_epoch_get(a->dp, &st->epoch, &st->generation);
 	ap_plan_free(&p);
 	st->duration_us = now_us() - t0;
 	return err;

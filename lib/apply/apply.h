@@ -3,30 +3,24 @@
  * lib/apply: compiled policy state (lib/policy) -> data path maps (lib/dp),
  * so that no packet ever sees half of an update.
  *
- * It keeps a mirror of what it wrote (read back from the maps when it
- * starts, so a restarted segd reconciles instead of rewriting), and on each
- * seg_apply():
- *   1. diffs the desired state against the mirror;
+ * It keeps a mirror of what it wrote (read back from the active epoch when
+ * it starts, so a restarted segd reconciles instead of rewriting), and on
+ * each seg_apply():
+ *   1. diffs the desired state against the mirror (plan.h: pure);
  *   2. writes policy sets that changed under FRESH policy ids (a policy id
  *      in use is never modified; identical sets share one id, found by
  *      content);
- *   3. writes the inactive epoch slot of every endpoint and ipcache entry
- *      (exact and LPM) that differs (abi.h "epochs");
+ *   3. writes the inactive epoch's endpoint and ipcache maps (exact and
+ *      LPM): changed entries and deletes (abi.h "epochs");
  *   4. flips the epoch (one write of seg_config: generation += 1, so
  *      established flows are re-checked against the new state);
- *   5. after a grace period, brings the now-inactive slots in line and
- *      deletes policy ids and entries nothing references any more.
- * Killed between any two writes, the maps still enforce the old state.
- *
- * TODAY (until lib/dp has the epoch calls and the maps carry epoch slots):
- * steps 3-4 are replaced by ordered single-slot writes (apply.c): new
- * policy sets, then ipcache entries, then each endpoint in one map write
- * (its policy ids, port masks, flags and revision switch together), then
- * deletes (policy sets after grace_us). Each endpoint is consistent at all
- * times; the node as a whole is not (between the ipcache and endpoint
- * writes a packet may see a new identity with an old policy set), and an
- * endpoint's revision is bumped only when the endpoint itself changed.
- * The plan (plan.h) is the same in both modes.
+ *   5. after a grace period, writes the same changes into the now-inactive
+ *      epoch (both epochs equal again) and deletes the policy ids nothing
+ *      references any more.
+ * Killed before 4, the maps still enforce the old state; killed after, the
+ * new one, with a stale inactive epoch that the next seg_apply_new() brings
+ * in line (every mirror entry written into it, the keys only it has
+ * deleted); so does a seg_apply() after a failed one.
  *
  * Endpoints are written only for pods the caller says are attached here
  * (ifkey != 0); the compiled state of the others is not needed by the
@@ -60,8 +54,7 @@ struct seg_apply_stats {
 	unsigned int policy_writes, policy_deletes; /* entries */
 	unsigned int endpoint_writes, endpoint_deletes;
 	unsigned int ipcache_writes, ipcache_deletes;
-	bool flipped; /* false: nothing differed, nothing written (no flip);
-		       * single-slot mode: true when the maps were changed */
+	bool flipped; /* false: nothing differed, nothing written, no flip */
 	__u32 epoch, generation; /* after the call */
 	unsigned long long duration_us;
 };

@@ -460,8 +460,8 @@ static int moved_ids(const struct ap_state *m, const struct ap_plan *p, __u32 **
  * only on endpoints whose policy sets name the old or the new identity
  * (otherwise both fall to the same ANY entries or to none). Those
  * endpoints get a new revision (the data path re-checks their flows); a
- * changed LPM entry bumps every isolated endpoint. (With the epoch slots,
- * the generation bump of the flip does this for every endpoint.)
+ * changed LPM entry bumps every isolated endpoint. (With epochs, the
+ * generation bump of the flip re-checks every flow: not needed there.)
  */
 static int bump_reidentified(const struct ap_state *m, struct ap_plan *p, const bool *chg)
 {
@@ -533,7 +533,7 @@ DIFF_FN(diff_ipc, struct ap_ipc, struct seg_ipcache_key, cmp_ipc)
 DIFF_FN(diff_lpm, struct ap_lpm, struct seg_lpm_key, cmp_lpm)
 
 int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg_compiled *c,
-		  const struct seg_apply_opts *o, struct ap_plan *p)
+		  const struct seg_apply_opts *o, unsigned int flags, struct ap_plan *p)
 {
 	struct setctx x = { .mirror = mirror };
 	bool *chg = NULL;
@@ -561,7 +561,7 @@ int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg
 		err = -ENOMEM;
 	if (!err)
 		err = diff_eps(mirror, p, chg);
-	if (!err)
+	if (!err && (flags & AP_BUMP_REIDENTIFIED))
 		err = bump_reidentified(mirror, p, chg);
 	free(chg);
 	free(x.ms);

@@ -88,10 +88,16 @@ void ap_state_sort(struct ap_state *s);
 bool ap_plan_empty(const struct ap_plan *p);
 void ap_plan_free(struct ap_plan *p);
 
+/* Also bump the revision of unchanged endpoints whose policy sets name an
+ * identity some address moved from or to (for data paths without epochs,
+ * where no generation bump makes established flows re-checked). */
+#define AP_BUMP_REIDENTIFIED (1u << 0)
+
 /* Builds the plan taking mirror to compiled c (policy ids above next_id are
- * fresh). 0, -ENOMEM, or -ERANGE when policy ids would wrap. */
+ * fresh). 0, -ENOMEM, -EEXIST (two pods at one ifkey), or -ERANGE when
+ * policy ids would wrap. */
 int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg_compiled *c,
-		  const struct seg_apply_opts *o, struct ap_plan *p);
+		  const struct seg_apply_opts *o, unsigned int flags, struct ap_plan *p);
 
 /* Content hash of n entries of one set (policy id ignored). */
 __u64 ap_set_hash(const struct ap_pol *e, size_t n);

@@ -4,7 +4,9 @@
  * apply the corpus -> maps hold exactly the compiled state; apply again ->
  * nothing written; one pod's labels change -> only its entries written; a
  * new seg_apply on the same maps reconciles (mirror = maps) and writes
- * nothing. Argument: the tests/netpol directory.
+ * nothing; a write failing half-way leaves the old state; a peer changing
+ * identity revokes the flows it no longer may have. Argument: the
+ * tests/netpol directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <linux/pkt_cls.h>
+
 #include "apply/apply.h"
+#include "testpkt.h"
 #include "dp/dp.h"
 #include "log.h"
 #include "policy/policy.h"
@@ -126,6 +132,27 @@ static int count_ep(__u32 ifkey, const struct seg_endpoint *ep, void *ctx)
 	return 0;
 }
 
+/* Both epochs hold the same endpoints (epoch 1 listed by its own name,
+ * the active one through the typed getter). */
+static void check_epochs_equal(struct fx *f)
+{
+	int fd = seg_dp_map_fd(f->dp, SEG_MAP_ENDPOINTS1);
+	__u32 k, *prev = NULL;
+	size_t n1 = 0, n = 0;
+	struct seg_endpoint a, b;
+
+	assert_true(fd >= 0);
+	while (!bpf_map_get_next_key(fd, prev, &k)) {
+		assert_int_equal(bpf_map_lookup_elem(fd, &k, &b), 0);
+		assert_int_equal(seg_dp_endpoint_get(f->dp, k, &a), 0);
+		assert_memory_equal(&a, &b, sizeof(a));
+		n1++;
+		prev = &k;
+	}
+	assert_int_equal(seg_dp_endpoint_foreach(f->dp, count_ep, &n), 0);
+	assert_int_equal(n1, n);
+}
+
 /* The maps hold exactly c: every endpoint, ipcache entry and policy entry
  * (under the data path id lib/apply chose), and nothing else. */
 static void check_maps(struct fx *f, struct world *w)
@@ -172,6 +199,7 @@ static void check_maps(struct fx *f, struct world *w)
 	assert_int_equal(npol, want_pol);
 	assert_int_equal(nep, w->c->neps);
 	free(used);
+	check_epochs_equal(f);
 }
 
 static void test_corpus_then_same_again(void **state)
@@ -180,14 +208,19 @@ static void test_corpus_then_same_again(void **state)
 	struct world w = {};
 	struct seg_apply_stats st;
 
+	__u32 gen;
+
 	load_corpus(&w, NULL, NULL);
 	do_apply(f, &w, &st);
 	assert_true(st.flipped);
+	assert_int_equal(st.epoch, 1);
+	gen = st.generation;
 	assert_int_equal(st.endpoint_writes, w.c->neps);
 	assert_int_equal(st.ipcache_writes, w.c->nipc + w.c->nlpm);
 	check_maps(f, &w);
 	do_apply(f, &w, &st);
 	assert_false(st.flipped);
+	assert_int_equal(st.generation, gen); /* no flip: flows not re-checked */
 	assert_int_equal(st.endpoint_writes + st.ipcache_writes + st.policy_writes +
 				 st.endpoint_deletes + st.ipcache_deletes + st.policy_deletes,
 			 0);
@@ -252,9 +285,51 @@ static void test_reconcile_from_maps(void **state)
 	unload(&w);
 }
 
-/* A write fails half-way (policy map too small): the endpoints still hold
- * the old state (here: none), and the next apply starts from what is
- * really in the maps, removing the partial set. */
+/* A segd killed after a flip leaves the inactive epoch stale: a new
+ * seg_apply brings it back in line with the active one. */
+static void test_new_apply_resyncs_inactive_epoch(void **state)
+{
+	struct fx *f = *state;
+	struct world w1 = {}, w2 = {};
+	struct seg_apply_stats st;
+	struct seg_endpoint junk = { .ep_id = 999, .identity = 12345 };
+	struct seg_apply *a2 = NULL;
+	char y1[1024], y2[1024];
+
+	snprintf(y1, sizeof(y1), DENY_X RELABEL, "e1");
+	snprintf(y2, sizeof(y2), DENY_X RELABEL, "e2");
+	load_corpus(&w1, y1, NULL);
+	do_apply(f, &w1, &st);
+	load_corpus(&w2, y2, w1.c);
+	do_apply(f, &w2, &st);
+	assert_int_equal(st.epoch, 0); /* two flips: epoch 1 is inactive */
+	assert_int_equal(seg_dp_endpoint_set_in(f->dp, 1, 999, &junk), 0);
+	assert_int_equal(seg_dp_endpoint_set_in(f->dp, 1, 100, &junk), 0);
+	assert_int_equal(seg_apply_new(f->dp, &a2), 0);
+	seg_apply_free(f->a);
+	f->a = a2;
+	do_apply(f, &w2, &st);
+	assert_false(st.flipped); /* the mirror is the active epoch */
+	check_maps(f, &w2); /* and both epochs are equal again */
+	/* the same with epoch 0 inactive: junk there must not come back when
+	 * the next update flips to it */
+	do_apply(f, &w1, &st);
+	assert_int_equal(st.epoch, 1);
+	assert_int_equal(seg_dp_endpoint_set_in(f->dp, 0, 999, &junk), 0);
+	assert_int_equal(seg_apply_new(f->dp, &a2), 0);
+	seg_apply_free(f->a);
+	f->a = a2;
+	do_apply(f, &w2, &st);
+	assert_int_equal(st.epoch, 0);
+	assert_int_equal(seg_dp_endpoint_get(f->dp, 999, &junk), -ENOENT);
+	check_maps(f, &w2);
+	unload(&w1);
+	unload(&w2);
+}
+
+/* A write fails half-way (policy map too small): no flip, the active
+ * epoch still holds the old state (here: none), and the next apply starts
+ * from what is really in the maps, removing the partial set. */
 static void test_failed_write_keeps_old_state(void **state)
 {
 	struct seg_dp_opts o = { .max_policy = 2 };
@@ -269,6 +344,8 @@ static void test_failed_write_keeps_old_state(void **state)
 	load_corpus(&w1, DENY_X, NULL);
 	assert_true(w1.c->npol > 2);
 	assert_int_not_equal(seg_apply(f.a, w1.c, &ao, &st), 0);
+	assert_false(st.flipped);
+	assert_int_equal(st.epoch, 0); /* never flipped to the half-written state */
 	assert_int_equal(seg_dp_endpoint_foreach(f.dp, count_ep, &nep), 0);
 	assert_int_equal(nep, 0);
 	assert_int_equal(seg_dp_policy_foreach(f.dp, count_pol, &npol), 0);
@@ -283,6 +360,80 @@ static void test_failed_write_keeps_old_state(void **state)
 	seg_dp_close(f.dp);
 }
 
+/* x/c stops being a client while x/b keeps the client identity alive: x/a's
+ * policy set and endpoint are unchanged, yet the flow x/c had opened to
+ * x/a must be cut: the flip's generation bump makes the data path re-check
+ * it. */
+#define CLIENTS(xc)                                                                             \
+	"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"                           \
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {pod: a}}\n" \
+	"spec: {containers: [{name: c}]}\nstatus: {podIP: 10.1.0.1}\n"                          \
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {role: "     \
+	"client}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.1.0.2}\n"                \
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: x, labels: {role: " xc  \
+	"}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.1.0.3}\n"                      \
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, "      \
+	"namespace: x}\nspec: {podSelector: {matchLabels: {pod: a}}, ingress: [{from: "         \
+	"[{podSelector: {matchLabels: {role: client}}}], ports: [{port: 80}]}]}\n"
+
+static void load_buf(struct world *w, const char *yaml, const struct seg_compiled *prev)
+{
+	struct seg_compile_opts o = { .prev = prev ? prev->numbering : NULL };
+	struct seg_diag d = {};
+
+	w->m = seg_manifests_new();
+	assert_non_null(w->m);
+	if (seg_manifests_load_buf(w->m, "t.yaml", yaml, strlen(yaml), &d))
+		fail_msg("load: %s", d.msg);
+	if (seg_compile(w->m, &o, &w->c, &d))
+		fail_msg("compile: %s", d.msg);
+}
+
+/* Runs x/c -> x/a:80 (flags) on x/a's endpoint, copied to ifkey 1 (the
+ * loopback's ifindex, which BPF_PROG_TEST_RUN reports). */
+static int to_pod(struct fx *f, __u8 flags)
+{
+	struct tp_spec sp = { .src = "10.1.0.3",
+			      .dst = "10.1.0.1",
+			      .proto = IPPROTO_TCP,
+			      .tcp_flags = flags,
+			      .sport = 40000,
+			      .dport = 80 };
+	__u8 pkt[TP_BUF_SIZE];
+	int len = tp_build(pkt, sizeof(pkt), &sp);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = (__u32)len, .repeat = 1);
+	struct seg_endpoint ep;
+
+	assert_true(len > 0);
+	assert_int_equal(seg_dp_endpoint_get(f->dp, 100, &ep), 0);
+	assert_int_equal(seg_dp_endpoint_set(f->dp, 1, &ep), 0);
+	assert_int_equal(bpf_prog_test_run_opts(seg_dp_prog_fd(f->dp, SEG_PROG_TC_TO_POD), &o), 0);
+	return o.retval;
+}
+
+static void test_reidentified_peer_flow_revoked(void **state)
+{
+	struct fx *f = *state;
+	struct world w1 = {}, w2 = {};
+	struct seg_apply_stats st;
+	struct seg_counter before, after;
+
+	load_buf(&w1, CLIENTS("client"), NULL);
+	do_apply(f, &w1, &st);
+	assert_int_not_equal(to_pod(f, TP_SYN), TC_ACT_SHOT);
+	assert_int_not_equal(to_pod(f, TP_ACK), TC_ACT_SHOT); /* established */
+	load_buf(&w2, CLIENTS("other"), w1.c);
+	do_apply(f, &w2, &st);
+	assert_int_equal(st.policy_writes, 0); /* x/a's set did not change */
+	assert_int_equal(st.endpoint_writes, 1); /* x/c only */
+	assert_int_equal(seg_dp_reason_get(f->dp, SEG_DROP_REVOKED, &before), 0);
+	assert_int_equal(to_pod(f, TP_ACK), TC_ACT_SHOT);
+	assert_int_equal(seg_dp_reason_get(f->dp, SEG_DROP_REVOKED, &after), 0);
+	assert_int_equal(after.packets, before.packets + 1);
+	unload(&w1);
+	unload(&w2);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,7 +441,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_label_change_writes_only_affected, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_from_maps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_apply_resyncs_inactive_epoch, setup,
+						teardown),
 		cmocka_unit_test(test_failed_write_keeps_old_state),
+		cmocka_unit_test_setup_teardown(test_reidentified_peer_flow_revoked, setup,
+						teardown),
 	};
 
 	if (argc < 2) {

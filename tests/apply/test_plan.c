@@ -69,11 +69,17 @@ static void unload(struct world *w)
 	memset(w, 0, sizeof(*w));
 }
 
-static void plan(struct world *w, const struct ap_state *mirror, __u32 next_id, struct ap_plan *p)
+static void plan_flags(struct world *w, const struct ap_state *mirror, __u32 next_id,
+		       unsigned int flags, struct ap_plan *p)
 {
 	struct seg_apply_opts o = { .pod_ifkey = ifkey_of, .ctx = w };
 
-	assert_int_equal(ap_plan_build(mirror, next_id, w->c, &o, p), 0);
+	assert_int_equal(ap_plan_build(mirror, next_id, w->c, &o, flags, p), 0);
+}
+
+static void plan(struct world *w, const struct ap_state *mirror, __u32 next_id, struct ap_plan *p)
+{
+	plan_flags(w, mirror, next_id, 0, p);
 }
 
 static void state_copy(struct ap_state *dst, const struct ap_state *s)
@@ -268,12 +274,13 @@ static void test_stale_and_partial_sets_deleted(void **state)
 
 /* x/c stops being a client while x/b (same labels before) stays one: the
  * client identity still exists, x/a's set is unchanged, but a flow x/c
- * opened to x/a must be re-checked: x/a's revision is bumped (and x/c's
- * endpoint, whose identity changed, written); x/b is untouched. */
-#define CLIENTS(xc_labels)                                                                \
-	NS("x")                                                                           \
-	POD("x", "a", "{pod: a}", "10.1.0.1") POD("x", "b", "{role: client}", "10.1.0.2") \
-		POD("x", "c", xc_labels, "10.1.0.3") POLICY
+ * opened to x/a must be re-checked. With AP_BUMP_REIDENTIFIED x/a's
+ * revision is bumped (and x/c's endpoint, whose identity changed, written);
+ * x/b is untouched. Without it only x/c's endpoint is written. */
+#define CLIENTS(xc_labels)                    \
+	NS("x")                               \
+	POD("x", "a", "{pod: a}", "10.1.0.1") \
+	POD("x", "b", "{role: client}", "10.1.0.2") POD("x", "c", xc_labels, "10.1.0.3") POLICY
 
 static void test_reidentified_address_bumps_who_names_it(void **state)
 {
@@ -285,7 +292,11 @@ static void test_reidentified_address_bumps_who_names_it(void **state)
 	load(&w1, CLIENTS("{role: client}"), NULL);
 	plan(&w1, &empty, 0, &p1);
 	load(&w2, CLIENTS("{role: other}"), w1.c);
-	plan(&w2, &p1.want, p1.next_id, &p2);
+	plan(&w2, &p1.want, p1.next_id, &p2); /* epochs: the flip re-checks flows */
+	assert_int_equal(p2.nep_set, 1);
+	assert_int_equal(p2.ep_set[0].ifkey, 12);
+	ap_plan_free(&p2);
+	plan_flags(&w2, &p1.want, p1.next_id, AP_BUMP_REIDENTIFIED, &p2);
 	assert_int_equal(p2.npol_add + p2.npol_del, 0); /* x/a's set: the same */
 	assert_int_equal(p2.nipc_set, 1);
 	assert_int_equal(p2.nep_set, 2);
@@ -338,7 +349,7 @@ static void test_duplicate_ifkey_refused(void **state)
 	struct ap_plan p;
 
 	load(&w, BASE("{pod: b, role: client}", "{pod: a}"), NULL);
-	assert_int_equal(ap_plan_build(&empty, 0, w.c, &o, &p), -EEXIST);
+	assert_int_equal(ap_plan_build(&empty, 0, w.c, &o, 0, &p), -EEXIST);
 	unload(&w);
 }
 
