@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * bench/compare/rr: request/response load and enforcement watchers for
+ * bench/run (iperf3 has no request/response mode).
+ *
+ *   rr serve PORT                 echo server (epoll, any number of clients)
+ *   rr crr ADDR PORT SECONDS      connect, 1-byte request, 1-byte answer, close;
+ *                                 prints connections per second
+ *   rr rr ADDR PORT SECONDS       one connection, 1-byte ping-pong; prints
+ *                                 round trips per second
+ *   rr watch-up ADDR PORT MAX_MS  a new non-blocking connect every 200 us
+ *                                 (each given up after 20 ms, before any SYN
+ *                                 retransmit); prints the CLOCK_REALTIME ns at
+ *                                 which the first connect that succeeded was
+ *                                 sent
+ *   rr watch-down ADDR PORT MAX_MS  1-byte ping-pong on one connection; prints
+ *                                 the CLOCK_REALTIME ns at which the first
+ *                                 request left unanswered for 20 ms was sent
+ *
+ * Watchers print "ready" on stdout once they run, then "t NS" (or
+ * "timeout") and exit 0 (1 on timeout). Addresses: IPv4 or IPv6.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WATCH_INTERVAL_NS 200000LL
+#define WATCH_GIVEUP_NS 20000000LL
+#define WATCH_SLOTS 256
+
+static long long now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int parse_addr(const char *host, const char *port, struct sockaddr_storage *ss,
+		      socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	long p = strtol(port, NULL, 10);
+
+	memset(ss, 0, sizeof(*ss));
+	if (p <= 0 || p > 65535)
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)p);
+		*len = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)p);
+		*len = sizeof(*s6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int serve(const char *port)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	struct epoll_event ev, evs[64];
+	int lfd = -1, ep = -1, one = 1, zero = 0, n, i;
+	char buf[4096];
+
+	sa.sin6_port = htons((unsigned short)strtol(port, NULL, 10));
+	lfd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	ep = epoll_create1(0);
+	if (lfd < 0 || ep < 0)
+		goto fail;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 4096))
+		goto fail;
+	ev.events = EPOLLIN;
+	ev.data.fd = lfd;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev))
+		goto fail;
+	printf("serving\n");
+	fflush(stdout);
+	for (;;) {
+		n = epoll_wait(ep, evs, 64, -1);
+		if (n < 0 && errno != EINTR)
+			goto fail;
+		for (i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			ssize_t r;
+
+			if (fd == lfd) {
+				int c;
+
+				while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+					nodelay(c);
+					ev.events = EPOLLIN;
+					ev.data.fd = c;
+					if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev))
+						close(c);
+				}
+				continue;
+			}
+			r = read(fd, buf, sizeof(buf));
+			if (r > 0) {
+				if (write(fd, buf, (size_t)r) != r) {
+					close(fd);
+				}
+			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+				close(fd);
+			}
+		}
+	}
+fail:
+	perror("rr serve");
+	if (lfd >= 0)
+		close(lfd);
+	if (ep >= 0)
+		close(ep);
+	return 1;
+}
+
+/* One request/response on fd; 0 or -1. */
+static int ping(int fd)
+{
+	char c = 'x';
+
+	if (write(fd, &c, 1) != 1)
+		return -1;
+	return read(fd, &c, 1) == 1 ? 0 : -1;
+}
+
+static int load(const char *mode, const struct sockaddr_storage *ss, socklen_t len, double secs)
+{
+	long long end = now_ns(CLOCK_MONOTONIC) + (long long)(secs * 1e9), start;
+	unsigned long long n = 0;
+	int fd = -1, crr = !strcmp(mode, "crr");
+
+	start = now_ns(CLOCK_MONOTONIC);
+	do {
+		/* check the clock every 64 operations */
+		for (int k = 0; k < 64; k++) {
+			if (fd < 0) {
+				fd = socket(ss->ss_family, SOCK_STREAM, 0);
+				if (fd < 0 || connect(fd, (const struct sockaddr *)ss, len))
+					goto fail;
+				nodelay(fd);
+			}
+			if (ping(fd))
+				goto fail;
+			n++;
+			if (crr) {
+				/* RST instead of FIN: no TIME_WAIT pile-up over a run */
+				struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+				setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+				close(fd);
+				fd = -1;
+			}
+		}
+	} while (now_ns(CLOCK_MONOTONIC) < end);
+	printf("%.0f\n", (double)n * 1e9 / (double)(now_ns(CLOCK_MONOTONIC) - start));
+	if (fd >= 0)
+		close(fd);
+	return 0;
+fail:
+	perror("rr load");
+	if (fd >= 0)
+		close(fd);
+	return 1;
+}
+
+static int watch_up(const struct sockaddr_storage *ss, socklen_t len, long long max_ns)
+{
+	struct pollfd pf[WATCH_SLOTS];
+	long long sent[WATCH_SLOTS], deadline, next = 0, t;
+	int i, rc = 1;
+
+	for (i = 0; i < WATCH_SLOTS; i++)
+		pf[i].fd = -1;
+	printf("ready\n");
+	fflush(stdout);
+	deadline = now_ns(CLOCK_MONOTONIC) + max_ns;
+	while ((t = now_ns(CLOCK_MONOTONIC)) < deadline) {
+		if (t >= next) {
+			for (i = 0; i < WATCH_SLOTS && pf[i].fd >= 0; i++)
+				;
+			if (i < WATCH_SLOTS) {
+				pf[i].fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+				pf[i].events = POLLOUT;
+				sent[i] = now_ns(CLOCK_REALTIME);
+				if (pf[i].fd >= 0 &&
+				    connect(pf[i].fd, (const struct sockaddr *)ss, len) &&
+				    errno != EINPROGRESS) {
+					close(pf[i].fd);
+					pf[i].fd = -1;
+				}
+			}
+			next = t + WATCH_INTERVAL_NS;
+		}
+		struct timespec wait = { 0, next > t ? next - t : 0 };
+
+		if (ppoll(pf, WATCH_SLOTS, &wait, NULL) < 0 && errno != EINTR)
+			break;
+		long long best = -1, rt = now_ns(CLOCK_REALTIME);
+
+		for (i = 0; i < WATCH_SLOTS; i++) {
+			int err = 0;
+			socklen_t el = sizeof(err);
+
+			if (pf[i].fd < 0)
+				continue;
+			if (pf[i].revents & (POLLOUT | POLLERR | POLLHUP)) {
+				getsockopt(pf[i].fd, SOL_SOCKET, SO_ERROR, &err, &el);
+				if (!err && (best < 0 || sent[i] < best))
+					best = sent[i];
+				close(pf[i].fd);
+				pf[i].fd = -1;
+			} else if (rt - sent[i] > WATCH_GIVEUP_NS) {
+				close(pf[i].fd);
+				pf[i].fd = -1;
+			}
+		}
+		if (best >= 0) {
+			printf("t %lld\n", best);
+			rc = 0;
+			break;
+		}
+	}
+	if (rc)
+		printf("timeout\n");
+	for (i = 0; i < WATCH_SLOTS; i++)
+		if (pf[i].fd >= 0)
+			close(pf[i].fd);
+	return rc;
+}
+
+static int watch_down(const struct sockaddr_storage *ss, socklen_t len, long long max_ns)
+{
+	long long deadline, sent;
+	int fd, rc = 1;
+	char c = 'x';
+
+	fd = socket(ss->ss_family, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)ss, len)) {
+		perror("rr watch-down: connect");
+		goto out;
+	}
+	nodelay(fd);
+	printf("ready\n");
+	fflush(stdout);
+	deadline = now_ns(CLOCK_MONOTONIC) + max_ns;
+	while (now_ns(CLOCK_MONOTONIC) < deadline) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+
+		sent = now_ns(CLOCK_REALTIME);
+		if (write(fd, &c, 1) != 1) {
+			printf("t %lld\n", sent);
+			rc = 0;
+			goto out;
+		}
+		if (poll(&pf, 1, (int)(WATCH_GIVEUP_NS / 1000000)) <= 0 || read(fd, &c, 1) != 1) {
+			printf("t %lld\n", sent);
+			rc = 0;
+			goto out;
+		}
+	}
+	printf("timeout\n");
+out:
+	if (fd >= 0) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+	}
+	return rc;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: rr serve PORT | rr crr|rr ADDR PORT SECONDS |\n"
+			"       rr watch-up|watch-down ADDR PORT MAX_MS\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 3 && !strcmp(argv[1], "serve"))
+		return serve(argv[2]);
+	if (argc != 5 || parse_addr(argv[2], argv[3], &ss, &len)) {
+		usage();
+		return 2;
+	}
+	if (!strcmp(argv[1], "crr") || !strcmp(argv[1], "rr"))
+		return load(argv[1], &ss, len, strtod(argv[4], NULL));
+	if (!strcmp(argv[1], "watch-up"))
+		return watch_up(&ss, len, strtoll(argv[4], NULL, 10) * 1000000LL);
+	if (!strcmp(argv[1], "watch-down"))
+		return watch_down(&ss, len, strtoll(argv[4], NULL, 10) * 1000000LL);
+	usage();
+	return 2;
+}
