@@ -10,6 +10,7 @@
 #include "cli/opts.h"
 #include "ctl/ctl.h"
 #include "ctl_server.h"
+#include "export.h"
 #include "dp/dp.h"
 #include "log.h"
 #include "loop.h"
@@ -37,6 +38,9 @@ static const struct segd_opts segd_defaults = {
 	.event_rate = 100,
 	.resync = 30,
 	.debounce = 50,
+	.export_spool_max = 64u << 20,
+	.ct_walk = 5,
+	.flow_idle = 30,
 	.foreground = true,
 };
 
@@ -75,6 +79,28 @@ static const struct opt segd_optv[] = {
 		"wait this long after a burst of file or link events before acting", .max = 10000),
 	OPT_STR(0, "metrics", struct segd_opts, metrics, "ADDR:PORT",
 		"serve /metrics (Prometheus text) and /healthz here", .defstr = "off"),
+	OPT_STR(0, "export", struct segd_opts, export_addr, "ADDR",
+		"stream flow records to the topology service's gRPC address (host:port or "
+		"unix:PATH; resolved inside --node-netns)",
+		.defstr = "off"),
+	OPT_STR(0, "node-name", struct segd_opts, node_name, "NAME",
+		"this node's name in flow records", .defstr = "the hostname"),
+	OPT_STR(0, "export-tls-ca", struct segd_opts, export_tls_ca, "PEM",
+		"TLS to the topology service: CA of its certificate", .defstr = "insecure"),
+	OPT_STR(0, "export-tls-cert", struct segd_opts, export_tls_cert, "PEM",
+		"TLS: client certificate, if the service asks for one"),
+	OPT_STR(0, "export-tls-key", struct segd_opts, export_tls_key, "PEM", "TLS: client key"),
+	OPT_STR(0, "export-spool", struct segd_opts, export_spool, "FILE",
+		"unacknowledged batches go here (kept across restarts) while the service is "
+		"unreachable",
+		.defstr = "memory"),
+	OPT_U32(0, "export-spool-max", struct segd_opts, export_spool_max, "BYTES",
+		"bound of the spool; when full, new records are dropped and counted", .min = 4096),
+	OPT_U32(0, "ct-walk", struct segd_opts, ct_walk, "SECONDS",
+		"walk conntrack this often for flow counters and ends", .min = 1, .max = 3600),
+	OPT_U32(0, "flow-idle", struct segd_opts, flow_idle, "SECONDS",
+		"a flow idle this long is reported ended (final counters, once)", .min = 1,
+		.max = 86400),
 	OPT_BOOL('f', "foreground", struct segd_opts, foreground,
 		 "stay in the foreground (the default; segd does not daemonize itself)"),
 	OPT_BOOL('v', "verbose", struct segd_opts, verbose, "debug messages (libbpf included)"),
@@ -303,6 +329,15 @@ static int reload(struct segd *d)
 	o.node_netns = d->o.node_netns;
 	o.metrics = d->o.metrics;
 	o.state_file = d->o.state_file;
+	o.export_addr = d->o.export_addr;
+	o.node_name = d->o.node_name;
+	o.export_tls_ca = d->o.export_tls_ca;
+	o.export_tls_cert = d->o.export_tls_cert;
+	o.export_tls_key = d->o.export_tls_key;
+	o.export_spool = d->o.export_spool;
+	o.export_spool_max = d->o.export_spool_max;
+	o.ct_walk = d->o.ct_walk;
+	o.flow_idle = d->o.flow_idle;
 	d->o = o;
 	log_set_level(o.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	watch_manifests(d);
@@ -394,6 +429,9 @@ static int setup(struct segd *d)
 	err = ctl_server_start(d->loop, &co, &d->ctl);
 	if (err)
 		return err;
+	err = segd_export_start(d, &d->exp);
+	if (err)
+		return err;
 	if (d->o.metrics && (err = segd_metrics_start(d, d->o.metrics)))
 		return err;
 	log_info("ready: pin dir %s, socket %s, %zu endpoints attached%s%s", d->o.pin_dir,
@@ -403,6 +441,7 @@ static int setup(struct segd *d)
 
 static void teardown(struct segd *d)
 {
+	segd_export_stop(d->exp); /* delivers what it can (bounded), before the loop goes */
 	if (d->metrics)
 		segd_metrics_stop(d->metrics);
 	if (d->ctl)

@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "dp/dp.h"
+#include "export.h"
 #include "log.h"
 
 #include <errno.h>
@@ -86,6 +87,7 @@ void segd_metrics_refresh(struct segd *d)
 		"# HELP seg_last_error 1 when the desired state was refused.\n"
 		"# TYPE seg_last_error gauge\nseg_last_error %d\n",
 		d->last_error[0] != 0);
+	segd_export_metrics(d->exp, f);
 	fclose(f);
 	pthread_mutex_lock(&m->mu);
 	free(m->snap);

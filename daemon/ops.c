@@ -11,6 +11,7 @@
 #include "cli/opts.h"
 #include "ctl_server.h"
 #include "dp/dp.h"
+#include "export.h"
 #include "log.h"
 
 #include <errno.h>
@@ -77,6 +78,7 @@ json_t *segd_status_json(struct segd *d)
 	json_object_set_new(st, "apply_errors", json_integer(d->st.apply_errors));
 	json_object_set_new(st, "last_apply",
 			    d->st.have_last ? apply_stats_json(&d->st.last) : json_null());
+	json_object_set_new(st, "exporter", segd_export_status_json(d->exp));
 	return st;
 }
 
@@ -768,6 +770,11 @@ static int op_cni_check(struct segd *d, json_t *args, json_t **res, char *err, s
 	return cni_ready(d, &d->cni[i], res, err, errlen);
 }
 
+static int op_flow_list(struct segd *d, json_t *args, json_t **res, char *err, size_t errlen)
+{
+	return segd_export_flow_list(d->exp, args, res, err, errlen);
+}
+
 static int op_status(struct segd *d, json_t *args, json_t **res, char *err, size_t errlen)
 {
 	*res = segd_status_json(d);
@@ -795,6 +802,7 @@ static const struct {
 	{ "cni-add", op_cni_add },
 	{ "cni-del", op_cni_del },
 	{ "cni-check", op_cni_check },
+	{ "flow-list", op_flow_list },
 };
 
 int segd_ctl_handler(void *ctx, const char *op, json_t *args, json_t **result, char *err,

@@ -14,6 +14,7 @@
  *   sync.c      discovery, attach/detach, compile, apply
  *   ops.c       control socket operations (JSON in, JSON out)
  *   metrics.c   /metrics and /healthz (libmicrohttpd), optional
+ *   export.c    flow recorder (ring buffer, conntrack walk) and exporter
  */
 #ifndef SEGD_H
 #define SEGD_H
@@ -35,6 +36,7 @@ struct ctl_server;
 struct seg_dp;
 struct disc_watch;
 struct segd_metrics;
+struct segd_export;
 struct segd;
 
 /* Options: every one is a flag and a config file key (same name). */
@@ -48,6 +50,14 @@ struct segd_opts {
 	const char *ovsdb;
 	const char *pod_netns_dir;
 	const char *metrics;
+	/* flows (export.c) */
+	const char *export_addr;
+	const char *node_name;
+	const char *export_tls_ca, *export_tls_cert, *export_tls_key;
+	const char *export_spool;
+	uint32_t export_spool_max;
+	uint32_t ct_walk;
+	uint32_t flow_idle;
 	uint32_t event_rate;
 	uint32_t resync;
 	uint32_t debounce;
@@ -127,6 +137,7 @@ struct segd {
 	int inotify_fd;
 	struct loop_src *inotify_src;
 	struct segd_metrics *metrics;
+	struct segd_export *exp; /* flow recorder/exporter (export.h) */
 
 	/* desired state */
 	struct segd_applied *applied;
