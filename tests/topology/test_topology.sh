@@ -187,7 +187,7 @@ jq_is "--max-flows 32: 18 records evicted" "$dir/small.json" '[.stats.flows, .st
 curl -sf "$SVC_HTTP/api/v1/graph?window=1h" >"$dir/small-w.json"
 # the window is built from the 32 held records: 32 edges, and it says it is partial
 jq_is "window over an evicted ring is not complete" "$dir/small-w.json" '[(.edges|length), .complete] | @csv' '32,false'
-kill "$small_pid"; wait "$small_pid" 2>/dev/null
+kill "$small_pid"; wait "$small_pid" || bad "small service exit status $?"
 
 # ---- TLS: server certificate, client certificates required -------------------------------
 if command -v openssl >/dev/null; then
@@ -214,9 +214,22 @@ if command -v openssl >/dev/null; then
 	"$SEGCTL" -o json topology --server "$SVC_GRPC" --tls-ca "$dir/ca.pem" --tls-cert "$dir/cli.pem" \
 		--tls-key "$dir/cli.key" >"$dir/tls.json" 2>"$dir/tls2.err"
 	jq_is "segctl topology over TLS: the one edge" "$dir/tls.json" '[length, .[0].src, .[0].allowed] | @csv' '1,"tls/a",1'
-	kill "$tls_pid"; wait "$tls_pid" 2>/dev/null
+	kill "$tls_pid"; wait "$tls_pid" || bad "TLS service exit status $?"
 else
 	bad "openssl missing: TLS not tested"
+fi
+
+# ---- the services stop cleanly (SIGTERM: exit 0; sanitizers: nothing reported) ------
+kill "$pid"
+wait "$pid"
+rc=$?
+pid=
+[ "$rc" = 0 ] && ok "service exits 0 on SIGTERM" || bad "service exit status $rc"
+if grep -hE 'ERROR: (Address|Leak)Sanitizer|runtime error' "$dir"/*.log >/dev/null 2>&1; then
+	bad "sanitizer reports in the service logs:"
+	grep -hE -A20 'ERROR: (Address|Leak)Sanitizer|runtime error' "$dir"/*.log | head -60
+else
+	ok "no sanitizer reports in the service logs"
 fi
 
 echo "# failures: $fails"

@@ -8,6 +8,7 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <graphviz/gvc.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 struct topo_http {
 	struct MHD_Daemon *d;
 	struct topo *t;
+	GVC_t *gvc; /* for the life of the server: see topo_view.gvc */
 	int port;
 };
 
@@ -74,6 +76,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return text(conn, MHD_HTTP_BAD_REQUEST,
 			    "bad filter: verdict=allow|deny|audit, window=5m|1h|all|<n>[smhd], "
 			    "limit=1..100000\n");
+	v.gvc = h->gvc;
 	topo_lock(h->t);
 	if (!strcmp(url, "/")) {
 		const char *frag = arg(conn, "fragment");
@@ -90,7 +93,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	} else if (!strcmp(url, "/graph.svg")) {
 		char *dot = topo_render_dot(h->t, &v);
 
-		body = dot ? topo_render_svg(dot, &len) : NULL;
+		body = dot ? topo_render_svg(h->gvc, dot, &len) : NULL;
 		free(dot);
 		type = "image/svg+xml";
 	} else {
@@ -137,10 +140,16 @@ int topo_http_start(struct topo_http **out, struct topo *t, const char *addr)
 	if (!h)
 		return -ENOMEM;
 	h->t = t;
+	h->gvc = gvContext();
+	if (!h->gvc) {
+		free(h);
+		return log_err(-ENOMEM, "Graphviz context");
+	}
 	h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 				handle, h, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int)30, MHD_OPTION_END);
 	if (!h->d) {
+		gvFreeContext(h->gvc);
 		free(h);
 		return log_err(-EADDRINUSE, "HTTP listen on %s", addr);
 	}
@@ -160,5 +169,6 @@ void topo_http_stop(struct topo_http *h)
 	if (!h)
 		return;
 	MHD_stop_daemon(h->d);
+	gvFreeContext(h->gvc);
 	free(h);
 }

@@ -127,7 +127,7 @@ static void fragment(FILE *f, struct topo *t, const struct topo_view *v)
 	      "<i style=\"background:#f08c00\"></i>audit</span></div>\n",
 	      f);
 	/* libgvc is not thread-safe: the HTTP server runs one thread */
-	svg = dot && strstr(dot, "->") ? topo_render_svg(dot, &len) : NULL;
+	svg = dot && strstr(dot, "->") ? topo_render_svg(v->gvc, dot, &len) : NULL;
 	p = svg ? strstr(svg, "<svg") : NULL;
 	if (p)
 		fputs(p, f);

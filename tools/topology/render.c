@@ -162,9 +162,9 @@ char *topo_render_dot(struct topo *t, const struct topo_view *v)
 	return buf;
 }
 
-char *topo_render_svg(const char *dot, size_t *len)
+char *topo_render_svg(void *ctx, const char *dot, size_t *len)
 {
-	GVC_t *gvc = gvContext();
+	GVC_t *gvc = ctx;
 	Agraph_t *g = NULL;
 	char *data = NULL, *out = NULL;
 	unsigned int n = 0;
@@ -189,7 +189,6 @@ char *topo_render_svg(const char *dot, size_t *len)
 out:
 	if (g)
 		agclose(g);
-	gvFreeContext(gvc);
 	return out;
 }
 

@@ -127,13 +127,15 @@ struct topo_view {
 	const char *window_name; /* "5m", "1h", "all" */
 	const char *verdict_name; /* "", "allow", ... */
 	size_t limit; /* flows in the table */
+	void *gvc; /* GVC_t: one per process (Graphviz 2.42 keeps a font cache
+		    * across contexts: a context per request reads freed memory) */
 };
 /* Each returns a malloc'd NUL-terminated string, or NULL (-ENOMEM). */
 char *topo_render_dot(struct topo *t, const struct topo_view *v);
 char *topo_render_graph_json(struct topo *t, const struct topo_view *v);
 char *topo_render_flows_json(struct topo *t, const struct topo_view *v);
 /* SVG of the DOT (libgvc; not thread-safe: one HTTP thread calls it). */
-char *topo_render_svg(const char *dot, size_t *len);
+char *topo_render_svg(void *gvc, const char *dot, size_t *len);
 char *topo_render_page(struct topo *t, const struct topo_view *v, bool fragment);
 /* Parses ?namespace=&verdict=&window=&pod=&node=&limit= values. 0 or -EINVAL. */
 int topo_view_parse(struct topo_view *v, const char *ns, const char *verdict, const char *window,
