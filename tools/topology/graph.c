@@ -18,8 +18,16 @@ struct strtab {
 	uint32_t hcap;
 };
 
+/* Sessions remembered per node: an exporter restarted with batches of its
+ * previous sessions still spooled resends them (in their own session and
+ * seq) before its new ones; each must still be applied once. */
+#define TOPO_NODE_SESSIONS 8
+
 struct node_state {
-	uint64_t session, last_seq;
+	struct {
+		uint64_t session, last_seq, used;
+	} s[TOPO_NODE_SESSIONS];
+	uint64_t tick;
 };
 
 struct topo {
@@ -428,21 +436,29 @@ int topo_apply(struct topo *t, const FlowBatch *b, uint64_t *last_seq)
 		/* a session's batches apply in order, once: older ones are
 		 * duplicates (a resend), a gap means batches in between were
 		 * lost (a cut stream still delivering): refused, resend */
-		if (ns->session == b->session && b->seq <= ns->last_seq) {
+		int k, free_k = 0;
+
+		for (k = 0; k < TOPO_NODE_SESSIONS && ns->s[k].session != b->session; k++)
+			if (ns->s[k].used < ns->s[free_k].used)
+				free_k = k;
+		if (k == TOPO_NODE_SESSIONS) { /* new (or forgotten): starts here */
+			k = free_k;
+			ns->s[k].session = b->session;
+			ns->s[k].last_seq = b->seq - 1;
+		}
+		ns->s[k].used = ++ns->tick;
+		*last_seq = ns->s[k].last_seq;
+		if (b->seq <= ns->s[k].last_seq) {
 			t->st.duplicates++;
-			*last_seq = ns->last_seq;
 			r = 0;
 			goto out;
 		}
-		if (ns->session == b->session && b->seq != ns->last_seq + 1) {
-			*last_seq = ns->last_seq;
+		if (b->seq != ns->s[k].last_seq + 1) {
 			r = -ERANGE;
 			goto out;
 		}
-		ns->session = b->session;
-		ns->last_seq = b->seq;
+		ns->s[k].last_seq = *last_seq = b->seq;
 	}
-	*last_seq = ns->last_seq;
 	if (b->n_workloads) {
 		wmap = malloc(b->n_workloads * sizeof(*wmap));
 		if (!wmap) {

@@ -400,6 +400,9 @@ static void query_recv(struct rcall *c, bool ok)
 	} else {
 		size_t lim = req->limit ? req->limit : 1000, n;
 
+		if (lim > 100000)
+			lim = 100000;
+
 		fv = malloc(lim * sizeof(*fv));
 		if (!fv)
 			goto unlock;
