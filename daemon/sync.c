@@ -262,9 +262,21 @@ static int sync_links(struct segd *d, const struct seg_manifests *m, bool fresh,
 			i++;
 			continue;
 		}
-		e = seg_dp_detach(d->dp, a->ifkey);
-		log_info("detached %s: %s gone (ifkey %#x)%s", a->pod, a->ifname, a->ifkey,
-			 e ? ", no link was pinned" : "");
+		/* a renamed interface (ptp's veth renamed cali*) is the same
+		 * ifindex, already attached again under its new name: its
+		 * links are that entry's now */
+		e = 0;
+		for (size_t k = 0; k < d->natt; k++)
+			if (k != i && d->att[k].seen && d->att[k].ifkey == a->ifkey)
+				e = 1;
+		if (e) {
+			log_info("%s: %s renamed to another name (ifkey %#x)", a->pod, a->ifname,
+				 a->ifkey);
+		} else {
+			e = seg_dp_detach(d->dp, a->ifkey);
+			log_info("detached %s: %s gone (ifkey %#x)%s", a->pod, a->ifname,
+				 a->ifkey, e ? ", no link was pinned" : "");
+		}
 		d->st.detaches++;
 		memmove(a, a + 1, (d->natt - i - 1) * sizeof(*a));
 		d->natt--;

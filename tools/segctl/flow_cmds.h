@@ -28,6 +28,8 @@ struct segctl_observe_opts {
 extern const struct opt segctl_observe_optv[];
 extern const struct segctl_observe_opts segctl_observe_defaults;
 int segctl_observe_run(void *ctx, void *opts);
+/* observe_local.c: the same from segd (control op flow-list). */
+int segctl_observe_local(struct segctl *c, const struct segctl_observe_opts *o);
 
 struct segctl_topology_opts {
 	const char *server;

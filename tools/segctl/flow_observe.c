@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * segctl observe --server ADDR: recent flows from the topology service
- * (Query), or --follow: new ones as they arrive (Watch). The local mode
- * (from segd) comes later and will share segctl_flow_print().
+ * (Query), or --follow: new ones as they arrive (Watch). Without --server:
+ * from segd (observe_local.c), printed by the same segctl_flow_print().
  */
 #include "flow_cmds.h"
 #include "log.h"
@@ -16,8 +16,7 @@ static const char *const verdict_names[] = { "any", "allow", "deny", "audit", NU
 const struct segctl_observe_opts segctl_observe_defaults = { .last = 100 };
 const struct opt segctl_observe_optv[] = {
 	OPT_STR(0, "server", struct segctl_observe_opts, server, "ADDR",
-		"the topology service (host:port); flows from segd locally: not yet",
-		.required = true),
+		"the topology service (host:port)", .defstr = "segd on this node (--socket)"),
 	OPT_BOOL('f', "follow", struct segctl_observe_opts, follow,
 		 "keep printing new flows as they arrive"),
 	OPT_STR('n', "namespace", struct segctl_observe_opts, ns, "NS", "either end in NS"),
@@ -95,6 +94,8 @@ int segctl_observe_run(void *ctx, void *opts)
 	struct flow_client *fc = NULL;
 	int err;
 
+	if (!o->server)
+		return segctl_observe_local(c, o); /* observe_local.c */
 	err = fill_filter(c, o, &f);
 	if (err)
 		return err;

@@ -173,8 +173,9 @@ static const struct cmd root_cmds[] = {
 	CMD_GROUP("identity", segctl_identity_cmds, "identities (asks segd)"),
 	CMD_GROUP("map", segctl_map_cmds, "raw pinned maps"),
 	CMD_LEAF("observe", segctl_observe_run, segctl_observe_optv, segctl_observe_defaults,
-		 "flows as they are decided, from the topology service (like hubble observe)",
-		 .examples = "segctl observe --server 127.0.0.1:4245 --verdict deny --since 5m\n"
+		 "flows as they are decided, from segd or the topology service (like hubble observe)",
+		 .examples = "segctl observe --follow --namespace shop\n"
+			     "segctl observe --server 127.0.0.1:4245 --verdict deny --since 5m\n"
 			     "segctl observe --server 127.0.0.1:4245 -f --namespace shop"),
 	CMD_LEAF("topology", segctl_topology_run, segctl_topology_optv, segctl_topology_defaults,
 		 "the service graph from the topology service: edges by verdict",
