@@ -1073,15 +1073,62 @@ static void diag_out(struct fy_diag *diag, void *user, const char *buf, size_t l
 	s->got = true;
 }
 
+/* Resolving aliases copies what they name: a few lines of nested aliases
+ * ("billion laughs") would fill memory. Before resolving, count the nodes
+ * the copies would add and refuse a document past these. */
+#define ALIAS_COPY_MAX 1000000
+#define ALIAS_DEPTH_MAX 256
+
+static int alias_walk(struct fy_node *n, bool copy, int depth, size_t *copied)
+{
+	struct fy_node_pair *p;
+	struct fy_node *k;
+	void *it = NULL;
+
+	if (!n)
+		return 0; /* an unknown anchor: fy_document_resolve() reports it */
+	if (depth > ALIAS_DEPTH_MAX || (copy && ++*copied > ALIAS_COPY_MAX))
+		return -1;
+	if (fy_node_is_alias(n))
+		return alias_walk(fy_node_resolve_alias(n), true, depth + 1, copied);
+	if (fy_node_is_sequence(n)) {
+		while ((k = fy_node_sequence_iterate(n, &it)))
+			if (alias_walk(k, copy, depth + 1, copied))
+				return -1;
+	} else if (fy_node_is_mapping(n)) {
+		while ((p = fy_node_mapping_iterate(n, &it)))
+			if (alias_walk(fy_node_pair_key(p), copy, depth + 1, copied) ||
+			    alias_walk(fy_node_pair_value(p), copy, depth + 1, copied))
+				return -1;
+	}
+	return 0;
+}
+
+static int resolve_doc(struct pctx *c, struct fy_document *fyd, const struct diag_sink *sink)
+{
+	size_t copied = 0;
+
+	if (alias_walk(fy_document_root(fyd), false, 0, &copied))
+		return perr(c, fy_document_root(fyd), NULL,
+			    "YAML aliases expand past %d nodes or %d levels", ALIAS_COPY_MAX,
+			    ALIAS_DEPTH_MAX);
+	if (fy_document_resolve(fyd)) {
+		if (!sink->got)
+			snprintf(c->d->msg, sizeof(c->d->msg), "%s: bad YAML anchor or alias",
+				 c->file);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_stream(struct pctx *c, const char *buf, size_t len)
 {
 	size_t flen = strlen(c->file);
 	struct diag_sink sink = { .c = c };
 	struct fy_diag_cfg dcfg;
 	struct fy_parse_cfg cfg = {
-		/* anchors, aliases and merge keys resolved */
-		.flags = FYPCF_RESOLVE_DOCUMENT |
-			 (flen > 5 && !strcmp(c->file + flen - 5, ".json") ? FYPCF_JSON_FORCE : 0),
+		/* anchors, aliases and merge keys: resolve_doc() */
+		.flags = flen > 5 && !strcmp(c->file + flen - 5, ".json") ? FYPCF_JSON_FORCE : 0,
 	};
 	struct fy_parser *fyp = NULL;
 	struct fy_document *fyd;
@@ -1110,7 +1157,9 @@ static int parse_stream(struct pctx *c, const char *buf, size_t len)
 		goto out;
 	}
 	while ((fyd = fy_parse_load_document(fyp))) {
-		err = parse_object(c, fy_document_root(fyd), NULL);
+		err = resolve_doc(c, fyd, &sink);
+		if (!err)
+			err = parse_object(c, fy_document_root(fyd), NULL);
 		fy_parse_document_destroy(fyp, fyd);
 		if (err)
 			goto out;
