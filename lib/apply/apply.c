@@ -189,52 +189,17 @@ static int cmp_lpm_key(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct seg_lpm_key));
 }
 
-/* The epoch-0 twin of a map while epoch 1 is active (seg_dp_map_fd()
- * resolves the epoch-0 names to the active map): found by name among the
- * maps the program uses. A new fd (caller closes) or -errno. */
-static int epoch0_fd(struct seg_dp *dp, const char *name)
-{
-	int pfd = seg_dp_prog_fd(dp, SEG_PROG_TC_TO_POD);
-	__u32 ids[64], len;
-	struct bpf_prog_info pi;
-
-	if (pfd < 0)
-		return pfd;
-	memset(&pi, 0, sizeof(pi));
-	pi.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
-	pi.map_ids = (__u64)(unsigned long)ids;
-	len = sizeof(pi);
-	if (bpf_obj_get_info_by_fd(pfd, &pi, &len))
-		return log_err(-errno, "program info (maps of epoch 0)");
-	for (__u32 i = 0; i < pi.nr_map_ids && i < sizeof(ids) / sizeof(ids[0]); i++) {
-		struct bpf_map_info mi;
-		int fd = bpf_map_get_fd_by_id(ids[i]);
-
-		if (fd < 0)
-			continue;
-		memset(&mi, 0, sizeof(mi));
-		len = sizeof(mi);
-		if (!bpf_obj_get_info_by_fd(fd, &mi, &len) && !strcmp(mi.name, name))
-			return fd;
-		close(fd);
-	}
-	return log_err(-ENOENT, "map %s of epoch 0 not found", name);
-}
-
-/* Lists map name (epoch-0 name) of epoch e. */
+/* Lists map name0 (epoch 0) or name1 (epoch 1) as it is, whichever
+ * epoch is active (seg_dp_map_fd_in: no active-epoch resolution). */
 static int read_epoch_map(struct seg_dp *dp, __u32 e, const char *name0, const char *name1,
 			  size_t ksz, size_t vsz, void **out, size_t *n)
 {
-	int fd, err;
+	const char *name = e == 1 ? name1 : name0;
+	int fd = seg_dp_map_fd_in(dp, name);
 
-	if (e == 1)
-		return read_map(dp, name1, ksz, vsz, out, n);
-	fd = epoch0_fd(dp, name0);
 	if (fd < 0)
 		return fd;
-	err = read_fd(fd, name0, ksz, vsz, out, n);
-	close(fd);
-	return err;
+	return read_fd(fd, name, ksz, vsz, out, n);
 }
 
 /* Deletes from the inactive epoch e the keys the mirror does not have. */

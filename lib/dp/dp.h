@@ -146,6 +146,9 @@ __u32 seg_port_blocks_mask(const struct seg_port_block *b, size_t n);
  * epoch with the *_in() calls, then flips.
  */
 #define SEG_EPOCH_BOTH 2u
+/* The map of exactly this name, without the active-epoch resolution
+ * seg_dp_map_fd() applies to the epoch-0 names. Not a new fd. */
+int seg_dp_map_fd_in(const struct seg_dp *dp, const char *name);
 /* Active epoch (0/1) and generation from seg_config; either may be NULL. */
 int seg_dp_epoch_get(struct seg_dp *dp, __u32 *epoch, __u32 *generation);
 /* epoch ^= 1, generation += 1, in one write of seg_config. */

@@ -533,6 +533,14 @@ int seg_dp_prog_fd(const struct seg_dp *dp, enum seg_prog p)
 	return dp->prog_fd[p];
 }
 
+int seg_dp_map_fd_in(const struct seg_dp *dp, const char *name)
+{
+	for (int i = 0; i < dp->nmaps; i++)
+		if (!strcmp(dp->maps[i].name, name))
+			return dp->maps[i].fd;
+	return log_err(-ENOENT, "no map %s in the data path", name);
+}
+
 int seg_dp_map_fd(const struct seg_dp *dp, const char *name)
 {
 	static const char *const epoch_maps[][2] = {
