@@ -158,6 +158,12 @@ else
 	rows=$(grep -c '<tr class="flow' "$dir/dom3.html")
 	[ "$rows" = 80 ] && [ "$(grep -c '<tr class="flow verdict-deny">' "$dir/dom3.html")" = 80 ] &&
 		ok "page filter verdict=deny: 80 denied flow rows" || bad "page filter verdict=deny rows: $rows"
+	# auto-refresh: after 6 s (virtual time) the page has fetched its fragment
+	# again and replaced graph and table, keeping the filter
+	chr --virtual-time-budget=6000 --dump-dom "$HTTP/?namespace=resume" >"$dir/dom4.html"
+	grep -q '<body data-refreshed="[1-9]' "$dir/dom4.html" && grep -q 'id="wl-resume-x"' "$dir/dom4.html" &&
+		! grep -q 'id="wl-shop-frontend"' "$dir/dom4.html" &&
+		ok "page auto-refresh replaced the content, filter kept" || bad "page auto-refresh"
 	mkdir -p "$ART"
 	rm -f "$ART/topology-page.png"
 	chr --screenshot="$ART/topology-page.png" --window-size=1280,900 "$HTTP/" >/dev/null

@@ -59,7 +59,8 @@ static const char js[] =
 	"function q(){var p=new URLSearchParams(new FormData(f));p.set('fragment','1');"
 	"return '/?'+p.toString();}"
 	"function refresh(){if(!a.checked)return;fetch(q()).then(function(r){return r.text();})"
-	".then(function(h){document.getElementById('content').innerHTML=h;}).catch(function(){});}"
+	".then(function(h){document.getElementById('content').innerHTML=h;"
+	"var b=document.body.dataset;b.refreshed=(+b.refreshed||0)+1;}).catch(function(){});}"
 	"setInterval(refresh,5000);"
 	"f.addEventListener('change',function(){f.submit();});})();";
 
