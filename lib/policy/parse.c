@@ -1187,11 +1187,99 @@ static const char *intern_file(struct seg_manifests *m, const char *name)
 	return v[m->nfiles] ? v[m->nfiles++] : NULL;
 }
 
+/* A manifest file may hold 100 000 policies (~30 MB); libfyaml needs ~30
+ * times its size in memory, so bigger ones are refused. */
+#define MANIFEST_MAX_BYTES (64u << 20)
+
+/* Offset of the first byte that is not valid UTF-8 (overlong forms and
+ * surrogates included), or len. Manifests are UTF-8, and libfyaml 0.7.12
+ * loops forever on some invalid sequences ("%\xf9"), so nothing else
+ * reaches it. */
+static size_t utf8_bad(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char b = s[i];
+		uint32_t cp;
+		size_t n;
+
+		if (b < 0x80) {
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			n = 1, cp = b & 0x1f;
+		else if (b >= 0xe0 && b <= 0xef)
+			n = 2, cp = b & 0x0f;
+		else if (b >= 0xf0 && b <= 0xf4)
+			n = 3, cp = b & 0x07;
+		else
+			return i;
+		if (len - i <= n)
+			return i;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return i;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return i;
+		i += n + 1;
+	}
+	return len;
+}
+
+/* libfyaml scans a flow collection to its end before its parser checks
+ * the depth (64): 1 000 000 '[' took 717 MB. Text opening more than this
+ * many '[' / '{' without closing them is refused first (quotes and
+ * comments are not told apart: only absurd text comes near). */
+#define MANIFEST_MAX_OPEN 1024
+
+static bool too_open(const char *buf, size_t len)
+{
+	size_t open = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == '[' || buf[i] == '{') {
+			if (++open > MANIFEST_MAX_OPEN)
+				return true;
+		} else if ((buf[i] == ']' || buf[i] == '}') && open) {
+			open--;
+		}
+	}
+	return false;
+}
+
 static int load_buf(struct seg_manifests *batch, const char *name, const char *buf, size_t len,
 		    struct seg_diag *d)
 {
 	struct pctx c = { .m = batch, .d = d };
+	size_t bad = utf8_bad((const unsigned char *)buf, len);
 
+	if (len > MANIFEST_MAX_BYTES) {
+		snprintf(d->msg, sizeof(d->msg), "%s: larger than the %u MiB a manifest may hold",
+			 name, MANIFEST_MAX_BYTES >> 20);
+		return -EFBIG;
+	}
+	if (too_open(buf, len)) {
+		snprintf(d->msg, sizeof(d->msg), "%s: more than %d '[' or '{' open at once", name,
+			 MANIFEST_MAX_OPEN);
+		return -EINVAL;
+	}
+	if (bad < len) {
+		const char *nl = buf;
+		int line = 1;
+
+		for (const char *p = memchr(buf, '\n', bad); p; p = memchr(p + 1, '\n', buf + bad - p - 1)) {
+			line++;
+			nl = p + 1;
+		}
+		snprintf(d->msg, sizeof(d->msg), "%s:%d:%d: not UTF-8 (byte 0x%02x)", name, line,
+			 (int)(buf + bad - nl) + 1, (unsigned char)buf[bad]);
+		return -EINVAL;
+	}
 	c.file = intern_file(batch, name);
 	if (!c.file) {
 		snprintf(d->msg, sizeof(d->msg), "%s: out of memory", name);
@@ -1221,8 +1309,10 @@ static int load_file(struct seg_manifests *batch, const char *path, struct seg_d
 			err = -ENOMEM;
 			goto out;
 		}
-		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			fwrite(chunk, 1, n, mem);
+		/* read one byte past the limit at most: load_buf() refuses it */
+		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 &&
+		       fwrite(chunk, 1, n, mem) == n && ftell(mem) <= (long)MANIFEST_MAX_BYTES)
+			;
 		if (ferror(f))
 			err = -EIO;
 		if (fclose(mem))
