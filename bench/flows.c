@@ -292,7 +292,8 @@ int main(int argc, char **argv)
 			nodes = strtoull(optarg, NULL, 10);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [--records N] [--batch N] [--nodes N]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--records N] [--batch N] [--nodes N]\n",
+				argv[0]);
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -308,7 +309,8 @@ int main(int argc, char **argv)
 	if (!jobs || !thr)
 		return 1;
 	for (uint64_t i = 0; i < nodes; i++) {
-		snprintf(jobs[i].target, sizeof(jobs[i].target), "127.0.0.1:%d", topo_rpc_port(rpc));
+		snprintf(jobs[i].target, sizeof(jobs[i].target), "127.0.0.1:%d",
+			 topo_rpc_port(rpc));
 		snprintf(jobs[i].node, sizeof(jobs[i].node), "node-%llu", (unsigned long long)i);
 		jobs[i].batch = batch;
 		jobs[i].batches = (records / nodes + batch - 1) / batch;
@@ -337,7 +339,8 @@ int main(int argc, char **argv)
 	printf("| end to end (sent, unpacked, aggregated, stored; acked) | %.0f records/s (%.2f s; "
 	       "building one batch per node: %.1f ms) %s |\n",
 	       st.records / (t1 - t0), t1 - t0, build * 1000,
-	       st.records / (t1 - t0) >= TARGET_RPS ? "PASS (>= 1 000 000/s)" : "MISS (< 1 000 000/s)");
+	       st.records / (t1 - t0) >= TARGET_RPS ? "PASS (>= 1 000 000/s)" :
+						      "MISS (< 1 000 000/s)");
 	printf("| CPU time of the whole process (exporters + service) | %.2f s: %.2f us per record, "
 	       "i.e. %.0f records/s if it had 2 idle cores |\n",
 	       c1 - c0, (c1 - c0) * 1e6 / st.records, 2 * st.records / (c1 - c0));

@@ -76,9 +76,11 @@ int flow_client_new(struct flow_client **out, const struct flow_client_opts *o)
 {
 	grpc_channel_credentials *cr = NULL;
 	grpc_arg args[2] = {
-		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+		{ .type = GRPC_ARG_INTEGER,
+		  .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 		  .value.integer = FLOW_MAX_MESSAGE },
-		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+		{ .type = GRPC_ARG_INTEGER,
+		  .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
 		  .value.integer = FLOW_MAX_MESSAGE },
 	};
 	grpc_channel_args ca = { .num_args = 2, .args = args };
@@ -122,8 +124,7 @@ static void stream_reset(struct stream *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void stream_cancel(struct flow_client *c, struct stream *s, void *status_tag,
-			  void *recv_tag)
+static void stream_cancel(struct flow_client *c, struct stream *s, void *status_tag, void *recv_tag)
 {
 	if (!s->call)
 		return;
@@ -145,7 +146,8 @@ void flow_client_free(struct flow_client *c)
 		grpc_channel_destroy(c->ch);
 	if (c->cq) {
 		grpc_completion_queue_shutdown(c->cq);
-		while (grpc_completion_queue_pluck(c->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+		while (grpc_completion_queue_pluck(c->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME),
+						   NULL)
 			       .type != GRPC_QUEUE_SHUTDOWN)
 			;
 		grpc_completion_queue_destroy(c->cq);
@@ -319,12 +321,9 @@ int flow_query(struct flow_client *c, const Seg__Flow__V1__QueryRequest *req,
 {
 	struct stream s;
 	grpc_op ops[6] = {
-		{ .op = GRPC_OP_SEND_INITIAL_METADATA },
-		{ .op = GRPC_OP_SEND_MESSAGE },
-		{ .op = GRPC_OP_SEND_CLOSE_FROM_CLIENT },
-		{ .op = GRPC_OP_RECV_INITIAL_METADATA },
-		{ .op = GRPC_OP_RECV_MESSAGE },
-		{ .op = GRPC_OP_RECV_STATUS_ON_CLIENT },
+		{ .op = GRPC_OP_SEND_INITIAL_METADATA },  { .op = GRPC_OP_SEND_MESSAGE },
+		{ .op = GRPC_OP_SEND_CLOSE_FROM_CLIENT }, { .op = GRPC_OP_RECV_INITIAL_METADATA },
+		{ .op = GRPC_OP_RECV_MESSAGE },		  { .op = GRPC_OP_RECV_STATUS_ON_CLIENT },
 	};
 	int err;
 
@@ -405,7 +404,8 @@ int flow_watch_next(struct flow_client *c, FlowBatch **b, int timeout_ms)
 		grpc_op op = { .op = GRPC_OP_RECV_MESSAGE };
 
 		op.data.recv_message.recv_message = &s->recv;
-		if (grpc_call_start_batch(s->call, &op, 1, TAG(c, watch.recv), NULL) != GRPC_CALL_OK)
+		if (grpc_call_start_batch(s->call, &op, 1, TAG(c, watch.recv), NULL) !=
+		    GRPC_CALL_OK)
 			return -EPROTO;
 		s->recv_pending = true;
 	}

@@ -219,7 +219,8 @@ static int wl_rehash(struct flow_batch *b, size_t cap)
 	b->wl_hash = h;
 	b->hash_cap = cap;
 	for (size_t i = 0; i < b->n_wls; i++) {
-		uint32_t k = str_hash(str_hash(2166136261u, b->wls[i].w.namespace_), b->wls[i].w.name);
+		uint32_t k =
+			str_hash(str_hash(2166136261u, b->wls[i].w.namespace_), b->wls[i].w.name);
 		size_t j = k & (cap - 1);
 
 		while (h[j])

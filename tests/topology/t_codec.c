@@ -110,14 +110,16 @@ static void test_unknown_fields(void **state)
 	*p++ = 0xaa, *p++ = 0x06, *p++ = 6;
 	memcpy(p, "future", 6);
 	p += 6;
-	u = (void *)protobuf_c_message_unpack(&seg__flow__v1__batch__descriptor, NULL, p - buf, buf);
+	u = (void *)protobuf_c_message_unpack(&seg__flow__v1__batch__descriptor, NULL, p - buf,
+					      buf);
 	assert_non_null(u);
 	assert_int_equal(u->n_flows, 1);
 	assert_int_equal(u->flows[0]->dst_port, 80);
 	assert_int_equal(u->base.n_unknown_fields, 2);
 	flow_msg_free(u);
 	/* truncated bytes are refused */
-	assert_null(protobuf_c_message_unpack(&seg__flow__v1__batch__descriptor, NULL, len - 3, buf));
+	assert_null(
+		protobuf_c_message_unpack(&seg__flow__v1__batch__descriptor, NULL, len - 3, buf));
 	flow_batch_free(b);
 }
 

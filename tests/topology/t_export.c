@@ -89,10 +89,11 @@ static int wl_idx(struct flow_batch *b, const struct wl *w)
 }
 
 /* Adds the records one node reports for conn c (the side(s) on it). */
-static void add_conn(struct flow_batch *b, const struct wl *wls, const struct conn *c, bool egress_side,
-		     uint16_t sport)
+static void add_conn(struct flow_batch *b, const struct wl *wls, const struct conn *c,
+		     bool egress_side, uint16_t sport)
 {
-	const struct wl *s = c->src >= 0 ? &wls[c->src] : NULL, *d = c->dst >= 0 ? &wls[c->dst] : NULL;
+	const struct wl *s = c->src >= 0 ? &wls[c->src] : NULL,
+			*d = c->dst >= 0 ? &wls[c->dst] : NULL;
 	uint8_t sa[4], da[4];
 	FlowRec r;
 	int v = egress_side ? c->verdict_egress : c->verdict_ingress;
@@ -215,9 +216,11 @@ static const Seg__Flow__V1__Edge *find_edge(const Seg__Flow__V1__QueryResponse *
 	for (size_t i = 0; i < r->n_edges; i++) {
 		const Seg__Flow__V1__Edge *e = r->edges[i];
 
-		if (!strcmp(flow_workload_str(r->workloads, r->n_workloads, e->src_workload, a, sizeof(a)),
+		if (!strcmp(flow_workload_str(r->workloads, r->n_workloads, e->src_workload, a,
+					      sizeof(a)),
 			    src) &&
-		    !strcmp(flow_workload_str(r->workloads, r->n_workloads, e->dst_workload, b, sizeof(b)),
+		    !strcmp(flow_workload_str(r->workloads, r->n_workloads, e->dst_workload, b,
+					      sizeof(b)),
 			    dst) &&
 		    e->port == port)
 			return e;
@@ -226,7 +229,8 @@ static const Seg__Flow__V1__Edge *find_edge(const Seg__Flow__V1__QueryResponse *
 }
 
 static void check_edge(const Seg__Flow__V1__QueryResponse *r, const char *src, const char *dst,
-		       uint32_t port, uint64_t allowed, uint64_t denied, uint64_t audit, uint64_t bytes)
+		       uint32_t port, uint64_t allowed, uint64_t denied, uint64_t audit,
+		       uint64_t bytes)
 {
 	const Seg__Flow__V1__Edge *e = find_edge(r, src, dst, port);
 
@@ -235,10 +239,11 @@ static void check_edge(const Seg__Flow__V1__QueryResponse *r, const char *src, c
 	if (e->allowed != allowed || e->denied != denied || e->audit != audit || e->bytes != bytes)
 		fail_msg("edge %s -> %s :%u: allowed %llu denied %llu audit %llu bytes %llu, "
 			 "want %llu %llu %llu %llu",
-			 src, dst, port, (unsigned long long)e->allowed, (unsigned long long)e->denied,
-			 (unsigned long long)e->audit, (unsigned long long)e->bytes,
-			 (unsigned long long)allowed, (unsigned long long)denied,
-			 (unsigned long long)audit, (unsigned long long)bytes);
+			 src, dst, port, (unsigned long long)e->allowed,
+			 (unsigned long long)e->denied, (unsigned long long)e->audit,
+			 (unsigned long long)e->bytes, (unsigned long long)allowed,
+			 (unsigned long long)denied, (unsigned long long)audit,
+			 (unsigned long long)bytes);
 }
 
 /* Two nodes stream at the same time; every connection counted once. */
@@ -293,7 +298,8 @@ static void test_two_nodes(void **state)
 /* A batch of n allowed ingress records resume/x -> resume/y:80 */
 static const FlowBatch *resume_batch(struct flow_batch *b, uint64_t seq, int n)
 {
-	static const struct wl x = { "resume", "x", "app=x", 31 }, y = { "resume", "y", "app=y", 32 };
+	static const struct wl x = { "resume", "x", "app=x", 31 },
+			       y = { "resume", "y", "app=y", 32 };
 	uint8_t sa[4], da[4];
 	FlowRec r;
 
@@ -474,8 +480,11 @@ static int send_one(const char *ns, const char *node)
 	r.direction = DIR_IN;
 	r.verdict = V(ALLOW);
 	r.kind = K(NEW);
-	err = flow_batch_add(fb, &r) ?: flow_client_new(&c, &o) ?: flow_export_open(c) ?:
-	      flow_export_send(c, flow_batch_msg(fb, 1, 0)) ?: flow_export_close(c, NULL);
+	err = flow_batch_add(fb, &r)				    ?:
+		      flow_client_new(&c, &o)			    ?:
+		      flow_export_open(c)			    ?:
+		      flow_export_send(c, flow_batch_msg(fb, 1, 0)) ?:
+								      flow_export_close(c, NULL);
 	flow_client_free(c);
 	flow_batch_free(fb);
 	return err ? 1 : 0;
@@ -502,8 +511,11 @@ static int send_spread(const char *ns, int n)
 		r.kind = K(NEW);
 		err = flow_batch_add(fb, &r);
 	}
-	err = err ?: flow_client_new(&c, &o) ?: flow_export_open(c) ?:
-		     flow_export_send(c, flow_batch_msg(fb, 1, 0)) ?: flow_export_close(c, NULL);
+	err = err						    ?:
+		      flow_client_new(&c, &o)			    ?:
+		      flow_export_open(c)			    ?:
+		      flow_export_send(c, flow_batch_msg(fb, 1, 0)) ?:
+								      flow_export_close(c, NULL);
 	flow_client_free(c);
 	flow_batch_free(fb);
 	return err ? 1 : 0;

@@ -21,7 +21,8 @@ const struct opt segctl_observe_optv[] = {
 		 "keep printing new flows as they arrive"),
 	OPT_STR('n', "namespace", struct segctl_observe_opts, ns, "NS", "either end in NS"),
 	OPT_STR(0, "pod", struct segctl_observe_opts, pod, "NS/POD", "either end is this pod"),
-	OPT_ENUM(0, "verdict", struct segctl_observe_opts, verdict, verdict_names, "only this verdict"),
+	OPT_ENUM(0, "verdict", struct segctl_observe_opts, verdict, verdict_names,
+		 "only this verdict"),
 	OPT_STR(0, "since", struct segctl_observe_opts, since, "DURATION",
 		"flows of the last DURATION (30s, 5m, 1h); with --follow, printed first"),
 	OPT_U32(0, "last", struct segctl_observe_opts, last, "N",
@@ -46,7 +47,8 @@ static int fill_filter(struct segctl *c, const struct segctl_observe_opts *o,
 	f->verdict = o->verdict;
 	if (o->since) {
 		if (flow_parse_duration(o->since, &d) || !d)
-			return segctl_usage(c, "--since wants a duration like 30s, 5m or 1h, not '%s'",
+			return segctl_usage(c,
+					    "--since wants a duration like 30s, 5m or 1h, not '%s'",
 					    o->since);
 		f->since_ns = flow_now_ns() - d;
 	}
@@ -75,7 +77,8 @@ static int follow(struct segctl *c, struct flow_client *fc, Seg__Flow__V1__Filte
 			log_warn("the service dropped %llu flows for this watch (too slow)",
 				 (unsigned long long)b->dropped);
 		for (size_t i = 0; i < b->n_flows; i++)
-			segctl_flow_print(c->out, b->workloads, b->n_workloads, b->node, b->flows[i]);
+			segctl_flow_print(c->out, b->workloads, b->n_workloads, b->node,
+					  b->flows[i]);
 		flow_msg_free(b);
 		fflush(stdout);
 	}

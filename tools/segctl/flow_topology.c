@@ -28,15 +28,15 @@ const struct opt segctl_topology_optv[] = {
 	OPT_END,
 };
 
-static void dot_edge(const char *a, const char *b, const Seg__Flow__V1__Edge *e, const char *verdict,
-		     const char *color, uint64_t n)
+static void dot_edge(const char *a, const char *b, const Seg__Flow__V1__Edge *e,
+		     const char *verdict, const char *color, uint64_t n)
 {
 	char pb[16];
 
 	if (n)
 		printf("  \"%s\" -> \"%s\" [color=\"%s\", fontcolor=\"%s\", label=\"%u/%s %s %llu\"];\n",
-		       a, b, color, color, e->port, flow_proto_name(e->proto, pb, sizeof(pb)), verdict,
-		       (unsigned long long)n);
+		       a, b, color, color, e->port, flow_proto_name(e->proto, pb, sizeof(pb)),
+		       verdict, (unsigned long long)n);
 }
 
 static void print_dot(const Seg__Flow__V1__QueryResponse *r)

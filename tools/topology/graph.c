@@ -222,7 +222,7 @@ uint32_t topo_n_wls(const struct topo *t)
 
 /* ---- edges ---------------------------------------------------------------------- */
 
-#define E(t, i) (&(t)->edges[(i) - 1])
+#define E(t, i) (&(t)->edges[(i)-1])
 
 static uint32_t edge_hash(uint32_t src, uint32_t dst, uint16_t port, uint8_t proto)
 {
@@ -262,8 +262,8 @@ static void lru_push(struct topo *t, uint32_t i)
 static void edge_unhash(struct topo *t, uint32_t i)
 {
 	struct topo_edge *e = E(t, i);
-	uint32_t *p = &t->e_bucket[edge_hash(e->src, e->dst, e->port, e->proto) &
-				  (t->e_nbucket - 1)];
+	uint32_t *p =
+		&t->e_bucket[edge_hash(e->src, e->dst, e->port, e->proto) & (t->e_nbucket - 1)];
 
 	while (*p && *p != i)
 		p = &E(t, *p)->hnext;
@@ -599,7 +599,8 @@ size_t topo_flows(const struct topo *t, const struct topo_filter *flt, size_t li
 	return n;
 }
 
-static bool edge_match(const struct topo *t, const struct topo_edge *e, const struct topo_filter *flt)
+static bool edge_match(const struct topo *t, const struct topo_edge *e,
+		       const struct topo_filter *flt)
 {
 	if (flt->verdict == SEG__FLOW__V1__VERDICT__VERDICT_ALLOW && !e->allowed)
 		return false;
@@ -634,7 +635,8 @@ static long graph_window(struct topo *t, const struct topo_filter *flt, uint64_t
 			continue;
 		}
 		if (counts_for_edge(f) && topo_flow_match(t, f, flt))
-			edge_account(E(w, edge_get(w, f->src_wl, f->dst_wl, f->dport, f->proto)), f);
+			edge_account(E(w, edge_get(w, f->src_wl, f->dst_wl, f->dport, f->proto)),
+				     f);
 	}
 	out = calloc(w->n_edges + 1, sizeof(*out));
 	if (!out) {

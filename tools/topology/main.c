@@ -127,8 +127,10 @@ int main(int argc, char **argv)
 		log_error("out of memory for %u edges and %u flows", o.max_edges, o.max_flows);
 		return OPTS_EXIT_FAIL;
 	}
-	ro = (struct topo_rpc_opts){ .addr = o.grpc, .watch_queue = o.watch_queue,
-				     .tls = { .ca_file = o.tls_client_ca, .cert_file = o.tls_cert,
+	ro = (struct topo_rpc_opts){ .addr = o.grpc,
+				     .watch_queue = o.watch_queue,
+				     .tls = { .ca_file = o.tls_client_ca,
+					      .cert_file = o.tls_cert,
 					      .key_file = o.tls_key } };
 	err = topo_rpc_start(&rpc, t, &ro);
 	if (!err)

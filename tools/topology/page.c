@@ -84,7 +84,8 @@ static void flow_row(FILE *f, const struct topo *t, const struct topo_flow *x)
 
 	gmtime_r(&sec, &tm);
 	strftime(tb, sizeof(tb), "%H:%M:%S", &tm);
-	fprintf(f, "<tr class=\"flow verdict-%s\"><td>%s</td><td>", flow_verdict_name(x->verdict), tb);
+	fprintf(f, "<tr class=\"flow verdict-%s\"><td>%s</td><td>", flow_verdict_name(x->verdict),
+		tb);
 	esc(f, topo_str(t, x->node));
 	fputs("</td><td>", f);
 	if (s) {
@@ -102,8 +103,9 @@ static void flow_row(FILE *f, const struct topo *t, const struct topo_flow *x)
 	} else {
 		fputs("world", f);
 	}
-	fprintf(f, " <small>%s:%u</small></td><td>%s</td><td>%s</td>", flow_addr_str(&da, ab, sizeof(ab)),
-		x->dport, flow_proto_name(x->proto, pb, sizeof(pb)),
+	fprintf(f, " <small>%s:%u</small></td><td>%s</td><td>%s</td>",
+		flow_addr_str(&da, ab, sizeof(ab)), x->dport,
+		flow_proto_name(x->proto, pb, sizeof(pb)),
 		x->dir == SEG_DIR_EGRESS ? "egress" : "ingress");
 	fprintf(f, "<td class=\"verdict-%s\">%s</td><td>", flow_verdict_name(x->verdict),
 		flow_verdict_name(x->verdict));
@@ -112,8 +114,7 @@ static void flow_row(FILE *f, const struct topo *t, const struct topo_flow *x)
 	esc(f, topo_str(t, x->policy));
 	if (x->rule_id)
 		fprintf(f, " #%u", x->rule_id);
-	fprintf(f, "</td><td>%llu</td></tr>\n",
-		(unsigned long long)(x->bytes_fwd + x->bytes_rev));
+	fprintf(f, "</td><td>%llu</td></tr>\n", (unsigned long long)(x->bytes_fwd + x->bytes_rev));
 }
 
 static void fragment(FILE *f, struct topo *t, const struct topo_view *v)
@@ -168,8 +169,9 @@ char *topo_render_page(struct topo *t, const struct topo_view *v, bool frag)
 	topo_unlock(t);
 	topo_get_stats(t, &st);
 	topo_lock(t);
-	fprintf(f, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		   "<title>seg service map</title><style>%s</style></head><body>\n",
+	fprintf(f,
+		"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		"<title>seg service map</title><style>%s</style></head><body>\n",
 		css);
 	fprintf(f,
 		"<header><h1>seg service map</h1><span id=\"stats\">%llu workloads, %llu edges, "

@@ -144,7 +144,8 @@ char *topo_render_dot(struct topo *t, const struct topo_view *v)
 		fputs("  }\n", f);
 	}
 	if (world)
-		fputs("  \"" WORLD "\" [shape=ellipse, fillcolor=\"#f4f4f4\", class=\"workload world\", "
+		fputs("  \"" WORLD
+		      "\" [shape=ellipse, fillcolor=\"#f4f4f4\", class=\"workload world\", "
 		      "id=\"wl-world\"];\n",
 		      f);
 	for (long i = 0; i < n; i++) {
@@ -230,10 +231,10 @@ static json_t *stats_json(struct topo *t)
 			 "records", (json_int_t)st.records, "duplicate_batches",
 			 (json_int_t)st.duplicates, "rejected_messages", (json_int_t)st.rejected,
 			 "dropped_by_senders", (json_int_t)st.dropped_by_senders, "evicted_edges",
-			 (json_int_t)st.evicted_edges, "evicted_flows", (json_int_t)st.evicted_flows,
-			 "workloads_over_cap", (json_int_t)st.workloads_over_cap, "edges",
-			 (json_int_t)st.edges, "flows", (json_int_t)st.flows, "workloads",
-			 (json_int_t)st.workloads);
+			 (json_int_t)st.evicted_edges, "evicted_flows",
+			 (json_int_t)st.evicted_flows, "workloads_over_cap",
+			 (json_int_t)st.workloads_over_cap, "edges", (json_int_t)st.edges, "flows",
+			 (json_int_t)st.flows, "workloads", (json_int_t)st.workloads);
 }
 
 char *topo_render_graph_json(struct topo *t, const struct topo_view *v)
@@ -271,8 +272,9 @@ char *topo_render_graph_json(struct topo *t, const struct topo_view *v)
 				continue;
 			seen[ends[k]] = 1;
 			json_array_append_new(
-				nodes, json_pack("{ss ss ss so sI}", "id", wl_name(t, ends[k], a, sizeof(a)),
-						 "namespace", w ? w->ns : "", "name", w ? w->name : WORLD,
+				nodes, json_pack("{ss ss ss so sI}", "id",
+						 wl_name(t, ends[k], a, sizeof(a)), "namespace",
+						 w ? w->ns : "", "name", w ? w->name : WORLD,
 						 "labels", labels_json(w), "identity",
 						 (json_int_t)(w ? w->identity : SEG_ID_WORLD)));
 		}
@@ -282,12 +284,13 @@ char *topo_render_graph_json(struct topo *t, const struct topo_view *v)
 				  wl_name(t, e[i].src, a, sizeof(a)), "dst",
 				  wl_name(t, e[i].dst, b, sizeof(b)), "port", e[i].port, "proto",
 				  flow_proto_name(e[i].proto, pb, sizeof(pb)), "allowed",
-				  (json_int_t)e[i].allowed, "denied", (json_int_t)e[i].denied, "audit",
-				  (json_int_t)e[i].audit, "bytes", (json_int_t)e[i].bytes, "packets",
-				  (json_int_t)e[i].packets, "first_seen",
+				  (json_int_t)e[i].allowed, "denied", (json_int_t)e[i].denied,
+				  "audit", (json_int_t)e[i].audit, "bytes", (json_int_t)e[i].bytes,
+				  "packets", (json_int_t)e[i].packets, "first_seen",
 				  time_str(e[i].first_ns, t1, sizeof(t1)), "last_seen",
 				  time_str(e[i].last_ns, t2, sizeof(t2)), "first_seen_ns",
-				  (json_int_t)e[i].first_ns, "last_seen_ns", (json_int_t)e[i].last_ns));
+				  (json_int_t)e[i].first_ns, "last_seen_ns",
+				  (json_int_t)e[i].last_ns));
 	}
 	json_object_set_new(root, "nodes", nodes);
 	json_object_set_new(root, "edges", edges);
@@ -304,8 +307,9 @@ static json_t *end_json(const struct topo *t, const struct topo_flow *f, bool sr
 	uint32_t wl = src ? f->src_wl : f->dst_wl;
 
 	return json_pack("{ss si ss sI}", "addr", flow_addr_str(&a, ab, sizeof(ab)), "port",
-			 src ? f->sport : f->dport, "workload", wl ? wl_name(t, wl, wb, sizeof(wb)) : "",
-			 "identity", (json_int_t)(src ? f->src_id : f->dst_id));
+			 src ? f->sport : f->dport, "workload",
+			 wl ? wl_name(t, wl, wb, sizeof(wb)) : "", "identity",
+			 (json_int_t)(src ? f->src_id : f->dst_id));
 }
 
 json_t *topo_flow_json(const struct topo *t, const struct topo_flow *f);
@@ -313,19 +317,19 @@ json_t *topo_flow_json(const struct topo *t, const struct topo_flow *f)
 {
 	char tb[64], pb[16];
 
-	return json_pack("{ss sI ss ss so so ss ss ss ss sI ss sI ss sI sI sI sI sI si si}", "time",
-			 time_str(f->time_ns, tb, sizeof(tb)), "time_ns", (json_int_t)f->time_ns,
-			 "node", topo_str(t, f->node), "kind", flow_kind_name(f->kind), "src",
-			 end_json(t, f, true), "dst", end_json(t, f, false), "proto",
-			 flow_proto_name(f->proto, pb, sizeof(pb)), "direction",
-			 f->dir == SEG_DIR_EGRESS ? "egress" : "ingress", "verdict",
-			 flow_verdict_name(f->verdict), "policy", topo_str(t, f->policy), "rule_id",
-			 (json_int_t)f->rule_id, "rule", topo_str(t, f->rule), "reason",
-			 (json_int_t)f->reason, "reason_text", seg_reason_str(f->reason), "packets_fwd",
-			 (json_int_t)f->packets_fwd, "bytes_fwd", (json_int_t)f->bytes_fwd,
-			 "packets_rev", (json_int_t)f->packets_rev, "bytes_rev",
-			 (json_int_t)f->bytes_rev, "first_seen_ns", (json_int_t)f->first_ns,
-			 "tcp_flags_fwd", f->flags_fwd, "tcp_flags_rev", f->flags_rev);
+	return json_pack(
+		"{ss sI ss ss so so ss ss ss ss sI ss sI ss sI sI sI sI sI si si}", "time",
+		time_str(f->time_ns, tb, sizeof(tb)), "time_ns", (json_int_t)f->time_ns, "node",
+		topo_str(t, f->node), "kind", flow_kind_name(f->kind), "src", end_json(t, f, true),
+		"dst", end_json(t, f, false), "proto", flow_proto_name(f->proto, pb, sizeof(pb)),
+		"direction", f->dir == SEG_DIR_EGRESS ? "egress" : "ingress", "verdict",
+		flow_verdict_name(f->verdict), "policy", topo_str(t, f->policy), "rule_id",
+		(json_int_t)f->rule_id, "rule", topo_str(t, f->rule), "reason",
+		(json_int_t)f->reason, "reason_text", seg_reason_str(f->reason), "packets_fwd",
+		(json_int_t)f->packets_fwd, "bytes_fwd", (json_int_t)f->bytes_fwd, "packets_rev",
+		(json_int_t)f->packets_rev, "bytes_rev", (json_int_t)f->bytes_rev, "first_seen_ns",
+		(json_int_t)f->first_ns, "tcp_flags_fwd", f->flags_fwd, "tcp_flags_rev",
+		f->flags_rev);
 }
 
 char *topo_render_flows_json(struct topo *t, const struct topo_view *v)

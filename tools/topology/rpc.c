@@ -342,7 +342,8 @@ static int query_graph(struct topo *t, const struct topo_filter *flt, struct flo
 	}
 	for (long i = 0; i < n; i++) {
 		Seg__Flow__V1__Edge *e = &(*ev)[i];
-		int s = topo_wl_to_batch(t, edges[i].src, fb), d = topo_wl_to_batch(t, edges[i].dst, fb);
+		int s = topo_wl_to_batch(t, edges[i].src, fb),
+		    d = topo_wl_to_batch(t, edges[i].dst, fb);
 
 		seg__flow__v1__edge__init(e);
 		e->src_workload = s > 0 ? s : 0;
@@ -381,7 +382,8 @@ static void query_recv(struct rcall *c, bool ok)
 		goto out_free;
 	req = (void *)flow_unpack(&seg__flow__v1__query_request__descriptor, c->recv, NULL);
 	if (!req) {
-		finish(c, GRPC_STATUS_INVALID_ARGUMENT, "not a seg.flow.v1.QueryRequest", NULL, true);
+		finish(c, GRPC_STATUS_INVALID_ARGUMENT, "not a seg.flow.v1.QueryRequest", NULL,
+		       true);
 		goto out_free;
 	}
 	if (req->filter) {
@@ -520,8 +522,8 @@ static void *cq_thread(void *arg)
 	struct topo_rpc *r = arg;
 
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(r->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-							   NULL);
+		grpc_event ev =
+			grpc_completion_queue_next(r->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
@@ -539,7 +541,8 @@ static void *cq_thread(void *arg)
 
 int topo_rpc_start(struct topo_rpc **out, struct topo *t, const struct topo_rpc_opts *o)
 {
-	grpc_arg args[1] = { { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+	grpc_arg args[1] = { { .type = GRPC_ARG_INTEGER,
+			       .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 			       .value.integer = FLOW_MAX_MESSAGE } };
 	grpc_channel_args ca = { .num_args = 1, .args = args };
 	grpc_server_credentials *cr = NULL;

@@ -99,7 +99,8 @@ void topo_get_stats(struct topo *t, struct topo_stats *st); /* locks */
 const struct topo_wl *topo_wl(const struct topo *t, uint32_t id); /* NULL for 0 */
 uint32_t topo_n_wls(const struct topo *t); /* ids 1..n */
 const char *topo_str(const struct topo *t, uint32_t id); /* "" for 0 */
-bool topo_flow_match(const struct topo *t, const struct topo_flow *f, const struct topo_filter *flt);
+bool topo_flow_match(const struct topo *t, const struct topo_flow *f,
+		     const struct topo_filter *flt);
 /* Most recent flows matching, newest last; at most limit (0 = all). */
 size_t topo_flows(const struct topo *t, const struct topo_filter *flt, size_t limit,
 		  const struct topo_flow **out);
