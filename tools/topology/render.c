@@ -125,7 +125,8 @@ char *topo_render_dot(struct topo *t, const struct topo_view *v)
 		dot_id(f, nb);
 		fputs(" {\n    label=", f);
 		dot_id(f, w->ns);
-		fputs("; style=\"rounded,dashed\"; color=\"#8899aa\"; class=\"namespace\";\n", f);
+		fputs("; style=\"rounded,dashed\"; labelloc=\"b\"; labeljust=\"r\"; fontcolor=\"#667788\"; color=\"#8899aa\"; class=\"namespace\";\n",
+		      f);
 		for (uint32_t j = i; j <= topo_n_wls(t); j++) {
 			const struct topo_wl *x = topo_wl(t, j);
 
