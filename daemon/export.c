@@ -84,7 +84,7 @@ struct exp_track {
 	struct seg_ct_entry e; /* as last seen */
 	uint64_t rep_pk[2], rep_by[2]; /* reported so far, fwd/rev */
 	uint32_t gen;
-	bool used, ended;
+	bool used, ended, walked; /* walked: e came from the map */
 };
 
 struct exp_spool {
@@ -497,13 +497,14 @@ static int ct_visit(const struct seg_ct_key *k, const struct seg_ct_entry *e, vo
 
 	if (!t)
 		return 0;
-	if (t->used && t->e.first_seen_ns && t->e.first_seen_ns != e->first_seen_ns) {
+	if (t->walked && t->e.first_seen_ns != e->first_seen_ns) {
 		/* the key was reused by a new flow: start over */
 		memset(t->rep_pk, 0, sizeof(t->rep_pk));
 		memset(t->rep_by, 0, sizeof(t->rep_by));
 		t->ended = false;
 	}
 	t->e = *e;
+	t->walked = true;
 	t->gen = x->gen;
 	for (int i = 0; i < 2; i++) {
 		dpk[i] = cur_pk[i] >= t->rep_pk[i] ? cur_pk[i] - t->rep_pk[i] : cur_pk[i];
@@ -618,6 +619,7 @@ static int on_event(const struct seg_flow_event *ev, void *ctx)
 			t->rep_pk[0] = 1;
 			t->rep_by[0] = ev->pkt_len;
 			t->ended = false;
+			t->walked = false;
 			t->gen = x->gen;
 			memset(&t->e, 0, sizeof(t->e)); /* filled by the next walk */
 			t->e.dir = ev->dir;

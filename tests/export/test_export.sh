@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# segd's exporter end to end (issue 5): two seglab labs are two nodes, each
+# with its own segd (pins, socket, spool) exporting to one seg-topology.
+#   1. every connection the test makes shows up once in the service's graph,
+#      with the right workloads and verdicts, and the bytes of each allowed
+#      edge equal what conntrack counted for it (NEW packet + UPDATE deltas);
+#   2. the service is stopped under traffic for OUTAGE seconds (default 10;
+#      30 works too: OUTAGE=30) and restarted: segd reports it unreachable and
+#      spools; afterwards every outage connection is in the new service, and
+#      the records it holds equal exactly what the exporters count as sent
+#      since (nothing dropped, or the exact dropped count is reported);
+#   3. `segctl observe --follow` (from segd) prints a new connection within
+#      a second.
+#
+#   test_export.sh SEGLAB SEGCTL SEG_TOPOLOGY
+#
+# Root only (exit 77 otherwise). Labs hx2-e1, hx2-e2; files in /tmp/hx2-export.*.
+# The service listens on a unix socket: segd runs in its lab's node netns,
+# where 127.0.0.1 is not the host's.
+set -uo pipefail
+
+SEGLAB=${1:?usage: test_export.sh SEGLAB SEGCTL SEG_TOPOLOGY}
+SEGCTL=${2:?usage}
+TOPO=${3:?usage}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUTAGE=${OUTAGE:-10}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "skip: needs root (network namespaces, bpffs)"
+	exit 77
+fi
+for t in jq curl ip nsenter; do
+	command -v "$t" >/dev/null || { echo "FAIL: $t is not installed"; exit 1; }
+done
+
+dir=$(mktemp -d /tmp/hx2-export.XXXXXX)
+export SEGLAB_STATE_DIR=$dir
+L1=hx2-e1 L2=hx2-e2
+topo_pid= follow_pid=
+fails=0
+ok() { echo "ok - $*"; }
+bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+
+cleanup() {
+	[ -n "$follow_pid" ] && kill "$follow_pid" 2>/dev/null
+	[ -n "$topo_pid" ] && kill "$topo_pid" 2>/dev/null && wait "$topo_pid" 2>/dev/null
+	"$SEGLAB" down --name $L1 >/dev/null 2>&1
+	"$SEGLAB" down --name $L2 >/dev/null 2>&1
+	if [ "$fails" = 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$dir"; else echo "# logs in $dir"; fi
+}
+trap cleanup EXIT
+
+topo_start() {
+	rm -f "$dir/ports" "$dir/grpc.sock"
+	"$TOPO" --grpc "unix:$dir/grpc.sock" --http 127.0.0.1:0 --ports-file "$dir/ports" \
+		>>"$dir/topo.log" 2>&1 &
+	topo_pid=$!
+	for _ in $(seq 50); do [ -s "$dir/ports" ] && break; sleep 0.1; done
+	[ -s "$dir/ports" ] || { echo "FAIL: seg-topology did not start"; cat "$dir/topo.log"; exit 1; }
+	HTTP=http://127.0.0.1:$(awk '$1=="http"{print $2}' "$dir/ports")
+}
+
+sc() { # sc LAB segctl-args...
+	local lab=$1
+	shift
+	SEG_SOCKET=/run/seg/$lab/segd.sock "$SEGCTL" "$@"
+}
+xstat() { sc "$1" status -o json | jq -r ".exporter.$2"; }
+probe() { "$SEGLAB" probe --name "$@" >/dev/null 2>&1; }
+# an allowed connection must connect; a denied one is probed once (one SYN)
+allow() { probe "$1" "$2" "$3" "$4" || bad "$1: $2 -> $3 $4 should connect"; }
+deny() { ! probe "$1" "$2" "$3" "$4" --timeout 400 --retries 0 || bad "$1: $2 -> $3 $4 should be blocked"; }
+
+wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.2
+	done
+}
+spool_empty() { [ "$(xstat $L1 spooled)" = 0 ] && [ "$(xstat $L2 spooled)" = 0 ]; }
+
+edge() { # edge SRC DST PORT FIELD: from /api/v1/graph
+	curl -sf "$HTTP/api/v1/graph" |
+		jq -r --arg s "$1" --arg d "$2" --argjson p "$3" --arg f "$4" \
+			'[.edges[] | select(.src==$s and .dst==$d and .port==$p)][0][$f] // 0'
+}
+is() { # is DESCRIPTION GOT WANT
+	if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got '$2', want '$3'"; fi
+}
+
+# bytes conntrack counted for connections into LADDR:LPORT from RADDR
+# (ingress entries on the destination: what the edge is counted from)
+ct_bytes() { # ct_bytes LAB LADDR LPORT RADDR
+	"$SEGCTL" --pin-dir "/sys/fs/bpf/seg-$1" bpf ct list -o json |
+		jq --arg l "$2" --argjson p "$3" --arg r "$4" \
+			'[.[] | select(.laddr==$l and .lport==$p and .raddr==$r and .dir=="ingress") |
+			  .bytes_in + .bytes_out] | add // 0'
+}
+
+# ---- two nodes exporting to one service -----------------------------------------
+topo_start
+echo "# service: unix:$dir/grpc.sock, $HTTP"
+up() { # up LAB NODE MODEL POLICY
+	SEGLAB_SEGD_ARGS="--export unix:$dir/grpc.sock --node-name $2 --ct-walk 1 --flow-idle 2 --export-spool $dir/spool-$2 --resync 5 --metrics 127.0.0.1:9464" \
+		"$SEGLAB" up --name "$1" -f "$3" --network calico >"$dir/up-$1.log" 2>&1 ||
+		{ echo "FAIL: seglab up $1"; cat "$dir/up-$1.log"; exit 1; }
+	sc "$1" apply -f "$4" >/dev/null || { echo "FAIL: apply $4 on $1"; exit 1; }
+}
+up $L1 node-1 "$ROOT/tests/seglab/model.yaml" "$ROOT/tests/seglab/policy.yaml"
+up $L2 node-2 "$HERE/model-b.yaml" "$HERE/policy-b.yaml"
+
+N1=3 N2=4
+for _ in $(seq $N1); do allow $L1 y/a x/b 80/TCP; done
+deny $L1 x/a x/b 80/TCP
+for _ in $(seq $N2); do allow $L2 shop/web shop/api 8080/TCP; done
+deny $L2 shop/batch shop/api 8080/TCP
+deny $L2 shop/batch shop/api 8080/TCP
+# flows end (idle 2 s) at the next walk; then everything is acked
+sleep 4
+wait_for 15 spool_empty || bad "spools drained (node-1 $(xstat $L1 spooled), node-2 $(xstat $L2 spooled))"
+is "node-1: allowed y/a -> x/b:80" "$(edge y/a x/b 80 allowed)" $N1
+is "node-1: no denied y/a -> x/b:80" "$(edge y/a x/b 80 denied)" 0
+is "node-1: denied x/a -> x/b:80" "$(edge x/a x/b 80 denied)" 1
+is "node-1: nothing allowed x/a -> x/b:80" "$(edge x/a x/b 80 allowed)" 0
+is "node-2: allowed shop/web -> shop/api:8080" "$(edge shop/web shop/api 8080 allowed)" $N2
+is "node-2: denied shop/batch -> shop/api:8080" "$(edge shop/batch shop/api 8080 denied)" 2
+is "node-1: edge bytes = conntrack bytes" "$(edge y/a x/b 80 bytes)" "$(ct_bytes $L1 10.1.0.2 80 10.2.0.1)"
+is "node-2: edge bytes = conntrack bytes" "$(edge shop/web shop/api 8080 bytes)" "$(ct_bytes $L2 10.5.0.2 8080 10.5.0.1)"
+g=$(curl -sf "$HTTP/api/v1/flows?limit=1000")
+is "records name both nodes" "$(jq -r '[.flows[].node] | unique | join(",")' <<<"$g")" "node-1,node-2"
+is "labels travel with the workload" \
+	"$(curl -sf "$HTTP/api/v1/graph" | jq -r '.nodes[] | select(.id=="shop/web") | .labels.app')" web
+is "policy named on the allowed ingress record" \
+	"$(jq -r '[.flows[] | select(.kind=="new" and .direction=="ingress" and .dst.workload=="x/b" and .verdict=="allow") | .policy] | unique | join(",")' <<<"$g")" \
+	"x/b-from-y"
+is "exporter connected (node-1)" "$(xstat $L1 connected)" true
+is "nothing dropped (node-1)" "$(xstat $L1 dropped)" 0
+
+# ---- the service goes away under traffic ----------------------------------------
+sent0=$(($(xstat $L1 sent) + $(xstat $L2 sent)))
+kill "$topo_pid"
+wait "$topo_pid" 2>/dev/null
+topo_pid=
+echo "# service stopped for ${OUTAGE}s; traffic goes on"
+K1=0 K2=0
+end=$((SECONDS + OUTAGE))
+while [ $SECONDS -lt $end ]; do
+	allow $L1 y/a x/b 80/TCP && K1=$((K1 + 1))
+	allow $L2 shop/web shop/api 8080/TCP && K2=$((K2 + 1))
+	sleep 0.5
+done
+deny $L1 x/a x/b 80/TCP
+sleep 1.5
+sp=$(xstat $L1 spooled)
+[ "$sp" -gt 0 ] && ok "node-1 spools while the service is down ($sp records)" ||
+	bad "node-1 spools while the service is down (spooled $sp)"
+is "node-1 reports it disconnected" "$(xstat $L1 connected)" false
+[ "$(xstat $L1 last_error)" != null ] && ok "node-1 last_error: $(xstat $L1 last_error)" ||
+	bad "node-1 reports a last_error"
+topo_start
+echo "# service restarted: $HTTP"
+# backoff is capped at 30 s; after a 10 s outage the next attempt is < 13 s away
+wait_for 45 spool_empty || bad "spools delivered after the restart"
+sleep 4 # the outage flows' END records
+wait_for 15 spool_empty
+d1=$(xstat $L1 dropped) d2=$(xstat $L2 dropped)
+is "node-1 dropped nothing" "$d1" 0
+is "node-2 dropped nothing" "$d2" 0
+is "every outage connection arrived (node-1)" "$(edge y/a x/b 80 allowed)" $K1
+is "every outage connection arrived (node-2)" "$(edge shop/web shop/api 8080 allowed)" $K2
+is "the outage deny arrived" "$(edge x/a x/b 80 denied)" 1
+sent1=$(($(xstat $L1 sent) + $(xstat $L2 sent)))
+st=$(curl -sf "$HTTP/api/v1/graph" | jq -c .stats)
+is "service records = records the exporters sent since the restart" \
+	"$(jq -r .records <<<"$st")" $((sent1 - sent0))
+is "service saw no sender drops" "$(jq -r .dropped_by_senders <<<"$st")" $((d1 + d2))
+m=$(ip netns exec $L1-node curl -sf http://127.0.0.1:9464/metrics)
+# the /metrics text is a snapshot refreshed once a second: sent can trail status
+ms=$(awk '$1=="seg_export_records_total{outcome=\"sent\"}"{print $2}' <<<"$m")
+[ "${ms:-0}" -gt 0 ] && [ "$ms" -le "$(xstat $L1 sent)" ] && ok "/metrics: records sent ($ms)" ||
+	bad "/metrics: records sent: '$ms'"
+is "/metrics: dropped (queue full)" \
+	"$(awk '$1=="seg_export_records_total{outcome=\"dropped_queue_full\"}"{print $2}' <<<"$m")" 0
+is "/metrics: connected" "$(awk '$1=="seg_export_connected"{print $2}' <<<"$m")" 1
+
+# ---- segctl observe --follow from segd ----------------------------------------------
+sc $L2 observe --follow -o json >"$dir/follow.json" 2>"$dir/follow.err" &
+follow_pid=$!
+sleep 0.5
+allow $L2 shop/web shop/api 8080/TCP
+t0=$(date +%s%N)
+seen=
+while [ $(($(date +%s%N) - t0)) -lt 1000000000 ]; do
+	if jq -se '[.. | objects | select(.kind=="new" and .src.workload=="shop/web")] | length > 0' \
+		"$dir/follow.json" >/dev/null 2>&1; then
+		seen=$(($(date +%s%N) - t0))
+		break
+	fi
+	sleep 0.05
+done
+[ -n "$seen" ] && ok "observe --follow printed the new connection $((seen / 1000000)) ms after it was made" ||
+	{ bad "observe --follow printed the new connection within a second"; cat "$dir/follow.json" "$dir/follow.err" | tail -5; }
+kill "$follow_pid" 2>/dev/null
+follow_pid=
+
+if [ "$fails" = 0 ]; then echo "# all passed"; else echo "# $fails failed"; fi
+[ "$fails" = 0 ]
