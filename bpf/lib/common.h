@@ -31,7 +31,7 @@
 /* What the stages after the parser know of the packet besides its
  * headers: plain scalars, so it can be handed to the decision function. */
 struct seg_meta {
-	__u64 now; /* bpf_ktime_get_ns() once per packet */
+	__u64 now; /* bpf_ktime_get_coarse_ns() once per packet (CT, counters) */
 	__u32 len; /* packet bytes, for counters and length checks */
 	__u32 ifkey;
 	__u32 dir; /* SEG_DIR_* */

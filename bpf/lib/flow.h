@@ -83,7 +83,7 @@ static __always_inline void seg_event(const struct seg_meta *m, const struct seg
 		seg_rl_suppress(rl); /* ring buffer full: counted as suppressed */
 		return;
 	}
-	ev->ts_ns = m->now;
+	ev->ts_ns = bpf_ktime_get_ns(); /* events only: precise */
 	seg_addr_copy(ev->saddr, p->saddr);
 	seg_addr_copy(ev->daddr, p->daddr);
 	ev->sport = p->sport;

@@ -179,7 +179,7 @@ _Static_assert(sizeof(struct seg_ct_key) == 40, "ABI: seg_ct_key");
 #define SEG_VERDICT_AUDIT 3 /* would be denied, passed in audit mode */
 
 struct seg_ct_entry {
-	__u64 first_seen_ns; /* bpf_ktime_get_ns() */
+	__u64 first_seen_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns) */
 	__u64 last_seen_ns;
 	__u64 packets[SEG_DIR_MAX]; /* by packet direction */
 	__u64 bytes[SEG_DIR_MAX];
@@ -269,7 +269,7 @@ _Static_assert(sizeof(struct seg_counter) == 16, "ABI: seg_counter");
 struct seg_rule_counter {
 	__u64 packets;
 	__u64 bytes;
-	__u64 last_hit_ns;
+	__u64 last_hit_ns; /* CLOCK_MONOTONIC_COARSE */
 };
 _Static_assert(sizeof(struct seg_rule_counter) == 24, "ABI: seg_rule_counter");
 
