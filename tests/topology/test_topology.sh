@@ -44,6 +44,10 @@ grep -q "not a seg.flow.v1.Batch" "$dir/topo.log" && ok "malformed message logge
 
 # ---- HTTP: JSON ------------------------------------------------------------------
 curl -sf "$HTTP/healthz" | grep -qx ok && ok "/healthz" || bad "/healthz"
+curl -sf "$HTTP/metrics" >"$dir/metrics.txt"
+grep -qx 'seg_topology_rejected_messages_total 1' "$dir/metrics.txt" &&
+	grep -qx 'seg_topology_duplicate_batches_total [0-9]*' "$dir/metrics.txt" && ok "/metrics" ||
+	bad "/metrics: $(head -5 "$dir/metrics.txt")"
 curl -sf "$HTTP/api/v1/graph" >"$dir/graph.json" || bad "GET /api/v1/graph"
 jq_is() { # jq_is DESCRIPTION FILE FILTER EXPECTED
 	local got

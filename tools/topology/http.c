@@ -57,6 +57,46 @@ static const char *arg(struct MHD_Connection *conn, const char *k)
 	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, k);
 }
 
+/* Prometheus text: the store's counters and sizes. */
+static char *metrics(struct topo *t)
+{
+	static const char *const names[][2] = {
+		{ "batches_total", "batches applied" },
+		{ "records_total", "flow records applied" },
+		{ "duplicate_batches_total", "batches skipped: already applied" },
+		{ "rejected_messages_total", "Export messages that were not a Batch" },
+		{ "sender_dropped_records_total", "records the exporters reported dropping" },
+		{ "evicted_edges_total", "edges evicted over --max-edges" },
+		{ "evicted_flows_total", "records evicted from the ring over --max-flows" },
+		{ "workloads_over_cap_total", "workloads shown as world over --max-workloads" },
+		{ "edges", "edges held" },
+		{ "flows", "records held" },
+		{ "workloads", "workloads held" },
+	};
+	struct topo_stats st;
+	uint64_t v[11];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	topo_get_stats(t, &st);
+	v[0] = st.batches, v[1] = st.records, v[2] = st.duplicates, v[3] = st.rejected;
+	v[4] = st.dropped_by_senders, v[5] = st.evicted_edges, v[6] = st.evicted_flows;
+	v[7] = st.workloads_over_cap, v[8] = st.edges, v[9] = st.flows, v[10] = st.workloads;
+	for (size_t i = 0; i < 11; i++)
+		fprintf(f,
+			"# HELP seg_topology_%s %s\n# TYPE seg_topology_%s %s\nseg_topology_%s %llu\n",
+			names[i][0], names[i][1], names[i][0], i < 8 ? "counter" : "gauge",
+			names[i][0], (unsigned long long)v[i]);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_len, void **state)
@@ -71,6 +111,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
 	if (!strcmp(url, "/healthz"))
 		return text(conn, MHD_HTTP_OK, "ok\n");
+	if (!strcmp(url, "/metrics")) {
+		body = metrics(h->t);
+		return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", body,
+			     body ? strlen(body) : 0);
+	}
 	if (topo_view_parse(&v, arg(conn, "namespace"), arg(conn, "verdict"), arg(conn, "window"),
 			    arg(conn, "pod"), arg(conn, "node"), arg(conn, "limit")))
 		return text(conn, MHD_HTTP_BAD_REQUEST,
