@@ -1,31 +1,35 @@
 #!/usr/bin/env bash
-# seg demo: a node with two pods, one allow-list, one allowed and one denied
-# connection, then the counters and flow events.
+# seg demo: a lab node with real pods, the example policies, allowed,
+# denied and audited traffic, and the service map of it in the browser.
 #
-#   scripts/demo.sh BUILD_DIR [--keep]     run the demo (BUILD_DIR: a built tree)
-#   scripts/demo.sh --stop                 remove what a --keep run left
+#   scripts/demo.sh [BUILD_DIR] [--network MODE] [--http ADDR] [--name LAB] [--once]
+#   scripts/demo.sh [BUILD_DIR] --stop [--name LAB]
 #
-# The node is the netns sd-node, wired like Calico (host veths cali*, one
-# route per pod); the pods are sd-a (10.77.0.2) and sd-b (10.77.0.3). seg is
-# pinned under /sys/fs/bpf/sd-demo, apart from a real installation. Needs
-# root. Builds nothing: run `ninja -C BUILD_DIR` (or ./setup.sh demo) first.
-# e2e_pod_add sets E2E_IF_<pod> indirectly:
-# shellcheck disable=SC2154
+#   --network MODE  calico (default), flannel, ovs or macvlan: how the pods are wired
+#   --http ADDR     where the service map listens (default 127.0.0.1:4246; :0 = any free port)
+#   --name LAB      lab name (default segdemo): node netns LAB-node, pods LAB-NS-POD
+#   --once          one round of traffic, print what was seen, tear everything down
+#   --stop          remove a running demo (lab, segd, seg-topology, traffic)
+#
+# What runs: `seglab up` (tools/seglab) makes the node netns and the pods of
+# policies/demo/model.yaml with the real CNI plugins and seg-cni; the lab's
+# segd enforces and exports flow records (--export) to seg-topology, which
+# draws the service map (http://ADDR/). policies/allow-from-monitoring-8080.yaml,
+# policies/allow-port-range.yaml and policies/demo/legacy-deny-all.yaml are
+# applied with segctl; seglab probes make the traffic, and a background loop
+# repeats it every 10 s so the map stays alive. Needs root. Builds nothing:
+# run `ninja -C BUILD_DIR` (or ./setup.sh demo) first.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-PIN=/sys/fs/bpf/sd-demo
-STATE=/run/seg-demo # server pids of a --keep run
-LOGS=/tmp/sd-demo    # server logs
-E2E_PREFIX=sd
-E2E_LOGDIR=
-ID_A=1001
-ID_B=1002
+top=$(cd "$here/.." && pwd)
+BUILD=$top/build
+NETWORK=calico HTTP=127.0.0.1:4246 LAB=segdemo ONCE=false STOP=false LOOP=false
 
 if [ -t 1 ]; then
-	B=$'\033[1m' D=$'\033[2m' G=$'\033[32m' R=$'\033[31m' N=$'\033[0m'
+	B=$'\033[1m' D=$'\033[2m' G=$'\033[32m' R=$'\033[31m' Y=$'\033[33m' N=$'\033[0m'
 else
-	B='' D='' G='' R='' N=''
+	B='' D='' G='' R='' Y='' N=''
 fi
 step() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 say() { printf '   %s\n' "$*"; }
@@ -35,151 +39,146 @@ usage() {
 	exit 2
 }
 
-# Shows a segctl command as a user would type it, then runs it.
+[ $# -gt 0 ] && [ -d "$1" ] && { BUILD=$(cd "$1" && pwd); shift; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--network) NETWORK=${2:?--network needs a value}; shift ;;
+	--http) HTTP=${2:?--http needs a value}; shift ;;
+	--name) LAB=${2:?--name needs a value}; shift ;;
+	--once) ONCE=true ;;
+	--stop) STOP=true ;;
+	--traffic-loop) LOOP=true ;; # internal: the background traffic
+	--keep) ;; # the old demo's flag: the demo now stays up by default
+	-h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) usage ;;
+	esac
+	shift
+done
+case $NETWORK in calico | flannel | ovs | macvlan) ;; *) die "--network: calico, flannel, ovs or macvlan, not '$NETWORK'" ;; esac
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, BPF)"
+
+SEGLAB=$BUILD/tools/seglab/seglab
+SEGCTL_BIN=$BUILD/tools/segctl/segctl
+TOPO=$BUILD/tools/topology/seg-topology
+STATE=/run/seg-demo/$LAB # pids, the service's socket and log
+export SEGLAB_STATE_DIR=${SEGLAB_STATE_DIR:-/tmp}
+export SEG_SOCKET=/run/seg/$LAB/segd.sock
+
+# Shows a command as a user would type it, then runs it.
 segctl() {
 	printf '   %s$ segctl %s%s\n' "$D" "$*" "$N"
-	"$SEGCTL" --pin-dir "$PIN" "$@" | sed 's/^/   /'
+	"$SEGCTL_BIN" "$@" | sed 's/^/   /'
 	return "${PIPESTATUS[0]}"
-}
-# The same, without the output.
-segctl_q() {
-	printf '   %s$ segctl %s%s\n' "$D" "$*" "$N"
-	"$SEGCTL" --pin-dir "$PIN" "$@" >/dev/null
-}
-
-# probe FROM ADDR PORT/PROTO: one connection attempt, told as allowed/denied.
-probe() {
-	local from=$1 addr=$2 pp=$3 out
-	printf '   %s$ ip netns exec sd-%s segprobe connect %s %s%s\n' "$D" "$from" "$addr" "$pp" "$N"
-	if out=$(ip netns exec "sd-$from" "$SEGPROBE" connect "$addr" "$pp" --timeout 1000); then
-		printf '   %sALLOWED%s  %s\n' "$G" "$N" "$out"
-	else
-		printf '   %sDENIED%s   %s\n' "$R" "$N" "$out"
-	fi
 }
 
 stop_demo() {
-	local pid
-	if [ -f "$STATE" ]; then
-		while read -r pid; do
-			kill "$pid" 2>/dev/null || true
-		done <"$STATE"
-		rm -f "$STATE"
-	fi
-	# --stop comes here without the lib; sourcing it again would forget E2E_PIDS.
-	if ! declare -F e2e_down >/dev/null; then
-		# shellcheck source=scripts/e2e-lib.sh
-		source "$here/e2e-lib.sh"
-	fi
-	e2e_down
-	rm -rf "$LOGS"
-	if [ -d "$PIN" ]; then
-		if [ -n "${SEGCTL:-}" ]; then
-			"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1 || rm -rf "$PIN"
-		else
-			rm -rf "$PIN" # unpinning the links detaches them
-		fi
-	fi
+	local pid f
+	for f in traffic.pid topology.pid; do
+		[ -f "$STATE/$f" ] || continue
+		pid=$(cat "$STATE/$f")
+		kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+	done
+	[ -x "$SEGLAB" ] && "$SEGLAB" down --name "$LAB" >/dev/null 2>&1 || true
+	rm -rf "$STATE"
 }
 
-[ $# -ge 1 ] || usage
-case $1 in
--h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
---stop)
-	[ "$(id -u)" = 0 ] || die "run as root"
+# One round: FROM TO PORT/PROTO EXPECT
+ROUND=(
+	"monitoring/prometheus default/web 8080/TCP allow"
+	"default/frontend default/web 80/TCP allow"
+	"default/batch default/web 8080/TCP deny"
+	"default/frontend default/web 8080/TCP deny"
+	"default/batch default/media 10000/UDP allow"
+	"default/web kube-system/coredns 53/UDP allow"
+	"monitoring/prometheus default/frontend 80/TCP allow"
+	"default/frontend legacy/app 80/TCP audit"
+)
+round() { # round [quiet]
+	local l from to pp want out
+	for l in "${ROUND[@]}"; do
+		read -r from to pp want <<<"$l"
+		if [ "$want" = deny ]; then
+			out=$("$SEGLAB" probe --name "$LAB" "$from" "$to" "$pp" --timeout 500 --retries 0 2>&1) || true
+		else
+			out=$("$SEGLAB" probe --name "$LAB" "$from" "$to" "$pp" 2>&1) || true
+		fi
+		[ -n "${1:-}" ] && continue
+		case $out in
+		*connected*) printf '   %sCONNECTED%s %s%s\n' "$G" "$N" "$out" "$([ "$want" = audit ] && printf '  %s(audit: would be denied)%s' "$Y" "$N")" ;;
+		*) printf '   %sBLOCKED%s   %s\n' "$R" "$N" "$out" ;;
+		esac
+	done
+}
+
+if $LOOP; then
+	while sleep 10; do round quiet; done
+fi
+if $STOP; then
 	stop_demo
-	echo "demo stopped: netns sd-*, servers and $PIN removed"
-	exit 0 ;;
--*) usage ;;
-esac
-BUILD=$1
-KEEP=false
-[ "${2:-}" = --keep ] && KEEP=true
-if [ $# -gt 2 ] || { [ $# = 2 ] && ! $KEEP; }; then usage; fi
-
-[ "$(id -u)" = 0 ] || die "run as root (seg loads BPF programs and creates network namespaces)"
-SEGCTL=$(realpath "$BUILD/tools/segctl/segctl" 2>/dev/null) || true
-SEGPROBE=$(realpath "$BUILD/tools/segprobe/segprobe" 2>/dev/null) || true
-if [ ! -x "$SEGCTL" ] || [ ! -x "$SEGPROBE" ]; then
-	die "no segctl/segprobe under $BUILD/tools: build first (ninja -C $BUILD)"
+	echo "demo $LAB stopped: lab, segd, seg-topology and traffic are gone"
+	exit 0
 fi
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-# shellcheck source=scripts/e2e-lib.sh
-source "$here/e2e-lib.sh"
-if ip netns list | grep -qE '^sd-' || [ -d "$PIN" ]; then
-	echo "removing what an earlier demo left (netns sd-*, $PIN)"
+for t in "$SEGLAB" "$SEGCTL_BIN" "$TOPO"; do
+	[ -x "$t" ] || die "$t is missing: build first (ninja -C $BUILD, or ./setup.sh demo)"
+done
+command -v jq >/dev/null || die "jq is missing (./setup.sh deps)"
+
+stop_demo # a previous run's leftovers
+mkdir -p "$STATE"
+trap 'echo "demo.sh: failed; cleaning up" >&2; stop_demo' ERR
+
+step "The topology service (seg-topology): collects flow records, draws the service map"
+# gRPC on a unix socket: segd runs inside the lab's node netns, where
+# 127.0.0.1 is not this host's loopback; a path is the same everywhere.
+setsid "$TOPO" --grpc "unix:$STATE/topology.sock" --http "$HTTP" --ports-file "$STATE/ports" \
+	</dev/null >"$STATE/topology.log" 2>&1 &
+echo $! >"$STATE/topology.pid"
+for _ in $(seq 50); do [ -s "$STATE/ports" ] && break; sleep 0.1; done
+[ -s "$STATE/ports" ] || { cat "$STATE/topology.log" >&2; die "seg-topology did not start (is $HTTP free? --http 127.0.0.1:0 picks a free port)"; }
+URL=http://${HTTP%:*}:$(awk '$1=="http"{print $2}' "$STATE/ports")/
+say "gRPC unix:$STATE/topology.sock, web page $URL"
+
+step "A node with pods (seglab, --network $NETWORK): policies/demo/model.yaml"
+SEGLAB_SEGD_ARGS="--export unix:$STATE/topology.sock --node-name $LAB --ct-walk 2 --flow-idle 10" \
+	"$SEGLAB" up --name "$LAB" -f "$top/policies/demo/model.yaml" --network "$NETWORK" 2>&1 |
+	grep -v '^export ' | sed 's/^/   /'
+[ "${PIPESTATUS[0]}" = 0 ] || die "seglab up failed"
+
+step "Example policies, applied to segd"
+segctl apply -f "$top/policies/allow-from-monitoring-8080.yaml" -f "$top/policies/allow-port-range.yaml" \
+	-f "$top/policies/demo/legacy-deny-all.yaml" >/dev/null
+say "default/allow-from-monitoring: web takes 8080/TCP from namespaces purpose=monitoring, http (80) from role=frontend"
+say "default/allow-rtp: media takes UDP 10000-20000 from anyone"
+say "legacy/deny-all: legacy is isolated, in audit mode (seg.io/enforcement: audit)"
+segctl policy list
+
+step "Traffic: real connections between the pods (seglab probe)"
+round
+sleep 3 # conntrack walk + a batch to the service
+
+step "What segd saw (segctl observe: the flow records it exports)"
+segctl observe --last 12
+step "The service map's edges (segctl topology --server unix:$STATE/topology.sock)"
+segctl topology --server "unix:$STATE/topology.sock"
+step "Exporter status (segctl status)"
+"$SEGCTL_BIN" status -o json | jq -c '.exporter | {node, target, connected, sent, spooled, dropped, last_error}' | sed 's/^/   /'
+
+if $ONCE; then
+	trap - ERR
 	stop_demo
+	step "Done (--once): everything removed"
+	exit 0
 fi
-mkdir -p "$LOGS"
-E2E_LOGDIR=$LOGS
-$KEEP || trap stop_demo EXIT
 
-cat <<EOF
-${B}seg demo${N}: Kubernetes NetworkPolicy in the kernel, on a node with two pods.
+# More traffic every 10 s, so the map's 5-minute window stays alive.
+setsid "$0" "$BUILD" --name "$LAB" --traffic-loop </dev/null >/dev/null 2>&1 &
+echo $! >"$STATE/traffic.pid"
+trap - ERR
 
-   pod a  10.77.0.2  (identity $ID_A)
-   pod b  10.77.0.3  (identity $ID_B), serving TCP 80 and TCP 81
-   policy on b: ingress from a on TCP 80 only
-EOF
-
-step "1. Create the node and the pods (network namespaces sd-node, sd-a, sd-b)"
-e2e_up
-e2e_pod_add a 2
-e2e_pod_add b 3
-e2e_serve b --tcp 80,81
-say "host veths in sd-node: $E2E_IF_a -> sd-a, $E2E_IF_b -> sd-b (routed, Calico-style)"
-say "pod b runs 'segprobe serve --tcp 80,81': an echo server on both ports"
-
-step "2. Without seg, a reaches b on both ports"
-probe a 10.77.0.3 80/tcp
-probe a 10.77.0.3 81/tcp
-
-step "3. Load seg and attach it to the pods' host veths"
-segctl bpf load
-IFK_A=$("$SEGCTL" --pin-dir "$PIN" -o json bpf attach --dev "$E2E_IF_a" --netns sd-node --mode veth |
-	jq -r .ifkey)
-printf '   %s$ segctl bpf attach --dev %s --netns sd-node --mode veth%s\n   ifkey %s\n' \
-	"$D" "$E2E_IF_a" "$N" "$IFK_A"
-IFK_B=$("$SEGCTL" --pin-dir "$PIN" -o json bpf attach --dev "$E2E_IF_b" --netns sd-node --mode veth |
-	jq -r .ifkey)
-printf '   %s$ segctl bpf attach --dev %s --netns sd-node --mode veth%s\n   ifkey %s\n' \
-	"$D" "$E2E_IF_b" "$N" "$IFK_B"
-
-step "4. Tell seg who is who (ipcache: address -> identity) and what b allows"
-segctl_q bpf ipcache set 10.77.0.2 --identity $ID_A --owner-ifkey "$IFK_A"
-segctl_q bpf ipcache set 10.77.0.3 --identity $ID_B --owner-ifkey "$IFK_B"
-segctl_q bpf ipcache set fd77::2 --identity $ID_A --owner-ifkey "$IFK_A"
-segctl_q bpf ipcache set fd77::3 --identity $ID_B --owner-ifkey "$IFK_B"
-segctl_q bpf policy add --policy 10 --dir ingress --peer $ID_A --proto tcp --port 80 --rule 1
-segctl_q bpf endpoint set --ifkey "$IFK_A" --ep-id 1 --identity $ID_A
-say "pod b's endpoint: isolated on ingress, decided by policy 10 (port_mask: which port"
-say "block sizes policy 10 uses, so the lookup probes only those):"
-segctl bpf endpoint set --ifkey "$IFK_B" --ep-id 2 --identity $ID_B --ingress isolated \
-	--policy-ingress 10
-
-step "5. Now a reaches b on TCP 80, and TCP 81 is dropped"
-probe a 10.77.0.3 80/tcp
-probe a 10.77.0.3 81/tcp
-
-step "6. Counters: every packet by verdict reason, and by rule"
-segctl bpf counters --rules
-
-step "7. Flow events (new allowed flows and drops)"
-segctl bpf events --count 50 --timeout 1 || true
-
-if $KEEP; then
-	printf '%s\n' "${E2E_PIDS[@]}" >"$STATE"
-	disown -a
-	cat <<EOF
-
-${B}The demo keeps running.${N} Try, for instance:
-   ip netns exec sd-a $SEGPROBE connect 10.77.0.3 81/tcp
-   $SEGCTL --pin-dir $PIN bpf policy add --policy 10 --dir ingress --peer $ID_A --proto tcp --port 81 --rule 2
-   $SEGCTL --pin-dir $PIN bpf counters --rules
-   $SEGCTL --pin-dir $PIN bpf events --follow
-Stop it with:
-   $here/demo.sh --stop
-EOF
-else
-	step "Done: removing the pods, the node and seg's pins"
-fi
+step "The service map"
+say "${B}$URL${N}   (graph coloured by verdict, flow table, filters; refreshes every 5 s)"
+say "JSON: ${URL}api/v1/graph  ${URL}api/v1/flows   DOT: ${URL}graph.dot"
+say "from a shell: export SEG_SOCKET=$SEG_SOCKET; segctl observe --follow"
+say "traffic repeats every 10 s; more: $SEGLAB probe --name $LAB default/batch default/web 80/TCP"
+say ""
+say "stop it all:  ./setup.sh demo --stop   (or scripts/demo.sh --stop$([ "$LAB" != segdemo ] && printf ' --name %s' "$LAB"))"
