@@ -13,7 +13,9 @@
  *                                 retransmit); prints the CLOCK_REALTIME ns at
  *                                 which the first connect that succeeded was
  *                                 sent
- *   rr watch-down ADDR PORT MAX_MS  1-byte ping-pong on one connection; prints
+ *   rr watch-down ADDR PORT MAX_MS  1-byte ping-pong on one connection, one
+ *                                 every 200 us (not back to back: the watcher
+ *                                 must not starve what it measures); prints
  *                                 the CLOCK_REALTIME ns at which the first
  *                                 request left unanswered for 20 ms was sent
  *
@@ -272,6 +274,9 @@ static int watch_down(const struct sockaddr_storage *ss, socklen_t len, long lon
 	deadline = now_ns(CLOCK_MONOTONIC) + max_ns;
 	while (now_ns(CLOCK_MONOTONIC) < deadline) {
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		struct timespec gap = { 0, WATCH_INTERVAL_NS };
+
+		nanosleep(&gap, NULL);
 
 		sent = now_ns(CLOCK_REALTIME);
 		if (write(fd, &c, 1) != 1) {
