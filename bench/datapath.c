@@ -345,6 +345,33 @@ static int warm_flows(struct bench *b, const struct bench_case *c, __u32 set,
 	return err;
 }
 
+/* One sample and its checks: verdict, expected reason, events per packet
+ * (the worst round is kept). after/before: reason counters, NULL for floors. */
+static void record(const struct bench *b, struct bench_case *c, int round,
+		   const struct bench_run *r, const __u64 *after, const __u64 *before)
+{
+	__u32 want = c->kind == BK_DENY ? TC_ACT_SHOT : (__u32)TC_ACT_UNSPEC;
+	double ev = (double)r->events / b->o.repeat;
+
+	c->ns[round] = r->ns / b->o.repeat;
+	c->n = round + 1;
+	if (r->retval != want)
+		c->retval_bad = true;
+	if (round == 0 || ev < c->ev_per_pkt)
+		c->ev_per_pkt = ev;
+	if (after) {
+		enum seg_reason want_r = expect_reason[c->kind];
+		__u64 total = 0;
+		double ok;
+
+		for (int i = 0; i < SEG_REASON_MAX; i++)
+			total += after[i] - before[i];
+		ok = total ? (double)(after[want_r] - before[want_r]) / total : -1;
+		if (round == 0 || ok < c->reason_ok)
+			c->reason_ok = ok;
+	}
+}
+
 static int measure(struct bench *b, struct bench_case *c, int round)
 {
 	struct bench_seg *s = c->size >= 0 ? &b->seg[c->size] : NULL;
@@ -359,7 +386,6 @@ static int measure(struct bench *b, struct bench_case *c, int round)
 	__u32 set = s ? (c->kind == BK_DENY ? bench_set_denied(c->v6) :
 					      bench_set_allowed(c->size, c->v6)) :
 			bench_set_allowed(BENCH_NSIZES - 1, c->v6);
-	__u32 want = c->kind == BK_DENY ? TC_ACT_SHOT : (__u32)TC_ACT_UNSPEC;
 	int err = 0;
 
 	switch (c->kind) {
@@ -413,27 +439,7 @@ static int measure(struct bench *b, struct bench_case *c, int round)
 	if (err)
 		return err;
 
-	c->ns[round] = r.ns / b->o.repeat;
-	c->n = round + 1;
-	if (r.retval != want)
-		c->retval_bad = true;
-	if (r.rb) {
-		double ev = (double)r.events / b->o.repeat;
-
-		if (round == 0 || ev < c->ev_per_pkt)
-			c->ev_per_pkt = ev;
-	}
-	if (s) {
-		__u64 total = 0;
-		double ok;
-
-		for (int i = 0; i < SEG_REASON_MAX; i++)
-			total += after[i] - before[i];
-		ok = total ? (double)(after[expect_reason[c->kind]] -
-				      before[expect_reason[c->kind]]) / total : -1;
-		if (round == 0 || ok < c->reason_ok)
-			c->reason_ok = ok;
-	}
+	record(b, c, round, &r, s ? after : NULL, before);
 	return 0;
 }
 
