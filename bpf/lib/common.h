@@ -70,6 +70,8 @@ struct seg_pkt {
 	__u8 family; /* 4, 6; 0 = not IP */
 	__u8 tcp_flags;
 	__u8 kind; /* SEG_PK_* */
+	__u8 hop_limit; /* IPv6 only (neighbour discovery needs 255) */
+	__u8 _pad2;
 	__u16 quote_off; /* SEG_PK_ICMP_ERR: frame offset of the quoted packet */
 	__u16 quote_end; /* ... and of the end of the datagram quoting it */
 	struct seg_tuple quote; /* SEG_PK_ICMP_ERR: the packet it quotes */

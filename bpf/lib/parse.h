@@ -40,6 +40,7 @@
 /* ND: router/neighbour solicitation/advertisement, redirect. */
 #define SEG_ND_FIRST 133
 #define SEG_ND_LAST 137
+#define SEG_ND_HOP_LIMIT 255
 
 /* IPv6 fragment header (RFC 8200 4.5); not in the UAPI headers. */
 struct seg_ip6_frag {
@@ -156,7 +157,11 @@ static __always_inline int seg_parse_l4(const struct seg_ctx *c, struct seg_pkt 
 	if (seg_proto_has_ports(p->proto))
 		return SEG_OK;
 	/* ICMP / ICMPv6 */
-	if (p->family == 6 && l4[0] >= SEG_ND_FIRST && l4[0] <= SEG_ND_LAST)
+	/* ND passes like ARP, but only as RFC 4861 has it: hop limit 255
+	 * (never routed). Anything else with an ND type is ICMPv6 for the
+	 * policy to decide, so it cannot carry data past an isolated pod. */
+	if (p->family == 6 && l4[0] >= SEG_ND_FIRST && l4[0] <= SEG_ND_LAST &&
+	    p->hop_limit == SEG_ND_HOP_LIMIT)
 		return SEG_R_ALLOW_L2;
 	if (seg_icmp_is_error(p->family, l4[0])) {
 		/* the quote is read by seg_parse_quote() */
@@ -255,6 +260,7 @@ static __always_inline int seg_parse_v6(const struct seg_ctx *c, struct seg_pkt 
 	if (end > c->m.len)
 		return SEG_DROP_BAD_LEN;
 	p->family = 6;
+	p->hop_limit = ip6->hop_limit;
 	__builtin_memcpy(p->saddr, &ip6->saddr, sizeof(p->saddr));
 	__builtin_memcpy(p->daddr, &ip6->daddr, sizeof(p->daddr));
 	nh = ip6->nexthdr;

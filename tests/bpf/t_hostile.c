@@ -31,6 +31,7 @@ struct hcase {
 	__u8 proto; /* default TCP */
 	__u16 port; /* default 80 */
 	__u8 icmp_type;
+	__u8 ttl; /* IPv4 TTL / IPv6 hop limit; 0 = the builder's 64 */
 	__u16 payload;
 	__u8 optlen;
 	const __u8 *opts;
@@ -162,16 +163,23 @@ static const struct hcase hcases[] = {
 	  .reason = SEG_R_ALLOW_L2 },
 	{ { "from_pod: ARP passes", 4 }, .hook = FX_FROM_POD, .ethertype = ETH_P_ARP,
 	  .verdict = FX_PASS, .reason = SEG_R_ALLOW_L2 },
-	{ { "ND router solicitation passes", 6 }, .proto = ICMP, .icmp_type = 133, .payload = 8,
-	  .verdict = FX_PASS, .reason = SEG_R_ALLOW_L2 },
-	{ { "ND router advertisement passes", 6 }, .proto = ICMP, .icmp_type = 134, .payload = 8,
-	  .verdict = FX_PASS, .reason = SEG_R_ALLOW_L2 },
-	{ { "ND neighbour solicitation passes", 6 }, .proto = ICMP, .icmp_type = 135,
+	/* ND (RFC 4861): only with hop limit 255, the proof it was not routed */
+	{ { "ND router solicitation passes", 6 }, .proto = ICMP, .icmp_type = 133, .ttl = 255,
+	  .payload = 8, .verdict = FX_PASS, .reason = SEG_R_ALLOW_L2 },
+	{ { "ND router advertisement passes", 6 }, .proto = ICMP, .icmp_type = 134, .ttl = 255,
+	  .payload = 8, .verdict = FX_PASS, .reason = SEG_R_ALLOW_L2 },
+	{ { "ND neighbour solicitation passes", 6 }, .proto = ICMP, .icmp_type = 135, .ttl = 255,
 	  .payload = 16, .verdict = FX_PASS, .reason = SEG_R_ALLOW_L2 },
 	{ { "from_pod: ND neighbour advertisement passes", 6 }, .hook = FX_FROM_POD, .proto = ICMP,
-	  .icmp_type = 136, .payload = 16, .verdict = FX_PASS, .reason = SEG_R_ALLOW_L2 },
-	{ { "ND redirect passes", 6 }, .proto = ICMP, .icmp_type = 137, .payload = 32,
+	  .icmp_type = 136, .ttl = 255, .payload = 16, .verdict = FX_PASS,
+	  .reason = SEG_R_ALLOW_L2 },
+	{ { "ND redirect passes", 6 }, .proto = ICMP, .icmp_type = 137, .ttl = 255, .payload = 32,
 	  .verdict = FX_PASS, .reason = SEG_R_ALLOW_L2 },
+	{ { "ND with hop limit 254 is policy's to decide", 6 }, .proto = ICMP, .icmp_type = 135,
+	  .ttl = 254, .payload = 16, .verdict = FX_DROP, .reason = SEG_DROP_POLICY },
+	{ { "from_pod: ND-typed payload with hop limit 64 is policy's", 6 }, .hook = FX_FROM_POD,
+	  .proto = ICMP, .icmp_type = 136, .payload = 16, .verdict = FX_DROP,
+	  .reason = SEG_DROP_POLICY },
 	{ { "ICMPv6 138 is not neighbour discovery", 6 }, .proto = ICMP, .icmp_type = 138,
 	  .payload = 16, .verdict = FX_DROP, .reason = SEG_DROP_POLICY },
 	{ { "unknown L4 protocol (GRE) dropped by policy" }, .proto = 47, .payload = 8,
@@ -226,6 +234,7 @@ static int build_case(const struct hcase *c, int family, __u8 *buf, size_t cap)
 	s.ethertype = c->ethertype;
 	if (c->icmp_type)
 		s.icmp_type = c->icmp_type;
+	s.ttl = c->ttl;
 	s.payload = c->payload;
 	s.ip4_optlen = c->optlen;
 	s.ip4_opts = c->opts;
