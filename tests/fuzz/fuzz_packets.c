@@ -329,6 +329,24 @@ static void fz_policy(struct fz *z)
 	memset(z->reason_seen, 0, sizeof(z->reason_seen));
 }
 
+struct fz_track {
+	struct fz *z;
+	__u8 dir;
+};
+
+/* A flow the data path was right to start tracking; never stops ref_frag_any. */
+static bool fz_track(const struct ref_tuple *t, void *ctx)
+{
+	struct fz_track *tr = ctx;
+	struct ref_key k;
+
+	if (ref_policy_allows(t, tr->dir)) {
+		ref_key_of(t, tr->dir, &k);
+		assert_int_equal(ref_ct_add(tr->z->ref, &k), 0);
+	}
+	return false;
+}
+
 /* Sends one packet; judges it; updates the reference state. */
 static void fz_one(struct fz *z, enum fx_hook hook, __u8 *pkt, int len)
 {
@@ -383,11 +401,13 @@ static void fz_one(struct fz *z, enum fx_hook hook, __u8 *pkt, int len)
 		return;
 	}
 	z->st.passes[reason]++;
-	if (reason == SEG_R_ALLOW_RULE && r.cls == REF_FLOW) {
-		struct ref_key k;
+	if (reason == SEG_R_ALLOW_RULE) {
+		struct fz_track tr = { .z = z, .dir = dir };
 
-		ref_key_of(&r.t, dir, &k);
-		assert_int_equal(ref_ct_add(z->ref, &k), 0);
+		if (r.cls == REF_FLOW)
+			fz_track(&r.t, &tr);
+		else /* a later fragment: the flows its first fragments named */
+			ref_frag_any(z->ref, &r.t, r.frag_id, fz_track, &tr);
 	}
 }
 

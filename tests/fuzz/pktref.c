@@ -76,7 +76,7 @@ static const char *parse_ip4(const __u8 *p, size_t avail, struct ref_tuple *t, s
 
 	if (avail < 20)
 		return "ipv4 header truncated";
-	if (p[0] >> 4 != 4)
+	if (!quote && p[0] >> 4 != 4) /* a quote is judged by what it names */
 		return "ipv4 version";
 	ihl = (size_t)(p[0] & 0xf) * 4;
 	tot = rd16(p + 2);
@@ -111,7 +111,7 @@ static const char *parse_ip6(const __u8 *p, size_t avail, struct ref_tuple *t, s
 
 	if (avail < 40)
 		return "ipv6 header truncated";
-	if (p[0] >> 4 != 6)
+	if (!quote && p[0] >> 4 != 6)
 		return "ipv6 version";
 	plen = rd16(p + 4);
 	if (!quote && plen > avail - 40)
