@@ -55,9 +55,8 @@ static void usage(FILE *f)
 		"  -h, --help\n"
 		"Needs root; JIT should be on (/proc/sys/net/core/bpf_jit_enable). Nothing is pinned.\n",
 		bench_defaults.repeat, bench_defaults.rounds, BENCH_MAX_ROUNDS,
-		bench_defaults.chunk, bench_defaults.nvar,
-		BENCH_MAX_VARIANTS / BENCH_NSETS, bench_defaults.ipcache,
-		bench_defaults.entries_per_rule);
+		bench_defaults.chunk, bench_defaults.nvar, BENCH_MAX_VARIANTS / BENCH_NSETS,
+		bench_defaults.ipcache, bench_defaults.entries_per_rule);
 }
 
 static int parse_num(const char *flag, const char *s, long min, long max, long *out)
@@ -108,7 +107,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 			o->chunk = v;
 			break;
 		case 'k':
-			err = parse_num("--variants", optarg, 1, BENCH_MAX_VARIANTS / BENCH_NSETS, &v);
+			err = parse_num("--variants", optarg, 1, BENCH_MAX_VARIANTS / BENCH_NSETS,
+					&v);
 			if (!err && (v & (v - 1))) {
 				log_error("--variants: %ld is not a power of two", v);
 				err = -EINVAL;
@@ -167,8 +167,7 @@ static int read_machine(struct bench_machine *m)
 	}
 	if (f)
 		fclose(f);
-	snprintf(m->kernel, sizeof(m->kernel), "%s",
-		 uname(&u) ? "unknown" : u.release);
+	snprintf(m->kernel, sizeof(m->kernel), "%s", uname(&u) ? "unknown" : u.release);
 	m->jit_enable = -1;
 	f = fopen("/proc/sys/net/core/bpf_jit_enable", "r");
 	if (!f || fscanf(f, "%d", &m->jit_enable) != 1)
@@ -178,8 +177,8 @@ static int read_machine(struct bench_machine *m)
 	m->bpffs = !statfs("/sys/fs/bpf", &sfs) && sfs.f_type == BPF_FS_MAGIC;
 	if (geteuid() != 0)
 		return log_err(-EPERM, "needs root: loading BPF programs and "
-			       "BPF_PROG_TEST_RUN on TC programs need CAP_BPF, "
-			       "CAP_NET_ADMIN and CAP_PERFMON; run it with sudo");
+				       "BPF_PROG_TEST_RUN on TC programs need CAP_BPF, "
+				       "CAP_NET_ADMIN and CAP_PERFMON; run it with sudo");
 	if (m->jit_enable == 0)
 		log_warn("BPF JIT is off (net.core.bpf_jit_enable=0): numbers "
 			 "are interpreter numbers, not what seg costs");
@@ -208,8 +207,8 @@ static int load_all(struct bench *b)
 	b->fl = seg_floors__open_and_load();
 	if (!b->fl)
 		return log_err(-errno, "load bench/floors.bpf.c (verifier log above, -v for all)");
-	b->floor_rb = ring_buffer__new(bpf_map__fd(b->fl->maps.floor_events),
-				       count_event, NULL, NULL);
+	b->floor_rb =
+		ring_buffer__new(bpf_map__fd(b->fl->maps.floor_events), count_event, NULL, NULL);
 	if (!b->floor_rb)
 		return log_err(-errno, "ring buffer floor_events");
 	for (int i = 0; i < BENCH_NSIZES; i++) {
@@ -218,13 +217,15 @@ static int load_all(struct bench *b)
 		s->entries = b->o.sizes[i];
 		s->skel = seg_bpf__open_and_load();
 		if (!s->skel)
-			return log_err(-errno, "load seg_bpf (bpf/seg_dp.bpf.c; verifier log above, -v for all)");
-		s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.seg_events),
-					 count_event, NULL, NULL);
+			return log_err(
+				-errno,
+				"load seg_bpf (bpf/seg_dp.bpf.c; verifier log above, -v for all)");
+		s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.seg_events), count_event, NULL,
+					 NULL);
 		if (!s->rb)
 			return log_err(-errno, "ring buffer %s", SEG_MAP_EVENTS);
-		log_info("filling seg instance %d: %u policy entries, %u ipcache entries",
-			 i, s->entries, b->o.ipcache);
+		log_info("filling seg instance %d: %u policy entries, %u ipcache entries", i,
+			 s->entries, b->o.ipcache);
 		err = bench_fill_seg(b, s);
 		if (err)
 			return err;
@@ -282,8 +283,8 @@ static int run_packets(const struct bench *b, struct bench_run *r, long packets)
 	r->events = 0;
 	for (long done = 0; done < packets;) {
 		int rep = packets - done < b->o.chunk ? packets - done : b->o.chunk;
-		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = r->pkt,
-			    .data_size_in = r->len, .repeat = rep);
+		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = r->pkt, .data_size_in = r->len,
+			    .repeat = rep);
 		int n;
 
 		if (bpf_prog_test_run_opts(r->prog_fd, &t))
@@ -424,8 +425,8 @@ static int measure(struct bench *b, struct bench_case *c, int round)
 		return err;
 	if (target) {
 		err = set_target(b, target);
-		set_driver(b, c, set, c->kind == BK_NEW || c->kind == BK_DENY ||
-					      c->kind == BK_STATEFUL);
+		set_driver(b, c, set,
+			   c->kind == BK_NEW || c->kind == BK_DENY || c->kind == BK_STATEFUL);
 	}
 	/* untimed warm-up chunk (new flows stay new: fresh mode never repeats) */
 	if (!err)
@@ -490,8 +491,8 @@ static int run_rounds(struct bench *b)
 			order[i] = order[j];
 			order[j] = t;
 		}
-		log_info("round %d/%d: %d cases x %ld packets", round + 1,
-			 b->o.rounds, b->ncases, b->o.repeat);
+		log_info("round %d/%d: %d cases x %ld packets", round + 1, b->o.rounds, b->ncases,
+			 b->o.repeat);
 		for (int i = 0; i < b->ncases; i++) {
 			int err = measure(b, &b->cases[order[i]], round);
 

@@ -46,14 +46,13 @@ static void case_stats(struct bench_case *c)
 	c->med = c->n % 2 ? s[c->n / 2] : (s[c->n / 2 - 1] + s[c->n / 2]) / 2;
 }
 
-static const struct bench_case *find(const struct bench *b, enum bench_kind k,
-				     int v6, int hot, int size)
+static const struct bench_case *find(const struct bench *b, enum bench_kind k, int v6, int hot,
+				     int size)
 {
 	for (int i = 0; i < b->ncases; i++) {
 		const struct bench_case *c = &b->cases[i];
 
-		if (c->kind == k && (k == BK_EMPTY_DIRECT ||
-				     (k == BK_EMPTY && c->hot == hot) ||
+		if (c->kind == k && (k == BK_EMPTY_DIRECT || (k == BK_EMPTY && c->hot == hot) ||
 				     (c->v6 == v6 && c->hot == hot && c->size == size)))
 			return c;
 	}
@@ -104,9 +103,16 @@ static void print_row(const struct bench *b, const struct bench_case *c)
 	bool floor = c->size < 0;
 
 	printf("| %s | %s | %s | %s | %.1f | %.1f | %.1f |", bench_kind_name(c->kind),
-	       c->kind <= BK_EMPTY ? "-" : c->v6 ? "v6" : "v4",
-	       c->kind <= BK_EMPTY ? "-" : c->hot ? "hot" : "vary",
-	       floor ? "-" : c->size == 0 ? "10" : c->size == 1 ? "10 000" : "100 000",
+	       c->kind <= BK_EMPTY ? "-" :
+	       c->v6		   ? "v6" :
+				     "v4",
+	       c->kind <= BK_EMPTY ? "-" :
+	       c->hot		   ? "hot" :
+				     "vary",
+	       floor	    ? "-" :
+	       c->size == 0 ? "10" :
+	       c->size == 1 ? "10 000" :
+			      "100 000",
 	       c->min, c->med, c->max);
 	ratio(c, empty);
 	ratio(c, c->kind <= BK_EMPTY ? NULL : find(b, BK_CLASSIFY, c->v6, c->hot, -1));
@@ -123,16 +129,18 @@ static void print_row(const struct bench *b, const struct bench_case *c)
 	printf("%s\n", case_suspect(c) ? " **!**" : "");
 }
 
-static int target(const char *what, const struct bench_case *c,
-		  const struct bench_case *base, double limit, int *pass)
+static int target(const char *what, const struct bench_case *c, const struct bench_case *base,
+		  double limit, int *pass)
 {
 	double q = base->med > 0 ? c->med / base->med : 0;
 	bool ok = base->med > 0 && q <= limit;
 
 	printf("| %s | %s | %s | %s | %.3f | %.2f | %s%s |\n", what, c->v6 ? "v6" : "v4",
 	       c->hot ? "hot" : "vary",
-	       c->size == 0 ? "10" : c->size == 1 ? "10 000" : "100 000", q, limit,
-	       ok ? "PASS" : "MISS",
+	       c->size == 0 ? "10" :
+	       c->size == 1 ? "10 000" :
+			      "100 000",
+	       q, limit, ok ? "PASS" : "MISS",
 	       case_suspect(c) || case_suspect(base) ? " (row !)" : "");
 	*pass += ok;
 	return 1;
@@ -157,15 +165,16 @@ static void print_targets(const struct bench *b)
 			for (int sz = 0; sz < BENCH_NSIZES; sz++)
 				total += target("established vs minimal classifier",
 						find(b, BK_EST, v6, hot, sz),
-						find(b, BK_CLASSIFY, v6, hot, -1), TARGET_EST, &pass);
+						find(b, BK_CLASSIFY, v6, hot, -1), TARGET_EST,
+						&pass);
 	for (int v6 = 0; v6 < 2; v6++)
 		for (int hot = 1; hot >= 0; hot--)
 			for (int sz = 0; sz < BENCH_NSIZES; sz++)
 				total += target("new allowed flow vs minimal stateful step",
 						find(b, BK_NEW, v6, hot, sz),
-						find(b, BK_STATEFUL, v6, hot, -1), TARGET_NEW, &pass);
-	printf("\ntargets: %d PASS, %d MISS (a miss does not fail the run)\n", pass,
-	       total - pass);
+						find(b, BK_STATEFUL, v6, hot, -1), TARGET_NEW,
+						&pass);
+	printf("\ntargets: %d PASS, %d MISS (a miss does not fail the run)\n", pass, total - pass);
 }
 
 void bench_report(const struct bench *b)
@@ -178,7 +187,9 @@ void bench_report(const struct bench *b)
 	printf("## bench/datapath, %s\n\n", when);
 	printf("- machine: %ld CPUs online, %s, kernel %s\n", m->nproc, m->cpu, m->kernel);
 	printf("- JIT: %s (net.core.bpf_jit_enable=%d; programs %s)\n",
-	       m->jit_enable > 0 ? "on" : m->jit_enable == 0 ? "OFF" : "unknown",
+	       m->jit_enable > 0  ? "on" :
+	       m->jit_enable == 0 ? "OFF" :
+				    "unknown",
 	       m->jit_enable, m->jited ? "JIT-compiled" : "NOT JIT-compiled");
 	printf("- bpffs: %s (not needed: nothing is pinned)\n",
 	       m->bpffs ? "mounted" : "not mounted");
@@ -189,8 +200,8 @@ void bench_report(const struct bench *b)
 	printf("- tables: ipcache %u entries (9/10 exact hash, 1/10 LPM, half v4 half v6); "
 	       "policy %u / %u / %u entries, %u per rule id; 'vary' = %u distinct "
 	       "packets per set, 'hot' = one\n",
-	       b->o.ipcache, b->o.sizes[0], b->o.sizes[1], b->o.sizes[2],
-	       b->o.entries_per_rule, b->o.nvar);
+	       b->o.ipcache, b->o.sizes[0], b->o.sizes[1], b->o.sizes[2], b->o.entries_per_rule,
+	       b->o.nvar);
 	printf("- driver + tail call overhead %.1f ns hot, %.1f ns vary (min of driver+empty "
 	       "minus min of empty), subtracted from every row but "
 	       "the empty program; denied rows: evt_rate %u/s; new-flow rows: evt_rate "

@@ -86,8 +86,7 @@ static void entry_addr(const struct bench *b, __u32 e, int v6, __u32 a[4])
 	}
 }
 
-static __u32 entry_identity(const struct bench *b, const struct bench_seg *s,
-			    __u32 e)
+static __u32 entry_identity(const struct bench *b, const struct bench_seg *s, __u32 e)
 {
 	__u32 nex = n_exact(b);
 
@@ -120,8 +119,7 @@ static int fill_ipcache(struct bench *b, struct bench_seg *s)
 			}
 			if (err)
 				return log_err(-errno, "fill %s entry %u",
-					       e < nex ? SEG_MAP_IPCACHE :
-							 SEG_MAP_IPCACHE_LPM, e);
+					       e < nex ? SEG_MAP_IPCACHE : SEG_MAP_IPCACHE_LPM, e);
 		}
 	}
 	return 0;
@@ -166,13 +164,10 @@ int bench_fill_seg(struct bench *b, struct bench_seg *s)
 
 	s->nid = s->entries < BENCH_NID_MAX ? s->entries : BENCH_NID_MAX;
 	if (s->entries % s->nid)
-		return log_err(-EINVAL, "policy size %u: use a multiple of %u",
-			       s->entries, s->nid);
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.seg_endpoints),
-				&b->ifkey, &ep, BPF_ANY))
+		return log_err(-EINVAL, "policy size %u: use a multiple of %u", s->entries, s->nid);
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.seg_endpoints), &b->ifkey, &ep, BPF_ANY))
 		return log_err(-errno, "fill %s", SEG_MAP_ENDPOINTS);
-	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.seg_config), &zero,
-				&cfg, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.seg_config), &zero, &cfg, BPF_ANY))
 		return log_err(-errno, "fill %s", SEG_MAP_CONFIG);
 	err = fill_ipcache(b, s);
 	if (!err)
@@ -191,8 +186,8 @@ __u32 bench_set_denied(int v6)
 }
 
 /* exact: a pod address (hash hit); else any entry, 1/10 of them CIDRs. */
-static void make_variant(struct bench *b, __u64 *rng, const struct bench_seg *s,
-			 int v6, bool exact, struct bench_variant *v)
+static void make_variant(struct bench *b, __u64 *rng, const struct bench_seg *s, int v6, bool exact,
+			 struct bench_variant *v)
 {
 	__u32 e = bench_rand(rng) % (exact ? n_exact(b) : n_exact(b) + n_lpm(b));
 
@@ -220,15 +215,13 @@ int bench_fill_variants(struct bench *b)
 	for (__u32 i = 0; i < n; i++) {
 		__u32 set = i / b->o.nvar;
 		int v6 = set & 1;
-		const struct bench_seg *s =
-			set < 2 * BENCH_NSIZES ? &b->seg[set / 2] : NULL;
+		const struct bench_seg *s = set < 2 * BENCH_NSIZES ? &b->seg[set / 2] : NULL;
 
 		keys[i] = i;
 		/* the first of a set is the hot key: pod-to-pod, an exact hit */
 		make_variant(b, &rng, s, v6, i % b->o.nvar == 0, &v[i]);
 	}
-	if (bpf_map_update_batch(bpf_map__fd(b->fl->maps.bench_variants), keys,
-				 v, &n, NULL))
+	if (bpf_map_update_batch(bpf_map__fd(b->fl->maps.bench_variants), keys, v, &n, NULL))
 		err = log_err(-errno, "fill bench_variants (%u)", n);
 out:
 	free(keys);

@@ -66,8 +66,7 @@ int floor_empty(struct __sk_buff *skb)
 }
 
 /* Egress view, as seg keys a flow leaving a pod: local = source. */
-static __always_inline int floor_parse(struct __sk_buff *skb,
-				       struct seg_ct_key *k)
+static __always_inline int floor_parse(struct __sk_buff *skb, struct seg_ct_key *k)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
