@@ -18,7 +18,7 @@ DEBS=(
 	libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev
 	libmicrohttpd-dev libgraphviz-dev graphviz libclang-rt-14-dev
-	containernetworking-plugins iproute2 iputils-ping ethtool jq curl iperf3 nftables
+	containernetworking-plugins iproute2 iputils-ping ethtool jq curl openssl iperf3 nftables
 	openvswitch-switch chromium
 )
 
