@@ -1272,7 +1272,8 @@ static int load_buf(struct seg_manifests *batch, const char *name, const char *b
 		const char *nl = buf;
 		int line = 1;
 
-		for (const char *p = memchr(buf, '\n', bad); p; p = memchr(p + 1, '\n', buf + bad - p - 1)) {
+		for (const char *p = memchr(buf, '\n', bad); p;
+		     p = memchr(p + 1, '\n', buf + bad - p - 1)) {
 			line++;
 			nl = p + 1;
 		}

@@ -85,8 +85,7 @@ static bool utf8(const char *s)
 static bool env_utf8(const struct cni_env *env)
 {
 	return utf8(env->container_id) && utf8(env->netns) && utf8(env->ifname) &&
-	       utf8(env->args.pod_namespace) && utf8(env->args.pod_name) &&
-	       utf8(env->args.pod_uid);
+	       utf8(env->args.pod_namespace) && utf8(env->args.pod_name) && utf8(env->args.pod_uid);
 }
 
 static void fz_check_error(const char *version, const struct cni_err *e)

@@ -72,12 +72,12 @@ static unsigned int fz_pick(struct fz *z, unsigned int n)
 
 /* ---- generation ------------------------------------------------------------ */
 
-static const char *const fz_v4[] = { "10.0.0.1", "10.1.0.5",  "10.1.0.6", "10.2.3.4",
+static const char *const fz_v4[] = { "10.0.0.1", "10.1.0.5",  "10.1.0.6",   "10.2.3.4",
 				     "10.2.9.9", "192.0.2.9", "10.0.0.254", "10.0.0.2" };
 static const char *const fz_v6[] = { "fd00::1", "fd01::5",     "fd01::6",  "fd02::34",
 				     "fd02::9", "2001:db8::9", "fd00::fe", "fe80::1" };
 static const __u16 fz_ports[] = { 80, 53, 1000, 1500, 1999, 2000, 40000, 40001, 0, 65535 };
-static const __u8 fz_protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_TCP, IPPROTO_UDP,
+static const __u8 fz_protos[] = { IPPROTO_TCP,	 IPPROTO_UDP,  IPPROTO_TCP,  IPPROTO_UDP,
 				  IPPROTO_SCTP_, IPPROTO_ICMP, 50 /* ESP */, 47 /* GRE */ };
 static const __u8 fz_exts[] = { IPPROTO_HOPOPTS, IPPROTO_DSTOPTS, IPPROTO_ROUTING };
 
@@ -244,10 +244,11 @@ static const char *fz_judge(const struct fz *z, const struct ref_pkt *r, __u8 di
 	case SEG_R_ALLOW_ESTABLISHED:
 		if (r->cls == REF_FLOW && fz_flow_ok(&r->t, &j))
 			return NULL;
-		if (r->cls == REF_LATER_FRAG && ref_frag_any(z->ref, &r->t, r->frag_id, fz_flow_ok, &j))
+		if (r->cls == REF_LATER_FRAG &&
+		    ref_frag_any(z->ref, &r->t, r->frag_id, fz_flow_ok, &j))
 			return NULL;
-		return reason == SEG_R_ALLOW_RULE ? "rule pass for a 5-tuple the policy denies"
-						  : "established pass for a flow never allowed";
+		return reason == SEG_R_ALLOW_RULE ? "rule pass for a 5-tuple the policy denies" :
+						    "established pass for a flow never allowed";
 	case SEG_R_ALLOW_RELATED:
 		if (r->cls != REF_ICMP_ERR || !r->q_ok)
 			return "related pass for a packet that is not an ICMP error with a quote";
@@ -370,7 +371,8 @@ static void fz_one(struct fz *z, enum fx_hook hook, __u8 *pkt, int len)
 		return;
 	}
 	z->st.sent[hook]++;
-	pass = hook == FX_XDP_FROM_POD ? o.retval == 2 /* XDP_PASS */ : (int)o.retval == TC_ACT_UNSPEC;
+	pass = hook == FX_XDP_FROM_POD ? o.retval == 2 /* XDP_PASS */ :
+					 (int)o.retval == TC_ACT_UNSPEC;
 	drop = hook == FX_XDP_FROM_POD ? o.retval == 1 /* XDP_DROP */ : o.retval == TC_ACT_SHOT;
 	if (!pass && !drop) {
 		z->st.errs++;
@@ -389,12 +391,13 @@ static void fz_one(struct fz *z, enum fx_hook hook, __u8 *pkt, int len)
 	if (drop) {
 		z->st.drops++;
 		if (fz_expect_pass(z, &r, dir) && z->st.overdrops++ < FZ_SHOW_MAX)
-			fz_dump(z, pkt, len, hook, "over-drop: the reference would pass it (not a breach)");
+			fz_dump(z, pkt, len, hook,
+				"over-drop: the reference would pass it (not a breach)");
 		return;
 	}
 	reason = fz_pass_reason(z);
-	why = reason < 0 ? "a pass not counted under exactly one allow reason"
-			 : fz_judge(z, &r, dir, reason);
+	why = reason < 0 ? "a pass not counted under exactly one allow reason" :
+			   fz_judge(z, &r, dir, reason);
 	if (why) {
 		z->st.breaches++;
 		fz_dump(z, pkt, len, hook, why);
@@ -429,7 +432,7 @@ static double now_s(void)
 static void fz_report(const struct fz *z, double secs)
 {
 	static const char *const rn[] = { "rule", "not-isolated", "established", "related",
-					  "host", "l2", "audit" };
+					  "host", "l2",		  "audit" };
 
 	printf("FIGURES fuzz_packets: seed %u, %llu packets in %.0fs (to_pod %llu, from_pod %llu, "
 	       "xdp %llu; %llu refused by the harness as too short)\n",

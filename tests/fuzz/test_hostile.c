@@ -155,8 +155,10 @@ static void test_alias_bomb(void **state)
 	text_add(&t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n"
 		     "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
 	for (int k = 1; k < 10; k++)
-		text_add(&t, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
-			 k, k, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1);
+		text_add(&t,
+			 "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+			 k, k, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1, k - 1,
+			 k - 1);
 	text_add(&t, "spec: *a9\n");
 	meter_start(&m);
 	err = load(t.s, t.len, &d, NULL);
@@ -185,12 +187,13 @@ static void test_many_policies(void **state)
 			 "labels: {app: a%d}}, status: {podIP: 10.1.%d.%d}}\n",
 			 k, k % 10, k / 250, k % 250 + 1);
 	for (int k = 0; k < n; k++)
-		text_add(&t,
-			 "- {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: "
-			 "{name: np%d, namespace: x}, spec: {podSelector: {matchLabels: {app: a%d}}, "
-			 "ingress: [{from: [{podSelector: {matchLabels: {app: a%d}}}], "
-			 "ports: [{port: %d}]}]}}\n",
-			 k, k % 10, (k / 10) % 10, 1 + k % 65535);
+		text_add(
+			&t,
+			"- {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: "
+			"{name: np%d, namespace: x}, spec: {podSelector: {matchLabels: {app: a%d}}, "
+			"ingress: [{from: [{podSelector: {matchLabels: {app: a%d}}}], "
+			"ports: [{port: %d}]}]}}\n",
+			k, k % 10, (k / 10) % 10, 1 + k % 65535);
 	print_message("  %zu policies in %zu bytes\n", (size_t)n, t.len);
 	meter_start(&m);
 	err = load(t.s, t.len, &d, &mf);
@@ -203,8 +206,8 @@ static void test_many_policies(void **state)
 	/* fits, or -E2BIG naming the map */
 	assert_true(err == 0 || (err == -E2BIG && d.msg[0]));
 	if (!err)
-		print_message("  %zu policy entries, %zu rules, %zu identities\n", c->npol, c->nrules,
-			      c->nids);
+		print_message("  %zu policy entries, %zu rules, %zu identities\n", c->npol,
+			      c->nrules, c->nids);
 	seg_compiled_free(c);
 	seg_manifests_free(mf);
 	free(t.s);
@@ -320,9 +323,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		/* cheap first: peak RSS only grows, so each figure shows its own */
-		cmocka_unit_test(test_ctl_frames),   cmocka_unit_test(test_not_utf8),
-		cmocka_unit_test(test_alias_bomb),   cmocka_unit_test(test_deep_block_nesting),
-		cmocka_unit_test(test_big_file),     cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_ctl_frames),    cmocka_unit_test(test_not_utf8),
+		cmocka_unit_test(test_alias_bomb),    cmocka_unit_test(test_deep_block_nesting),
+		cmocka_unit_test(test_big_file),      cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_many_policies),
 	};
 
