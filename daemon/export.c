@@ -139,7 +139,7 @@ struct segd_export {
 	uint64_t queued, q_dropped, spool_dropped, sent_records, sent_batches, acked_streams;
 	uint64_t pending_drop; /* not yet reported in a batch's dropped */
 	uint64_t q_dropped_taken; /* part of q_dropped already in pending_drop */
-	bool connected;
+	bool connected, spool_full;
 	char last_error[256];
 	/* status copies (guarded by mu) */
 	struct {
@@ -959,8 +959,8 @@ static void seal(struct segd_export *x)
 	size_t len;
 	int err = -ENOMEM;
 
-	if (!n)
-		return;
+	if (!n && !x->pending_drop)
+		return; /* an empty batch still carries a drop count */
 	m = flow_batch_msg(x->b, x->seq + 1, x->pending_drop);
 	if (m) {
 		len = protobuf_c_message_get_packed_size(&m->base);
@@ -974,9 +974,17 @@ static void seal(struct segd_export *x)
 	if (err) {
 		if (err != -ENOSPC)
 			log_warn("exporter: spool write: %s; %zu records dropped", strerror(-err), n);
+		else if (!x->spool_full)
+			log_warn("exporter: spool full (%llu bytes unacknowledged); dropping new records, counted",
+				 (unsigned long long)(x->sp.tail - x->sp.head));
+		x->spool_full = err == -ENOSPC;
 		x->spool_dropped += n;
 		x->pending_drop += n;
 	} else {
+		if (x->pending_drop)
+			log_info("exporter: batch %llu reports %llu records dropped before it",
+				 (unsigned long long)x->seq + 1, (unsigned long long)x->pending_drop);
+		x->spool_full = false;
 		x->seq++;
 		x->pending_drop = 0;
 	}
@@ -1092,8 +1100,6 @@ static void *exporter_main(void *arg)
 		for (size_t i = 0; i < n; i++) {
 			FlowRec f;
 
-			if (!flow_batch_len(x->b))
-				batch_start = mono_ns();
 			rec_to_flow(x->b, &take[i], &f);
 			if (flow_batch_add(x->b, &f)) {
 				x->spool_dropped++;
@@ -1101,9 +1107,14 @@ static void *exporter_main(void *arg)
 			}
 			snap_unref(take[i].snap);
 		}
+		/* drops wait for the next batch at most EXP_BATCH_MS */
+		if (!flow_batch_len(x->b) && !x->pending_drop)
+			batch_start = mono_ns();
 		if (flow_batch_len(x->b) >= EXP_BATCH_MAX || stop ||
-		    (flow_batch_len(x->b) && mono_ns() - batch_start >= EXP_BATCH_MS * 1000000ull))
+		    mono_ns() - batch_start >= EXP_BATCH_MS * 1000000ull) {
 			seal(x);
+			batch_start = mono_ns();
+		}
 		if (stop && !stop_deadline)
 			stop_deadline = mono_ns() + 2000000000ull;
 		pump(x, &cursor, &opened, &retry_at, &buf, &cap);
