@@ -1254,10 +1254,11 @@ json_t *segd_export_status_json(struct segd_export *x)
 
 	if (!x)
 		return json_null();
-	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:i}", "node", x->node, "events",
+	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:i, s:I}", "node", x->node, "events",
 		      (json_int_t)x->events, "ct_updates", (json_int_t)x->ct_updates, "ct_ends",
 		      (json_int_t)x->ct_ends, "suppressed_by_rate_limit", (json_int_t)x->suppressed,
-		      "tracked_flows", (int)x->ntrack);
+		      "tracked_flows", (int)x->ntrack, "untracked_flows",
+		      (json_int_t)x->track_full);
 	json_object_set_new(o, "target", x->have_thread ? json_string(x->co.target) : json_null());
 	if (!x->have_thread)
 		return o;
