@@ -111,6 +111,8 @@ static void fz_l4(struct fz *z, struct tp_spec *s, int fam)
 
 		s->icmp_type = fam == 6 ? t6[fz_pick(z, sizeof(t6))] : t4[fz_pick(z, sizeof(t4))];
 		s->icmp_id = (__u16)fz_pick(z, 3);
+		if (fam == 6 && s->icmp_type >= 133 && s->icmp_type <= 137 && fz_pick(z, 4))
+			s->ttl = 255; /* neighbour discovery as a host sends it */
 	}
 }
 

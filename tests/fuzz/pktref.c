@@ -65,6 +65,7 @@ struct l3 {
 	bool later, first;
 	__u32 id;
 	__u8 frag_nh; /* IPv6: the fragment header's next header */
+	__u8 hop_limit; /* IPv6 */
 };
 
 /* IPv4 header at p (avail bytes): addresses into t; NULL why on success. */
@@ -125,6 +126,7 @@ static const char *parse_ip6(const __u8 *p, size_t avail, struct ref_tuple *t, s
 	o->later = o->first = false;
 	o->id = 0;
 	o->frag_nh = 0;
+	o->hop_limit = p[7];
 	for (n = 0; ip6_ext(nh); n++) {
 		size_t hl;
 
@@ -207,7 +209,8 @@ static void parse_l4(const struct l3 *o, struct ref_pkt *r)
 	if (has_ports(o->proto)) {
 		r->t.sport = rd16(o->l4);
 		r->t.dport = rd16(o->l4 + 2);
-	} else if (icmp && r->t.family == 6 && o->l4[0] >= 133 && o->l4[0] <= 137) {
+	} else if (icmp && r->t.family == 6 && o->l4[0] >= 133 && o->l4[0] <= 137 &&
+		   o->hop_limit == 255) { /* RFC 4861: ND never crossed a router */
 		r->cls = REF_L2;
 	} else if (icmp && icmp_error(o->proto, o->l4[0])) {
 		r->cls = REF_ICMP_ERR;

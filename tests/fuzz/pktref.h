@@ -23,7 +23,7 @@ struct ref_tuple {
 
 enum ref_class {
 	REF_BAD, /* must be dropped: truncated, bad length, unknown L3, too many ext headers */
-	REF_L2, /* ARP, or ICMPv6 133-137 */
+	REF_L2, /* ARP, or ICMPv6 133-137 with hop limit 255 */
 	REF_FLOW, /* t is the packet's 5-tuple */
 	REF_LATER_FRAG, /* t without ports: they come from the first fragment */
 	REF_ICMP_ERR, /* t: the error's addresses; q: the packet it quotes */
