@@ -163,7 +163,8 @@ static void snap_free(struct exp_snap *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nwl; i++) {
-		for (size_t j = 0; j < s->wl[i].nlabels; j++)
+		/* NULL-terminated: the labels, then ns and name */
+		for (size_t j = 0; s->wl[i].labels && s->wl[i].labels[j]; j++)
 			free(s->wl[i].labels[j]);
 		free(s->wl[i].labels);
 	}
@@ -227,7 +228,7 @@ static int snap_build(const struct segd *d, struct exp_snap **out)
 
 			w->ns = p->ns;
 			w->name = p->name;
-			w->labels = calloc(p->labels.n + 2, sizeof(char *));
+			w->labels = calloc(p->labels.n + 3, sizeof(char *));
 			if (!w->labels)
 				goto fail;
 			for (size_t j = 0; j < p->labels.n; j++) {
@@ -240,11 +241,11 @@ static int snap_build(const struct segd *d, struct exp_snap **out)
 			}
 			/* ns and name live in the label array's tail, owned */
 			w->labels[p->labels.n] = strdup(p->ns);
-			w->labels[p->labels.n + 1] = strdup(p->name);
-			if (!w->labels[p->labels.n] || !w->labels[p->labels.n + 1]) {
-				w->nlabels = p->labels.n + 2;
+			if (!w->labels[p->labels.n])
 				goto fail;
-			}
+			w->labels[p->labels.n + 1] = strdup(p->name);
+			if (!w->labels[p->labels.n + 1])
+				goto fail;
 			w->ns = w->labels[p->labels.n];
 			w->name = w->labels[p->labels.n + 1];
 		}
@@ -291,15 +292,7 @@ static int snap_build(const struct segd *d, struct exp_snap **out)
 	*out = s;
 	return 0;
 fail:
-	/* labels of a half-built workload: count what was set */
-	for (size_t i = 0; i < s->nwl; i++) {
-		size_t n = 0;
-
-		while (s->wl[i].labels && s->wl[i].labels[n])
-			n++;
-		s->wl[i].nlabels = n;
-	}
-	snap_free(s);
+	snap_free(s); /* a half-built workload's label array is NULL-terminated too */
 	return err;
 }
 
@@ -1078,7 +1071,7 @@ static void *exporter_main(void *arg)
 		bool stop;
 
 		pthread_mutex_lock(&x->mu);
-		if (!x->qlen && !x->stop) {
+		if (!x->qlen) { /* also when stopping: paces the last delivery attempts */
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += 50 * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
