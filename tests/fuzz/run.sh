@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer target for a bounded time (tests/fuzz/README.md):
+# Runs one libFuzzer target for a bounded time (see tests/fuzz/README.md):
 #   run.sh BINARY SEED_DIR WORK_DIR MAX_LEN
 # SEG_FUZZ_SECONDS sets the time (default 60; CI uses the default). The seed
 # corpus (tests/fuzz/corpus/<target>, regressions included) is replayed
