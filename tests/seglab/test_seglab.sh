@@ -11,7 +11,7 @@
 #      and the first connection to it is blocked;
 #   4. a pod wired by a chain WITHOUT seg-cni (pod-nocni.yaml) is discovered
 #      by segd and enforced;
-#   5. the matrix of all five pods equals segctl's again; `seglab down`
+#   5. every endpoint segd reports has its two links pinned; the matrix of all five pods equals segctl's again; `seglab down`
 #      leaves nothing (netns, pins, socket dir, state dir, processes).
 #
 #   test_seglab.sh SEGLAB SEGCTL SEG_CNI [MODE...]    (MODE: calico flannel ovs macvlan)
@@ -84,6 +84,18 @@ wait_endpoint() { # POD SECONDS: until segd has an endpoint for POD in the maps
 		sleep 0.1
 	done
 	return 1
+}
+
+# Every endpoint segd reports must have both of its links pinned (a pod
+# whose programs were detached would pass everything).
+check_links() { # WHAT
+	local missing="" pod ifkey
+	while read -r pod ifkey; do
+		[ -e "/sys/fs/bpf/seg-$LAB/links/$ifkey-from" ] &&
+			[ -e "/sys/fs/bpf/seg-$LAB/links/$ifkey-to" ] || missing+=" $pod(ifkey $ifkey)"
+	done < <("$SEGCTL" -o json endpoint list | jq -r '.[] | "\(.pod) \(.ifkey)"')
+	[ -z "$missing" ] && ok "$1: every endpoint has its links pinned" ||
+		fail "$1: endpoints without pinned links (programs detached):$missing"
 }
 
 check_cni_plugin() {
@@ -188,10 +200,12 @@ run_mode() {
 	grep -qx "export SEG_SOCKET=$SEG_SOCKET" "$TMP/up.log" && ok "up (prints the SEG_SOCKET line)" ||
 		fail "up did not print export SEG_SOCKET=$SEG_SOCKET"
 	"$SEGCTL" apply -f "$HERE/policy.yaml" >/dev/null
+	check_links "3 pods"
 	compare_matrix "3 pods + policy" "$HERE/model.yaml" "$HERE/policy.yaml"
 	check_cni_plugin
 	check_new_pod
 	check_no_seg_cni
+	check_links "5 pods"
 	compare_matrix "5 pods + policy" "$HERE/model.yaml" "$HERE/pod-new.yaml" \
 		"$HERE/pod-nocni.yaml" "$HERE/policy.yaml"
 	"$SEGLAB" pod del x/c --name "$LAB" >/dev/null
