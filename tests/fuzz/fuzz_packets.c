@@ -17,8 +17,11 @@
  *    reference derives: L2 only for ARP/ND; a rule only for a 5-tuple the
  *    policy allows; established only for a flow allowed before; related
  *    only for an ICMP error addressed to the source of a packet it quotes
- *    from an allowed flow. Anything else is a breach: the run fails and
- *    the packet is saved.
+ *    from an allowed flow; host only with SEG_CFG_ALLOW_HOST for the
+ *    node; with SEG_CFG_ANTISPOOF no new flow or ICMP error leaves from an
+ *    address the pod does not own. The configuration cycles through none,
+ *    ANTISPOOF and ANTISPOOF|ALLOW_HOST at each map reset. Anything else
+ *    is a breach: the run fails and the packet is saved.
  * Drops the reference would have passed are counted and shown (not a
  * security failure: maps may be full, state may have expired).
  *
@@ -57,6 +60,8 @@ struct fz {
 	struct fz_stats st;
 	__u64 reason_seen[FZ_PASS_REASONS];
 	const char *dir;
+	__u32 cfg; /* SEG_CFG_* of this stretch (cycled at each reset) */
+	unsigned int resets;
 };
 
 static unsigned int fz_rand(struct fz *z)
@@ -237,9 +242,21 @@ static bool fz_flow_ok(const struct ref_tuple *t, void *ctx)
 static const char *fz_judge(const struct fz *z, const struct ref_pkt *r, __u8 dir, int reason)
 {
 	struct fz_judge j = { .dir = dir, .reason = reason, .ref = z->ref };
+	bool spoofed = dir == SEG_DIR_EGRESS && (z->cfg & SEG_CFG_ANTISPOOF) && r->cls != REF_L2 &&
+		       !ref_src_owned(r->t.saddr);
 	struct ref_key k;
 
+	if (spoofed && (reason == SEG_R_ALLOW_RULE || reason == SEG_R_ALLOW_RELATED ||
+			reason == SEG_R_ALLOW_HOST))
+		return "a new flow or an ICMP error left the pod from an address it does not own";
 	switch (reason) {
+	case SEG_R_ALLOW_HOST:
+		if (!(z->cfg & SEG_CFG_ALLOW_HOST) || r->cls == REF_BAD || r->cls == REF_L2)
+			return "host pass without SEG_CFG_ALLOW_HOST or for an unparseable packet";
+		return ref_identity(dir == SEG_DIR_INGRESS ? r->t.saddr : r->t.daddr) ==
+				       SEG_ID_HOST ?
+			       NULL :
+			       "host pass for a peer that is not the host";
 	case SEG_R_ALLOW_L2:
 		return r->cls == REF_L2 ? NULL : "L2 pass for a packet that is not ARP/ND";
 	case SEG_R_ALLOW_RULE:
@@ -272,7 +289,11 @@ static bool fz_expect_pass(const struct fz *z, const struct ref_pkt *r, __u8 dir
 	if (r->cls != REF_FLOW)
 		return false;
 	ref_key_of(&r->t, dir, &k);
-	return ref_policy_allows(&r->t, dir) || ref_ct_has(z->ref, &k);
+	if (ref_ct_has(z->ref, &k))
+		return true;
+	if (dir == SEG_DIR_EGRESS && (z->cfg & SEG_CFG_ANTISPOOF) && !ref_src_owned(r->t.saddr))
+		return false;
+	return ref_policy_allows(&r->t, dir);
 }
 
 /* ---- running ------------------------------------------------------------------ */
@@ -324,7 +345,12 @@ static void fz_policy(struct fz *z)
 		{ SEG_DIR_EGRESS, FX_ID_B, IPPROTO_UDP, 53, 53, SEG_ACT_ALLOW, 3 },
 	};
 
+	static const __u32 modes[] = { 0, SEG_CFG_ANTISPOOF,
+				       SEG_CFG_ANTISPOOF | SEG_CFG_ALLOW_HOST };
+
 	fx_reset(NULL);
+	z->cfg = modes[z->resets++ % (sizeof(modes) / sizeof(modes[0]))];
+	fx_config(z->cfg);
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
 		fx_rule_add(&rules[i]);
 	fx_ep_flags(SEG_EPF_ISOLATED, SEG_EPF_ISOLATED);
@@ -335,6 +361,7 @@ static void fz_policy(struct fz *z)
 struct fz_track {
 	struct fz *z;
 	__u8 dir;
+	bool any; /* host flows: whatever the ports */
 };
 
 /* A flow the data path was right to start tracking; never stops ref_frag_any. */
@@ -343,7 +370,7 @@ static bool fz_track(const struct ref_tuple *t, void *ctx)
 	struct fz_track *tr = ctx;
 	struct ref_key k;
 
-	if (ref_policy_allows(t, tr->dir)) {
+	if (tr->any || ref_policy_allows(t, tr->dir)) {
 		ref_key_of(t, tr->dir, &k);
 		assert_int_equal(ref_ct_add(tr->z->ref, &k), 0);
 	}
@@ -406,8 +433,8 @@ static void fz_one(struct fz *z, enum fx_hook hook, __u8 *pkt, int len)
 		return;
 	}
 	z->st.passes[reason]++;
-	if (reason == SEG_R_ALLOW_RULE) {
-		struct fz_track tr = { .z = z, .dir = dir };
+	if (reason == SEG_R_ALLOW_RULE || reason == SEG_R_ALLOW_HOST) {
+		struct fz_track tr = { .z = z, .dir = dir, .any = reason == SEG_R_ALLOW_HOST };
 
 		if (r.cls == REF_FLOW)
 			fz_track(&r.t, &tr);

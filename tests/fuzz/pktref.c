@@ -36,9 +36,11 @@ static size_t l4_fixed(__u8 proto, int family)
 	case IPPROTO_TCP:
 		return 20;
 	case IPPROTO_UDP:
-	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6:
 		return 8;
+	case IPPROTO_ICMP: /* ICMP in IPv6, ICMPv6 in IPv4: no header we read */
+		return family == 4 ? 8 : 0;
+	case IPPROTO_ICMPV6:
+		return family == 6 ? 8 : 0;
 	case IPPROTO_SCTP_:
 		return 12;
 	}
@@ -285,6 +287,16 @@ __u32 ref_identity(const __u8 addr[16])
 		if (in_prefix(addr, tab[i].a, tab[i].plen))
 			return tab[i].id;
 	return SEG_ID_WORLD;
+}
+
+bool ref_src_owned(const __u8 addr[16])
+{
+	static const __u8 own4[16] = { [10] = 0xff, 0xff, 10, 0, 0, 1 };
+	static const __u8 own6[16] = { 0xfd, 0x00, [15] = 1 };
+	static const __u8 ll[16] = { 0xfe, 0x80 }, any[16] = { 0 };
+
+	return !memcmp(addr, own4, 16) || !memcmp(addr, own6, 16) || in_prefix(addr, ll, 10) ||
+	       !memcmp(addr, any, 16);
 }
 
 bool ref_policy_allows(const struct ref_tuple *t, __u8 dir)

@@ -44,6 +44,9 @@ void ref_parse(const __u8 *pkt, size_t len, struct ref_pkt *out);
 
 /* The fixed policy and world (tests/bpf/fixture.h's base world). */
 __u32 ref_identity(const __u8 addr[16]);
+/* May a new flow leave the pod from this source under anti-spoofing? (its
+ * own addresses; link-local and unspecified are exempt) */
+bool ref_src_owned(const __u8 addr[16]);
 /* Would a new flow with this 5-tuple be allowed in dir (SEG_DIR_*)? */
 bool ref_policy_allows(const struct ref_tuple *t, __u8 dir);
 
