@@ -277,8 +277,8 @@ static int snap_build(const struct segd *d, struct exp_snap **out)
 				continue;
 			seg_rule_describe(c, ri->rule_id, buf, sizeof(buf));
 			r->id = ri->rule_id;
-			if (asprintf(&r->policy, "%s/%s", m->pols[ri->pol].ns, m->pols[ri->pol].name) <
-			    0) {
+			if (asprintf(&r->policy, "%s/%s", m->pols[ri->pol].ns,
+				     m->pols[ri->pol].name) < 0) {
 				r->policy = NULL;
 				goto fail;
 			}
@@ -672,25 +672,25 @@ static bool wl_is(const struct exp_snap *s, int32_t wl, const char *pod)
 	if (wl < 0)
 		return false;
 	l = strlen(s->wl[wl].ns);
-	return !strncmp(pod, s->wl[wl].ns, l) && pod[l] == '/' && !strcmp(pod + l + 1, s->wl[wl].name);
+	return !strncmp(pod, s->wl[wl].ns, l) && pod[l] == '/' &&
+	       !strcmp(pod + l + 1, s->wl[wl].name);
 }
 
 static json_t *rec_json(const struct segd_export *x, const struct exp_rec *r)
 {
 	const struct exp_snap *s = r->snap;
-	json_t *o = json_pack("{s:I, s:I, s:s, s:i, s:o, s:o, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:I, "
-			      "s:I, s:I, s:i, s:i, s:i, s:i}",
-			      "seq", (json_int_t)r->seq, "time_ns", (json_int_t)r->time_ns, "node",
-			      x->node, "kind", r->kind, "src",
-			      wl_json(s, r->src_wl, &r->src, r->sport, r->src_id), "dst",
-			      wl_json(s, r->dst_wl, &r->dst, r->dport, r->dst_id), "proto",
-			      r->proto, "direction", r->dir, "verdict", r->verdict, "reason",
-			      r->reason, "packets_fwd", (json_int_t)r->pk[0], "bytes_fwd",
-			      (json_int_t)r->by[0], "packets_rev", (json_int_t)r->pk[1],
-			      "bytes_rev", (json_int_t)r->by[1], "first_seen_ns",
-			      (json_int_t)r->first_ns, "last_seen_ns", (json_int_t)r->last_ns,
-			      "tcp_flags_fwd", r->tf[0], "tcp_flags_rev", r->tf[1], "rule_id",
-			      r->rule_id, "suppressed", r->suppressed);
+	json_t *o = json_pack(
+		"{s:I, s:I, s:s, s:i, s:o, s:o, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:I, "
+		"s:I, s:I, s:i, s:i, s:i, s:i}",
+		"seq", (json_int_t)r->seq, "time_ns", (json_int_t)r->time_ns, "node", x->node,
+		"kind", r->kind, "src", wl_json(s, r->src_wl, &r->src, r->sport, r->src_id), "dst",
+		wl_json(s, r->dst_wl, &r->dst, r->dport, r->dst_id), "proto", r->proto, "direction",
+		r->dir, "verdict", r->verdict, "reason", r->reason, "packets_fwd",
+		(json_int_t)r->pk[0], "bytes_fwd", (json_int_t)r->by[0], "packets_rev",
+		(json_int_t)r->pk[1], "bytes_rev", (json_int_t)r->by[1], "first_seen_ns",
+		(json_int_t)r->first_ns, "last_seen_ns", (json_int_t)r->last_ns, "tcp_flags_fwd",
+		r->tf[0], "tcp_flags_rev", r->tf[1], "rule_id", r->rule_id, "suppressed",
+		r->suppressed);
 
 	if (o && r->rule >= 0) {
 		json_object_set_new(o, "policy", json_string(s->rules[r->rule].policy));
@@ -715,7 +715,8 @@ int segd_export_flow_list(struct segd_export *x, json_t *args, json_t **res, cha
 	if (args && json_unpack_ex(args, NULL, 0, "{s?I, s?I, s?s, s?s, s?s, s?I}", "after", &after,
 				   "limit", &limit, "namespace", &ns, "pod", &pod, "verdict",
 				   &verdict, "since_ns", &since)) {
-		snprintf(err, errlen, "flow-list wants {after, limit, namespace, pod, verdict, since_ns}");
+		snprintf(err, errlen,
+			 "flow-list wants {after, limit, namespace, pod, verdict, since_ns}");
 		return -EINVAL;
 	}
 	if (verdict && *verdict) {
@@ -737,8 +738,10 @@ int segd_export_flow_list(struct segd_export *x, json_t *args, json_t **res, cha
 			const struct exp_rec *r = &x->ring[(from - 1) % EXP_RING];
 
 			from--;
-			if ((!ns || wl_in_ns(r->snap, r->src_wl, ns) || wl_in_ns(r->snap, r->dst_wl, ns)) &&
-			    (!pod || wl_is(r->snap, r->src_wl, pod) || wl_is(r->snap, r->dst_wl, pod)) &&
+			if ((!ns || wl_in_ns(r->snap, r->src_wl, ns) ||
+			     wl_in_ns(r->snap, r->dst_wl, ns)) &&
+			    (!pod || wl_is(r->snap, r->src_wl, pod) ||
+			     wl_is(r->snap, r->dst_wl, pod)) &&
 			    (!want_v || r->verdict == want_v) && r->time_ns >= (uint64_t)since)
 				n++;
 		}
@@ -765,8 +768,8 @@ int segd_export_flow_list(struct segd_export *x, json_t *args, json_t **res, cha
 			continue;
 		json_array_append_new(flows, rec_json(x, r));
 	}
-	*res = json_pack("{s:I, s:I, s:o}", "next", (json_int_t)x->ring_seq, "lost", (json_int_t)lost,
-			 "flows", flows);
+	*res = json_pack("{s:I, s:I, s:o}", "next", (json_int_t)x->ring_seq, "lost",
+			 (json_int_t)lost, "flows", flows);
 	return *res ? 0 : -ENOMEM;
 }
 
@@ -778,8 +781,8 @@ static int spool_open(struct exp_spool *sp, const char *path, uint64_t max)
 	struct stat st;
 
 	sp->max = max;
-	sp->fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)
-		      : memfd_create("segd-spool", MFD_CLOEXEC);
+	sp->fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) :
+			memfd_create("segd-spool", MFD_CLOEXEC);
 	if (sp->fd < 0)
 		return log_err(-errno, "open spool %s", path ?: "(memory)");
 	if (fstat(sp->fd, &st))
@@ -966,17 +969,20 @@ static void seal(struct segd_export *x)
 	free(buf);
 	if (err) {
 		if (err != -ENOSPC)
-			log_warn("exporter: spool write: %s; %zu records dropped", strerror(-err), n);
+			log_warn("exporter: spool write: %s; %zu records dropped", strerror(-err),
+				 n);
 		else if (!x->spool_full)
-			log_warn("exporter: spool full (%llu bytes unacknowledged); dropping new records, counted",
-				 (unsigned long long)(x->sp.tail - x->sp.head));
+			log_warn(
+				"exporter: spool full (%llu bytes unacknowledged); dropping new records, counted",
+				(unsigned long long)(x->sp.tail - x->sp.head));
 		x->spool_full = err == -ENOSPC;
 		x->spool_dropped += n;
 		x->pending_drop += n;
 	} else {
 		if (x->pending_drop)
 			log_info("exporter: batch %llu reports %llu records dropped before it",
-				 (unsigned long long)x->seq + 1, (unsigned long long)x->pending_drop);
+				 (unsigned long long)x->seq + 1,
+				 (unsigned long long)x->pending_drop);
 		x->spool_full = false;
 		x->seq++;
 		x->pending_drop = 0;
@@ -1266,7 +1272,8 @@ json_t *segd_export_status_json(struct segd_export *x)
 	json_object_set_new(o, "dropped",
 			    json_integer((json_int_t)(x->q_dropped + x->pub.spool_dropped)));
 	json_object_set_new(o, "dropped_queue_full", json_integer((json_int_t)x->q_dropped));
-	json_object_set_new(o, "dropped_spool_full", json_integer((json_int_t)x->pub.spool_dropped));
+	json_object_set_new(o, "dropped_spool_full",
+			    json_integer((json_int_t)x->pub.spool_dropped));
 	json_object_set_new(o, "streams", json_integer((json_int_t)x->pub.streams));
 	json_object_set_new(o, "send_errors", json_integer((json_int_t)x->pub.send_errors));
 	json_object_set_new(o, "last_error",

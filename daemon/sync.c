@@ -274,8 +274,8 @@ static int sync_links(struct segd *d, const struct seg_manifests *m, bool fresh,
 				 a->ifkey);
 		} else {
 			e = seg_dp_detach(d->dp, a->ifkey);
-			log_info("detached %s: %s gone (ifkey %#x)%s", a->pod, a->ifname,
-				 a->ifkey, e ? ", no link was pinned" : "");
+			log_info("detached %s: %s gone (ifkey %#x)%s", a->pod, a->ifname, a->ifkey,
+				 e ? ", no link was pinned" : "");
 		}
 		d->st.detaches++;
 		memmove(a, a + 1, (d->natt - i - 1) * sizeof(*a));

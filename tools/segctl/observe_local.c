@@ -55,7 +55,8 @@ static uint32_t end_fill(json_t *j, struct end_buf *e, FlowWorkload **wl, size_t
 	e->w.name = (char *)json_string_value(json_object_get(j, "name"));
 	e->w.identity = *id;
 	e->w.labels = e->labp;
-	json_array_foreach(labels, i, l) {
+	json_array_foreach(labels, i, l)
+	{
 		const char *kv = json_string_value(l);
 		char *eq;
 
@@ -72,7 +73,7 @@ static uint32_t end_fill(json_t *j, struct end_buf *e, FlowWorkload **wl, size_t
 		e->w.n_labels++;
 	}
 	wl[*nwl] = &e->w;
-	return (uint32_t)++*nwl;
+	return (uint32_t)++ * nwl;
 }
 
 static uint64_t u64(json_t *r, const char *k)
@@ -110,8 +111,7 @@ static void print_one(struct segctl *c, json_t *r)
 	f.tcp_flags_fwd = (uint32_t)u64(r, "tcp_flags_fwd");
 	f.tcp_flags_rev = (uint32_t)u64(r, "tcp_flags_rev");
 	f.suppressed = (uint32_t)u64(r, "suppressed");
-	segctl_flow_print(c->out, wl, nwl,
-			  json_string_value(json_object_get(r, "node")) ?: "", &f);
+	segctl_flow_print(c->out, wl, nwl, json_string_value(json_object_get(r, "node")) ?: "", &f);
 }
 
 /* One flow-list call; prints the flows; *next = the cursor after them. */
@@ -133,9 +133,7 @@ static int fetch(struct segctl *c, json_t *args, long long after, uint32_t limit
 	if (lost)
 		log_warn("%lld flows went by before they could be read (segd keeps the last ones)",
 			 lost);
-	json_array_foreach(flows, i, r)
-		if (print)
-			print_one(c, r);
+	json_array_foreach(flows, i, r) if (print) print_one(c, r);
 	*next = (long long)json_integer_value(json_object_get(res, "next"));
 	json_decref(res);
 	return 0;
@@ -163,16 +161,19 @@ int segctl_observe_local(struct segctl *c, const struct segctl_observe_opts *o)
 	if (o->since) {
 		if (flow_parse_duration(o->since, &d) || !d) {
 			json_decref(args);
-			return segctl_usage(c, "--since wants a duration like 30s, 5m or 1h, not '%s'",
+			return segctl_usage(c,
+					    "--since wants a duration like 30s, 5m or 1h, not '%s'",
 					    o->since);
 		}
-		json_object_set_new(args, "since_ns", json_integer((json_int_t)(flow_now_ns() - d)));
+		json_object_set_new(args, "since_ns",
+				    json_integer((json_int_t)(flow_now_ns() - d)));
 	}
 	if (o->follow)
 		out_stream(c->out, true);
 	out_list_begin(c->out, NULL);
 	/* without --follow, or with --since: the most recent ones first */
-	err = fetch(c, args, -1, o->follow && !o->since ? 1 : o->last, !o->follow || o->since, &next);
+	err = fetch(c, args, -1, o->follow && !o->since ? 1 : o->last, !o->follow || o->since,
+		    &next);
 	while (o->follow && !err) {
 		struct timespec ts = { 0, POLL_MS * 1000000L };
 
