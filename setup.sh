@@ -47,9 +47,10 @@ deps() {
 }
 
 build() {
-	say "building build/ (release-like) and build-asan/ (ASan + UBSan, for tests)"
+	say "building build/${1:+ and build-asan/ (ASan + UBSan, for tests)}"
 	[ -f build/build.ninja ] || meson setup build >/dev/null
 	ninja -C build
+	[ -n "${1:-}" ] || return 0
 	[ -f build-asan/build.ninja ] ||
 		meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 	ninja -C build-asan
@@ -84,8 +85,8 @@ PY
 
 case "${1:-}" in
 deps) need_root; deps ;;
-build) need_root; deps; build ;;
-test) need_root; deps; build; run_tests ;;
+build) need_root; deps; build asan ;;
+test) need_root; deps; build asan; run_tests ;;
 demo) need_root; deps; build; shift; exec "$top/scripts/demo.sh" "$top/build" "$@" ;;
 -h | --help | "")
 	sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
