@@ -60,6 +60,9 @@ run_tests() {
 	local log=build-asan/meson-logs/testlog.txt rc=0
 	say "running every test (unit, dp, bpf, cli, e2e) under ASan + UBSan"
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	# the packet fuzzer replays one fixed stream here (time-bounded), so a
+	# red run is reproducible; set SEG_FUZZ_SEED / SEG_FUZZ_SECONDS to explore
+	export SEG_FUZZ_SEED=${SEG_FUZZ_SEED:-20261128}
 	meson test -C build-asan -v --print-errorlogs --num-processes 2 || rc=$?
 	# meson's summary; a skipped test is a failure here: CI runs as root on
 	# a kernel that supports every test.
