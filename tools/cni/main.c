@@ -138,8 +138,10 @@ static int cmd_pod(const struct cni_env *env, const struct cni_conf *c, struct c
 	json_t *args = cni_segd_args(env, c);
 	int err;
 
-	if (!args)
-		return cni_errorf(e, CNI_ERR_OTHER, NULL, "out of memory");
+	if (!args) /* jansson refuses non-UTF-8 strings (or is out of memory) */
+		return cni_errorf(
+			e, CNI_ERR_ENV, NULL,
+			"CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME and CNI_ARGS must be UTF-8");
 	err = segd_call(c, ops[env->cmd], args, CNI_ERR_TRY_AGAIN, e);
 	json_decref(args);
 	if (env->cmd == CNI_CMD_DEL && err) {
