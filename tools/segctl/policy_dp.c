@@ -64,26 +64,30 @@ static int ev_cb(const struct seg_flow_event *ev, void *ctx)
 
 /* ---- packets ------------------------------------------------------------------- */
 
+/* Headers are built in aligned locals and copied into the frame: after the
+ * 14-byte Ethernet header nothing in it is aligned for struct access. */
 static size_t build_l4(__u8 *l4, __u8 proto, __u16 port)
 {
 	if (proto == IPPROTO_TCP) {
-		struct tcphdr *t = (struct tcphdr *)l4;
+		struct tcphdr t = { 0 };
 
-		t->source = htons(PT_SPORT);
-		t->dest = htons(port);
-		t->seq = htonl(1);
-		t->doff = 5;
-		t->syn = 1;
-		t->window = htons(65535);
-		return sizeof(*t);
+		t.source = htons(PT_SPORT);
+		t.dest = htons(port);
+		t.seq = htonl(1);
+		t.doff = 5;
+		t.syn = 1;
+		t.window = htons(65535);
+		memcpy(l4, &t, sizeof(t));
+		return sizeof(t);
 	}
 	if (proto == IPPROTO_UDP) {
-		struct udphdr *u = (struct udphdr *)l4;
+		struct udphdr u = { 0 };
 
-		u->source = htons(PT_SPORT);
-		u->dest = htons(port);
-		u->len = htons(sizeof(*u) + 8);
-		return sizeof(*u) + 8;
+		u.source = htons(PT_SPORT);
+		u.dest = htons(port);
+		u.len = htons(sizeof(u) + 8);
+		memcpy(l4, &u, sizeof(u));
+		return sizeof(u) + 8;
 	}
 	/* SCTP: common header + INIT chunk (type 1, length 20) */
 	l4[0] = PT_SPORT >> 8;
@@ -103,36 +107,40 @@ static size_t build_l4(__u8 *l4, __u8 proto, __u16 port)
 static size_t build_pkt(__u8 *buf, size_t cap, const struct in6_addr *s, const struct in6_addr *d,
 			__u8 proto, __u16 port)
 {
-	struct ethhdr *eth = (struct ethhdr *)buf;
+	struct ethhdr eth = { 0 };
 	bool v4 = seg_addr_is_v4(s);
 	size_t l3 = v4 ? sizeof(struct iphdr) : sizeof(struct ip6_hdr), l4;
 
 	memset(buf, 0, cap);
-	memcpy(eth->h_dest, "\x02\x00\x00\x00\x00\x02", ETH_ALEN);
-	memcpy(eth->h_source, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
-	eth->h_proto = htons(v4 ? ETH_P_IP : ETH_P_IPV6);
-	l4 = build_l4(buf + sizeof(*eth) + l3, proto, port);
+	memcpy(eth.h_dest, "\x02\x00\x00\x00\x00\x02", ETH_ALEN);
+	memcpy(eth.h_source, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
+	eth.h_proto = htons(v4 ? ETH_P_IP : ETH_P_IPV6);
+	memcpy(buf, &eth, sizeof(eth));
+	l4 = build_l4(buf + sizeof(eth) + l3, proto, port);
 	if (v4) {
-		struct iphdr *ip = (struct iphdr *)(eth + 1);
+		struct iphdr ip = { 0 };
 
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->ttl = 64;
-		ip->protocol = proto;
-		ip->tot_len = htons((__u16)(l3 + l4));
-		memcpy(&ip->saddr, &s->s6_addr[12], 4);
-		memcpy(&ip->daddr, &d->s6_addr[12], 4);
+		ip.version = 4;
+		ip.ihl = 5;
+		ip.ttl = 64;
+		ip.protocol = proto;
+		ip.tot_len = htons((__u16)(l3 + l4));
+		memcpy(&ip.saddr, &s->s6_addr[12], 4);
+		memcpy(&ip.daddr, &d->s6_addr[12], 4);
+		memcpy(buf + sizeof(eth), &ip, sizeof(ip));
 	} else {
-		struct ip6_hdr *ip6 = (struct ip6_hdr *)(eth + 1);
+		struct ip6_hdr ip6;
 
-		ip6->ip6_flow = htonl(6u << 28);
-		ip6->ip6_plen = htons((__u16)l4);
-		ip6->ip6_nxt = proto;
-		ip6->ip6_hlim = 64;
-		ip6->ip6_src = *s;
-		ip6->ip6_dst = *d;
+		memset(&ip6, 0, sizeof(ip6));
+		ip6.ip6_flow = htonl(6u << 28);
+		ip6.ip6_plen = htons((__u16)l4);
+		ip6.ip6_nxt = proto;
+		ip6.ip6_hlim = 64;
+		ip6.ip6_src = *s;
+		ip6.ip6_dst = *d;
+		memcpy(buf + sizeof(eth), &ip6, sizeof(ip6));
 	}
-	return sizeof(*eth) + l3 + l4;
+	return sizeof(eth) + l3 + l4;
 }
 
 /* ---- one direction ----------------------------------------------------------------- */
