@@ -87,7 +87,11 @@ static bool same_iface(const struct segd_att *a, const struct disc_iface *f)
 		return false;
 	if (f->style == DISC_MACVLAN)
 		return a->pod_ifindex == f->pod_ifindex && !strcmp(a->netns, f->netns);
-	return a->host_ifindex == f->host_ifindex && !strcmp(a->ifname, f->host_ifname);
+	/* the ifindex, not the name: Calico-style plugins rename the host
+	 * veth after it is made, and the attachment (keyed by ifindex)
+	 * follows the device. Linux does not reuse an ifindex until the
+	 * counter wraps. */
+	return a->host_ifindex == f->host_ifindex;
 }
 
 static int attach_one(struct segd *d, const struct disc_iface *f, const struct seg_pod *pod,
@@ -234,6 +238,8 @@ static int sync_links(struct segd *d, const struct seg_manifests *m, bool fresh,
 		pod = m ? match_pod(m, f) : NULL;
 		if (a) {
 			a->seen = true; /* attached: stays, with or without a Pod (fails closed) */
+			if (f->style != DISC_MACVLAN && strcmp(a->ifname, f->host_ifname))
+				snprintf(a->ifname, sizeof(a->ifname), "%s", f->host_ifname);
 			if (pod) {
 				snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
 				if (strcmp(key, a->pod)) {
