@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Every map of the data path. The endpoint and ipcache maps come twice,
- * one per epoch (seg_config.epoch picks; abi.h "epochs"). Types and sizes come from include/seg/abi.h;
- * userspace may resize (bpf_map__set_max_entries) before load. Maps are not
+ * one per epoch (seg_config.epoch picks; abi.h "epochs"). Types and sizes
+ * come from include/seg/abi.h; userspace may resize (bpf_map__set_max_entries) before load. Maps are not
  * auto-pinned: lib/dp pins and reuses them under a configurable directory. */
 #ifndef SEG_BPF_MAPS_H
 #define SEG_BPF_MAPS_H
@@ -10,49 +10,38 @@
 #include <bpf/bpf_helpers.h>
 #include <seg/abi.h>
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SEG_MAX_ENDPOINTS);
-	__type(key, __u32); /* ifkey */
-	__type(value, struct seg_endpoint);
-} seg_endpoints SEC(".maps");
+/* The epoch-keyed maps: one type each, declared once per epoch. */
+#define SEG_ENDPOINTS_MAP(name)                                                                    \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
+		__uint(max_entries, SEG_MAX_ENDPOINTS);                                            \
+		__type(key, __u32); /* ifkey */                                                    \
+		__type(value, struct seg_endpoint);                                                \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SEG_MAX_ENDPOINTS);
-	__type(key, __u32); /* ifkey */
-	__type(value, struct seg_endpoint);
-} seg_endpoints1 SEC(".maps");
+#define SEG_IPCACHE_MAP(name)                                                                      \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
+		__uint(max_entries, SEG_MAX_IPCACHE);                                              \
+		__type(key, struct seg_ipcache_key);                                               \
+		__type(value, struct seg_ipcache_val);                                             \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SEG_MAX_IPCACHE);
-	__type(key, struct seg_ipcache_key);
-	__type(value, struct seg_ipcache_val);
-} seg_ipcache SEC(".maps");
+#define SEG_IPCACHE_LPM_MAP(name)                                                                  \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                               \
+		__uint(max_entries, SEG_MAX_IPCACHE_LPM);                                          \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
+		__type(key, struct seg_lpm_key);                                                   \
+		__type(value, struct seg_ipcache_val);                                             \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SEG_MAX_IPCACHE);
-	__type(key, struct seg_ipcache_key);
-	__type(value, struct seg_ipcache_val);
-} seg_ipcache1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, SEG_MAX_IPCACHE_LPM);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct seg_lpm_key);
-	__type(value, struct seg_ipcache_val);
-} seg_ipc_lpm SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, SEG_MAX_IPCACHE_LPM);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct seg_lpm_key);
-	__type(value, struct seg_ipcache_val);
-} seg_ipc_lpm1 SEC(".maps");
+SEG_ENDPOINTS_MAP(seg_endpoints);
+SEG_ENDPOINTS_MAP(seg_endpoints1);
+SEG_IPCACHE_MAP(seg_ipcache);
+SEG_IPCACHE_MAP(seg_ipcache1);
+SEG_IPCACHE_LPM_MAP(seg_ipc_lpm);
+SEG_IPCACHE_LPM_MAP(seg_ipc_lpm1);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
