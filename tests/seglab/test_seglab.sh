@@ -28,6 +28,8 @@ shift 3
 MODES=("$@")
 [ ${#MODES[@]} -gt 0 ] || MODES=(calico flannel ovs macvlan)
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/seglab/lib.sh
+. "$HERE/lib.sh"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "skip: needs root (network namespaces, CNI plugins, bpffs, OVS)"
@@ -54,22 +56,14 @@ fail() {
 	FAILS=$((FAILS + 1))
 }
 
-# The verdicts of a matrix, sorted: [{from, to, verdict}].
-verdicts() { jq -S '[.[] | {from, to, verdict}] | sort_by(.from, .to)'; }
-
 compare_matrix() { # WHAT MANIFEST...
 	local what=$1
 	shift
-	local args=()
-	for f in "$@"; do args+=(-f "$f"); done
-	"$SEGLAB" matrix 80/TCP --name "$LAB" -o json | verdicts >"$TMP/lab.json"
-	"$SEGCTL" -o json policy test "${args[@]}" --matrix 80/TCP | verdicts >"$TMP/ctl.json"
-	if [ "$(jq length "$TMP/lab.json")" -gt 0 ] && cmp -s "$TMP/lab.json" "$TMP/ctl.json"; then
+	if matrix_equal "$LAB" "$TMP" "$@"; then
 		ok "$what: matrix 80/TCP equals segctl policy test ($(jq length "$TMP/lab.json") pairs)"
 	else
 		fail "$what: matrix 80/TCP differs from segctl policy test (< seglab, > segctl):"
-		diff <(jq -c '.[]' "$TMP/lab.json") <(jq -c '.[]' "$TMP/ctl.json") | sed 's/^/    /'  || true
-		"$SEGLAB" matrix 80/TCP --name "$LAB" | sed 's/^/    /'
+		matrix_show_diff "$LAB" "$TMP"
 	fi
 }
 
