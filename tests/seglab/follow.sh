@@ -10,8 +10,9 @@
 #   4. add a pod x/c, role=client (`seglab pod add`);
 #   5. remove pod x/c (`seglab pod del`);
 #   6. delete the policy.
-# Each step must converge within 2 s: the matrix is retried while the
-# change is younger than that. The traffic loop must keep running all along
+# Each step must converge within 2 s: segd's live `policy test` (no -f)
+# must give the offline verdicts by then, and the real matrix must equal
+# them (retried while the change is younger than 2 s). The traffic loop must keep running all along
 # and its verdicts must flip with the policy (y/a -> x/b is blocked after 1
 # and connected again after 3).
 #
@@ -149,22 +150,39 @@ traffic_follows() {
 	fail "$1: traffic y/a -> x/b not $2 within 2 s (last: ${last:-none})"
 }
 
-# step WHAT: after a change, the live matrix must equal segctl's for the
-# manifests in $M within CONVERGE_MS (retried while the change is younger).
+# step WHAT: after a change, segd's live answer (`segctl policy test
+# --matrix` without -f: its state, a few ms per ask) must equal segctl's
+# offline answer for the manifests in $M within CONVERGE_MS; then the live
+# matrix (real connections, ~3 s with its retries) must equal it too. A
+# matrix that differs is retried while the change is younger than
+# CONVERGE_MS.
 step() {
-	local what=$1 t0 t tries=0
+	local what=$1 t0 t tries=0 args=() f
 	t0=$(now_ms)
+	for f in "$M"/*.yaml; do args+=(-f "$f"); done
+	"$SEGCTL" -o json policy test "${args[@]}" --matrix 80/TCP | verdicts >"$TMP/want.json"
+	while :; do
+		"$SEGCTL" -o json policy test --matrix 80/TCP 2>/dev/null | verdicts >"$TMP/live.json" || true
+		t=$(now_ms)
+		cmp -s "$TMP/live.json" "$TMP/want.json" && break
+		if [ $((t - t0)) -ge "$CONVERGE_MS" ]; then
+			fail "$what: segd's live policy test differs after $((t - t0)) ms (< segd, > manifests):"
+			diff <(jq -c '.[]' "$TMP/live.json") <(jq -c '.[]' "$TMP/want.json") |
+				sed 's/^/    /' || true
+			break
+		fi
+		sleep 0.05
+	done
+	t=$(now_ms)
 	while :; do
 		tries=$((tries + 1))
-		t=$(now_ms)
 		if matrix_equal "$LAB" "$TMP" "$M"/*.yaml; then
 			ok "$what: matrix 80/TCP equals segctl policy test" \
-				"($(jq length "$TMP/lab.json") pairs, try $tries, $((t - t0)) ms)"
+				"($(jq length "$TMP/lab.json") pairs; segd converged in $((t - t0)) ms; matrix try $tries)"
 			break
 		fi
 		if [ $(($(now_ms) - t0)) -ge "$CONVERGE_MS" ]; then
-			fail "$what: matrix 80/TCP still differs after $((t - t0)) ms, $tries tries" \
-				"(< seglab, > segctl):"
+			fail "$what: matrix 80/TCP still differs after $tries tries (< seglab, > segctl):"
 			matrix_show_diff "$LAB" "$TMP"
 			break
 		fi
