@@ -125,11 +125,17 @@ kill9_segd() {
 }
 
 # state: "A" (80 open, 81 closed), "B" (the reverse), else "mix:80=X,81=Y".
-# A closed port is probed with the short timeout; an open one answers fast.
+# A closed port is probed with the short timeout; an open one answers fast
+# (both closed is asked again with the long one).
 state() {
 	local p80 p81
 	p80=$(probe a 10.77.0.3 80 deny)
 	p81=$(probe a 10.77.0.3 81 deny)
+	if [ "$p80" = timeout ] && [ "$p81" = timeout ]; then
+		# Both closed is a mix, or a slow VM: ask again with the long timeout.
+		p80=$(probe a 10.77.0.3 80)
+		p81=$(probe a 10.77.0.3 81)
+	fi
 	if [ "$p80" = ok ] && [ "$p81" = timeout ]; then echo A
 	elif [ "$p80" = timeout ] && [ "$p81" = ok ]; then echo B
 	else echo "mix:80=$p80,81=$p81"; fi
