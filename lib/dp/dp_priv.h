@@ -109,6 +109,11 @@ int seg_dp_path(char *buf, const char *dir, const char *a, const char *b);
 struct seg_bpf;
 int seg_dp_instance_open(const struct seg_dp *dp, __u32 cfg_ifkey, struct seg_bpf **out);
 
+/* adopt.c: fill the maps this load had to create (their pin was missing)
+ * from the live maps of the attached programs, before anything switches
+ * to them. */
+int seg_dp_maps_adopt(struct seg_bpf *skel, const char *pin_dir, int ncpus);
+
 /* attach.c */
 void seg_dp_att_close_all(struct seg_dp *dp);
 /* After a (re)load: move every pinned link under dp->pin_dir onto the

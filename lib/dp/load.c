@@ -366,7 +366,7 @@ static int dp_load(struct seg_dp *dp, const struct seg_dp_opts *opts)
 		goto out;
 	}
 	if (dp->pin_dir) {
-		err = maps_pin(skel, dp->pin_dir);
+		err = seg_dp_maps_adopt(skel, dp->pin_dir, dp->ncpus) ?: maps_pin(skel, dp->pin_dir);
 		if (err)
 			goto out;
 	}
