@@ -85,8 +85,8 @@ static int pol_cb(const struct seg_policy_key *k, const struct seg_policy_val *v
 	return 0;
 }
 
-/* Maps lib/dp has no iterator for (the ipcache ones, the inactive epoch's):
- * raw get_next_key; entries are key then value, packed as in plan.h. */
+/* Reads a whole map (either epoch's) into the packed key-then-value
+ * arrays plan.h diffs, with raw get_next_key. */
 static int read_fd(int fd, const char *name, size_t ksz, size_t vsz, void **out, size_t *n)
 {
 	char key[sizeof(struct seg_lpm_key)], next[sizeof(struct seg_lpm_key)];

@@ -153,6 +153,11 @@ int seg_dp_map_fd_in(const struct seg_dp *dp, const char *name);
 int seg_dp_epoch_get(struct seg_dp *dp, __u32 *epoch, __u32 *generation);
 /* epoch ^= 1, generation += 1, in one write of seg_config. */
 int seg_dp_epoch_flip(struct seg_dp *dp);
+/* Every ipcache entry of one epoch (0 or 1): the exact table first
+ * (prefixlen 128, lpm false), then the LPM trie. cb returns 0 to go on. */
+typedef int (*seg_dp_ipc_cb)(const struct in6_addr *addr, __u32 prefixlen, bool lpm,
+			     const struct seg_ipcache_val *v, void *ctx);
+int seg_dp_ipcache_foreach_in(struct seg_dp *dp, __u32 epoch, seg_dp_ipc_cb cb, void *ctx);
 /* epoch: 0, 1 or SEG_EPOCH_BOTH. */
 int seg_dp_endpoint_set_in(struct seg_dp *dp, __u32 epoch, __u32 ifkey,
 			   const struct seg_endpoint *ep);

@@ -55,6 +55,35 @@ out:
 	return err;
 }
 
+struct ipc_walk {
+	seg_dp_ipc_cb cb;
+	void *ctx;
+};
+
+static int ipc_exact_cb(const void *k, const void *v, void *ctx)
+{
+	struct ipc_walk *w = ctx;
+
+	return w->cb((const struct in6_addr *)((const struct seg_ipcache_key *)k)->addr, 128, false,
+		     v, w->ctx);
+}
+
+static int ipc_lpm_cb(const void *k, const void *v, void *ctx)
+{
+	const struct seg_lpm_key *lk = k;
+	struct ipc_walk *w = ctx;
+
+	return w->cb((const struct in6_addr *)lk->addr, lk->prefixlen, true, v, w->ctx);
+}
+
+int seg_dp_ipcache_foreach_in(struct seg_dp *dp, __u32 epoch, seg_dp_ipc_cb cb, void *ctx)
+{
+	struct ipc_walk w = { .cb = cb, .ctx = ctx };
+
+	return map_walk(dp, seg_dpm_epoch(DPM_IPCACHE, epoch), true, ipc_exact_cb, &w) ?:
+		       map_walk(dp, seg_dpm_epoch(DPM_IPCACHE_LPM, epoch), true, ipc_lpm_cb, &w);
+}
+
 struct ct_walk {
 	seg_dp_ct_cb cb;
 	void *ctx;

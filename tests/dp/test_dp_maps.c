@@ -395,8 +395,26 @@ static void allow_port(struct fix *f, __u32 policy, __u32 peer, __u16 port)
 	assert_int_equal(seg_dp_policy_set(f->dp, &k, &v), 0);
 }
 
+struct ipc_seen {
+	__u32 identity;
+	int n;
+};
+
+static int ipc_seen_cb(const struct in6_addr *a, __u32 plen, bool lpm,
+		       const struct seg_ipcache_val *v, void *ctx)
+{
+	struct ipc_seen *s = ctx;
+
+	if (!lpm && plen == 128) {
+		s->identity = v->identity;
+		s->n++;
+	}
+	return 0;
+}
+
 static void test_epochs(void **state)
 {
+	struct ipc_seen seen0 = { 0 }, seen1 = { 0 };
 	struct fix *f = *state;
 	struct seg_endpoint ep = { .ep_id = 7, .identity = 300 };
 	struct seg_ipcache_val peer = { .identity = 301 }, other = { .identity = 302 };
@@ -423,6 +441,12 @@ static void test_epochs(void **state)
 	ep.policy_id[SEG_DIR_INGRESS] = 2;
 	assert_int_equal(seg_dp_endpoint_set_in(f->dp, 1, EP_IFKEY, &ep), 0);
 	assert_int_equal(seg_dp_ipcache_set_in(f->dp, 1, &a, &other), 0);
+	assert_int_equal(seg_dp_ipcache_foreach_in(f->dp, 0, ipc_seen_cb, &seen0), 0);
+	assert_int_equal(seg_dp_ipcache_foreach_in(f->dp, 1, ipc_seen_cb, &seen1), 0);
+	assert_int_equal(seen0.n, 1); /* each epoch's own table */
+	assert_int_equal(seen0.identity, 301);
+	assert_int_equal(seen1.n, 1);
+	assert_int_equal(seen1.identity, 302);
 	assert_int_equal(run_tcp_to_pod(f, 81, 0), TC_ACT_SHOT); /* not yet */
 	assert_int_equal(seg_dp_endpoint_get(f->dp, EP_IFKEY, &ep), 0);
 	assert_int_equal(ep.policy_id[SEG_DIR_INGRESS], 1); /* getters: active epoch */

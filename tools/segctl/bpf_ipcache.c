@@ -4,13 +4,13 @@
 
 #include "log.h"
 
-#include <bpf/bpf.h>
 #include <errno.h>
 #include <string.h>
 
-static void print_entry(struct out *o, const struct in6_addr *a, __u32 prefixlen, bool lpm,
-			const struct seg_ipcache_val *v)
+static int print_entry(const struct in6_addr *a, __u32 prefixlen, bool lpm,
+		       const struct seg_ipcache_val *v, void *ctx)
 {
+	struct out *o = ctx;
 	char buf[INET6_ADDRSTRLEN], cidr[INET6_ADDRSTRLEN + 8];
 	bool v4 = seg_addr_is_v4(a) && prefixlen >= 96;
 
@@ -28,47 +28,6 @@ static void print_entry(struct out *o, const struct in6_addr *a, __u32 prefixlen
 	else
 		out_u64(o, OUT_ANY, "owner_ifkey", "-", 0);
 	out_obj_end(o);
-}
-
-static int dump_exact(struct seg_dp *dp, struct out *o)
-{
-	int fd = seg_dp_map_fd(dp, SEG_MAP_IPCACHE);
-	struct seg_ipcache_key k, next;
-	struct seg_ipcache_val v;
-	void *prev = NULL;
-
-	if (fd < 0)
-		return fd;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &v))
-			continue; /* deleted meanwhile */
-		print_entry(o, (const struct in6_addr *)k.addr, 128, false, &v);
-	}
-	if (errno != ENOENT)
-		return log_err(-errno, "iterate %s", SEG_MAP_IPCACHE);
-	return 0;
-}
-
-static int dump_lpm(struct seg_dp *dp, struct out *o)
-{
-	int fd = seg_dp_map_fd(dp, SEG_MAP_IPCACHE_LPM);
-	struct seg_lpm_key k, next;
-	struct seg_ipcache_val v;
-	void *prev = NULL;
-
-	if (fd < 0)
-		return fd;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd, &k, &v))
-			continue;
-		print_entry(o, (const struct in6_addr *)k.addr, k.prefixlen, true, &v);
-	}
-	if (errno != ENOENT)
-		return log_err(-errno, "iterate %s", SEG_MAP_IPCACHE_LPM);
 	return 0;
 }
 
@@ -81,14 +40,16 @@ static int do_list(void *ctx, void *opts)
 {
 	struct segctl *c = ctx;
 	struct seg_dp *dp;
+	__u32 epoch;
 	int err = segctl_dp(c, &dp);
 
 	if (err)
 		return err;
+	err = seg_dp_epoch_get(dp, &epoch, NULL);
+	if (err)
+		return err;
 	out_list_begin(c->out, NULL);
-	err = dump_exact(dp, c->out);
-	if (!err)
-		err = dump_lpm(dp, c->out);
+	err = seg_dp_ipcache_foreach_in(dp, epoch, print_entry, c->out);
 	out_list_end(c->out);
 	return err;
 }
@@ -144,7 +105,7 @@ static int do_set(void *ctx, void *opts)
 		err = seg_dp_ipcache_set(dp, &a, &v);
 	if (err)
 		return err;
-	print_entry(c->out, &a, plen, strchr(o->addr, '/'), &v);
+	print_entry(&a, plen, strchr(o->addr, '/'), &v, c->out);
 	return 0;
 }
 
