@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * lib/flow codec: the arena used to unpack messages without one malloc per
- * field, the batch builder with its workload dictionary, pack/unpack over
- * grpc byte buffers, and the names shared by every printer.
+ * field, the batch builder with its workload dictionary, and the names
+ * shared by every printer. No gRPC here (pack/unpack over grpc byte buffers
+ * is bytebuf.c), so segctl's local commands link it without libgrpc.
  */
 #include "flow.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/slice.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,36 +398,6 @@ const FlowBatch *flow_batch_msg(struct flow_batch *b, uint64_t seq, uint64_t dro
 	b->msg.seq = seq;
 	b->msg.dropped = dropped;
 	return &b->msg;
-}
-
-/* ---- pack / unpack -------------------------------------------------------------- */
-
-struct grpc_byte_buffer *flow_pack(const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	grpc_slice s = grpc_slice_malloc(len);
-	grpc_byte_buffer *bb;
-
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
-ProtobufCMessage *flow_unpack(const ProtobufCMessageDescriptor *desc, struct grpc_byte_buffer *bb,
-			      ProtobufCAllocator *alloc)
-{
-	grpc_byte_buffer_reader r;
-	ProtobufCMessage *m;
-	grpc_slice s;
-
-	if (!bb || !grpc_byte_buffer_reader_init(&r, bb))
-		return NULL;
-	s = grpc_byte_buffer_reader_readall(&r);
-	grpc_byte_buffer_reader_destroy(&r);
-	m = protobuf_c_message_unpack(desc, alloc, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
-	return m;
 }
 
 void flow_msg_free(void *msg)

@@ -4,7 +4,8 @@
  * plumbing shared by segd's exporter, the topology service and segctl.
  *
  *   codec.c   arena allocator for unpacking, batch builder (workload
- *             dictionary), pack/unpack to and from grpc byte buffers, names
+ *             dictionary), names; no gRPC (segctl links it without libgrpc)
+ *   bytebuf.c pack/unpack to and from grpc byte buffers
  *   creds.c   channel and server credentials: insecure or TLS (server
  *             certificate, optional client certificates)
  *   client.c  a blocking client: Export stream (open, send, close with the
