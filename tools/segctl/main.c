@@ -23,6 +23,7 @@ static const char *const output_names[] = {
 	[OUT_MODE_TABLE] = "table",
 	[OUT_MODE_JSON] = "json",
 	[OUT_MODE_YAML] = "yaml",
+	[SEGCTL_OUTPUT_DOT] = "dot",
 	NULL,
 };
 
@@ -31,9 +32,10 @@ static const struct cmd root;
 static const struct opt global_optv[] = {
 	OPT_STR(0, "pin-dir", struct segctl_globals, pin_dir, "DIR",
 		"bpffs directory of the pinned data path"),
-	OPT_STR(0, "socket", struct segctl_globals, socket, "PATH",
-		"segd's control socket", .defstr = "$SEG_SOCKET or /run/seg/segd.sock"),
-	OPT_ENUM('o', "output", struct segctl_globals, output, output_names, "output format"),
+	OPT_STR(0, "socket", struct segctl_globals, socket, "PATH", "segd's control socket",
+		.defstr = "$SEG_SOCKET or /run/seg/segd.sock"),
+	OPT_ENUM('o', "output", struct segctl_globals, output, output_names,
+		 "output format (dot: Graphviz, segctl topology only)"),
 	OPT_BOOL('v', "verbose", struct segctl_globals, verbose,
 		 "debug messages (libbpf included) on stderr"),
 	OPT_END,
@@ -96,7 +98,8 @@ static int parse_args(int argc, char **argv, const struct opts_globals *g, struc
 	fclose(ef);
 	if (msg && *msg) {
 		fputs(msg, stderr);
-		if (r == OPTS_EXIT_USAGE && gl->output != OUT_MODE_TABLE) {
+		if (r == OPTS_EXIT_USAGE &&
+		    (gl->output == OUT_MODE_JSON || gl->output == OUT_MODE_YAML)) {
 			struct out *o = out_new((enum out_mode)gl->output, stdout);
 
 			if (o)
@@ -160,26 +163,34 @@ static const struct cmd root_cmds[] = {
 	CMD_GROUP("policy", segctl_policy_cmds, "Kubernetes NetworkPolicy tools"),
 	CMD_LEAF("status", segctl_status_run, NULL, segctl_noopts_defaults,
 		 "segd's status: counts, map fill, last error, last apply (asks segd)"),
-	CMD_LEAF("apply", segctl_apply_run, segctl_apply_optv, segctl_apply_defaults,
-		 "hand Namespaces, Pods and NetworkPolicies to segd (kubectl apply -f)",
-		 .description = "Each file is sent whole, under its absolute path; applying the same\n"
-				"path again replaces what it held. segd refuses a file that does not\n"
-				"parse, validate or compile (file:line:col) and keeps its last good state.",
-		 .examples = "segctl apply -f policies/\nsegctl apply -f np.yaml -f pods.yaml"),
+	CMD_LEAF(
+		"apply", segctl_apply_run, segctl_apply_optv, segctl_apply_defaults,
+		"hand Namespaces, Pods and NetworkPolicies to segd (kubectl apply -f)",
+		.description =
+			"Each file is sent whole, under its absolute path; applying the same\n"
+			"path again replaces what it held. segd refuses a file that does not\n"
+			"parse, validate or compile (file:line:col) and keeps its last good state.",
+		.examples = "segctl apply -f policies/\nsegctl apply -f np.yaml -f pods.yaml"),
 	CMD_LEAF("delete", segctl_delete_run, segctl_apply_optv, segctl_apply_defaults,
 		 "remove what was applied from these files (kubectl delete -f)"),
 	CMD_GROUP("endpoint", segctl_endpoint_cmds, "pod endpoints on this node (asks segd)",
 		  .alias = "ep"),
 	CMD_GROUP("identity", segctl_identity_cmds, "identities (asks segd)"),
 	CMD_GROUP("map", segctl_map_cmds, "raw pinned maps"),
-	CMD_LEAF("observe", segctl_observe_run, segctl_observe_optv, segctl_observe_defaults,
-		 "flows as they are decided, from segd or the topology service (like hubble observe)",
-		 .examples = "segctl observe --follow --namespace shop\n"
-			     "segctl observe --server 127.0.0.1:4245 --verdict deny --since 5m\n"
-			     "segctl observe --server 127.0.0.1:4245 -f --namespace shop"),
+	CMD_LEAF(
+		"observe", segctl_observe_run, segctl_observe_optv, segctl_observe_defaults,
+		"flows as they are decided, from segd or the topology service (like hubble observe)",
+		.examples = "segctl observe --follow --namespace shop\n"
+			    "segctl observe --server 127.0.0.1:4245 --verdict deny --since 5m\n"
+			    "segctl observe --server 127.0.0.1:4245 -f --namespace shop"),
 	CMD_LEAF("topology", segctl_topology_run, segctl_topology_optv, segctl_topology_defaults,
 		 "the service graph from the topology service: edges by verdict",
-		 .examples = "segctl topology -o json\nsegctl topology --dot | dot -Tsvg > map.svg"),
+		 .description =
+			 "One row per (source, destination, port, protocol) edge with its\n"
+			 "allowed, denied and audited flow counts; -o dot prints the same\n"
+			 "graph as Graphviz DOT, edges coloured by verdict (--dot is an alias).",
+		 .examples = "segctl topology -o json\n"
+			     "segctl topology --server 10.0.0.5:4245 -o dot | dot -Tsvg > map.svg"),
 	CMD_LEAF("version", do_version, NULL, version_defaults, "print the version"),
 	CMD_LEAF("completion", do_completion, completion_optv, completion_defaults,
 		 "print a shell completion script generated from the command tables",
@@ -192,7 +203,7 @@ static const struct cmd root = {
 	.summary = "inspect and control the seg network policy data plane",
 	.description = "Every command prints a table for people; -o json or -o yaml prints the\n"
 		       "same data for scripts (one document; errors as {\"error\": ...}).\n"
-		       "Diagnostics go to stderr.",
+		       "segctl topology also prints -o dot (Graphviz). Diagnostics go to stderr.",
 	.examples = "segctl bpf load\n"
 		    "segctl -o json bpf endpoint list\n"
 		    "segctl bpf policy add --policy 7 --dir ingress --peer 300 --proto tcp "
@@ -205,6 +216,7 @@ int main(int argc, char **argv)
 	struct segctl c = { .g = { .pin_dir = SEG_PIN_DIR_DEFAULT, .output = OUT_MODE_TABLE } };
 	struct opts_globals g = { .opts = global_optv, .dst = &c.g };
 	struct opts_parsed res;
+	enum out_mode mode;
 	int r, err;
 
 	log_init(argv[0], LOG_LVL_INFO);
@@ -215,10 +227,18 @@ int main(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	log_hook_libbpf();
 	c.parsed = &res;
-	c.out = out_new((enum out_mode)c.g.output, stdout);
+	/* topology prints DOT itself; its errors and everyone else's go as text */
+	mode = c.g.output == SEGCTL_OUTPUT_DOT ? OUT_MODE_TABLE : (enum out_mode)c.g.output;
+	c.out = out_new(mode, stdout);
 	if (!c.out) {
 		log_error("out of memory");
 		r = OPTS_EXIT_FAIL;
+		goto out;
+	}
+	if (c.g.output == SEGCTL_OUTPUT_DOT && res.cmd->run != segctl_topology_run) {
+		segctl_usage(&c, "-o dot is for 'segctl topology' only; "
+				 "this command prints -o table, json or yaml");
+		r = OPTS_EXIT_USAGE;
 		goto out;
 	}
 	err = res.cmd->run(&c, res.opts);

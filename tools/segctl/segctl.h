@@ -19,10 +19,14 @@
 /* Returned by a command that already reported its failure (exit 1). */
 #define SEGCTL_EREPORTED (-4094)
 
+/* -o dot: a value of segctl_globals.output past enum out_mode, accepted by
+ * segctl topology only (its printer writes DOT; everyone else refuses). */
+#define SEGCTL_OUTPUT_DOT (OUT_MODE_YAML + 1)
+
 struct segctl_globals {
 	const char *pin_dir;
 	const char *socket; /* segd's control socket; NULL: $SEG_SOCKET or the default */
-	int output; /* enum out_mode */
+	int output; /* enum out_mode, or SEGCTL_OUTPUT_DOT */
 	bool verbose;
 };
 
