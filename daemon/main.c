@@ -375,7 +375,7 @@ static int enter_netns(const char *path)
 static int setup(struct segd *d)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
-	struct seg_dp_opts dpo = { .pin_dir = d->o.pin_dir };
+	struct seg_dp_opts dpo = { .pin_dir = d->o.pin_dir, .rebuild_stale = true };
 	struct ctl_server_opts co = { .path = d->o.socket, .handler = segd_ctl_handler, .ctx = d };
 	int err;
 
@@ -425,7 +425,24 @@ static int setup(struct segd *d)
 		return err;
 	/* The first reconcile, before anyone can talk to us. */
 	d->dirty_manifests = d->dirty_links = d->dirty_apply = true;
-	segd_sync(d);
+	err = segd_sync(d);
+	if (seg_dp_commit_pending(d->dp)) {
+		/* Stale pins: the maps segd computes were made anew and the
+		 * programs attached before still use the old ones. Switch only
+		 * onto maps that hold the whole state. */
+		if (err)
+			return log_err(
+				err,
+				"the maps rebuilt for stale pins under %s could not be filled "
+				"(%s): nothing switched, the programs in place go on "
+				"enforcing with the old maps",
+				d->o.pin_dir, d->last_error[0] ? d->last_error : "sync failed");
+		err = seg_dp_commit(d->dp);
+		if (err)
+			return log_err(err, "switch to the rebuilt maps under %s", d->o.pin_dir);
+		log_info("stale pins under %s rebuilt and filled; the programs switched to them",
+			 d->o.pin_dir);
+	}
 	err = ctl_server_start(d->loop, &co, &d->ctl);
 	if (err)
 		return err;

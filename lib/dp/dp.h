@@ -31,10 +31,18 @@ struct seg_dp_opts {
 	__u32 max_endpoints, max_ipcache, max_ipcache_lpm, max_policy, max_ct, max_rules;
 	/* Only open pins that exist (segctl); never load or create. */
 	bool open_existing;
+	/* A pin whose type, sizes or flags differ from what this seg needs
+	 * (stale: an upgrade) is rebuilt instead of refused: conntrack,
+	 * fragments and counters carry their entries when their layout is the
+	 * same; endpoints, ipcache, policy and config are made anew, empty,
+	 * and seg_dp_commit_pending() then says the caller must fill them
+	 * before seg_dp_commit() moves the links (segd). */
+	bool rebuild_stale;
 };
 
 /* Loads a new program instance; its maps reuse compatible pins under
- * pin_dir (an incompatible pin is refused, naming the map and the fix) and
+ * pin_dir (an incompatible pin is refused, naming the map and the fix,
+ * unless rebuild_stale) and
  * new maps are pinned. Programs are pinned as <pin_dir>/progs/<name> and
  * links already pinned under <pin_dir>/links are moved onto them, so a
  * restart runs the new code without detaching. pin_dir is created
@@ -42,6 +50,14 @@ struct seg_dp_opts {
  * the pins: maps must exist, programs are optional (seg_dp_prog_fd then
  * fails); nothing is loaded. opts NULL = private instance, defaults. */
 int seg_dp_open(struct seg_dp **dp, const struct seg_dp_opts *opts);
+/* After an open with rebuild_stale: true when maps the caller computes
+ * (endpoints, ipcache, policy, config) were made anew. Until seg_dp_commit()
+ * the programs attached before go on with the old maps and pins; dp's maps
+ * are the new ones, for the caller to fill. */
+bool seg_dp_commit_pending(const struct seg_dp *dp);
+/* Pins the new programs, moves every pinned link onto them, then replaces
+ * the stale pins by the rebuilt maps. 0 when nothing is pending. */
+int seg_dp_commit(struct seg_dp *dp);
 /* Closes fds; pinned objects stay. A private instance's links are closed
  * (so detached). NULL-safe. */
 void seg_dp_close(struct seg_dp *dp);

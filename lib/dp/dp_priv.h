@@ -59,6 +59,7 @@ struct seg_dp_att {
 };
 enum { SEG_LINK_FROM, SEG_LINK_TO };
 
+struct seg_dp_stale;
 struct seg_dp {
 	char *pin_dir; /* NULL: private instance */
 	struct seg_dp_map maps[SEG_DP_MAPS_MAX];
@@ -68,6 +69,7 @@ struct seg_dp {
 	struct seg_dp_att *att;
 	size_t natt;
 	int ncpus;
+	struct seg_dp_stale *stale; /* adopt.c: stale pins replaced by seg_dp_commit() */
 };
 
 static inline int seg_dp_fd(const struct seg_dp *dp, enum seg_dpm m)
@@ -112,7 +114,19 @@ int seg_dp_instance_open(const struct seg_dp *dp, __u32 cfg_ifkey, struct seg_bp
 /* adopt.c: fill the maps this load had to create (their pin was missing)
  * from the live maps of the attached programs, before anything switches
  * to them. */
-int seg_dp_maps_adopt(struct seg_bpf *skel, const char *pin_dir, int ncpus);
+int seg_dp_maps_adopt(struct seg_bpf *skel, const char *pin_dir, int ncpus,
+		      struct seg_dp_stale *stale);
+/* Stale pins (seg_dp_opts.rebuild_stale): a pin that is not reused; the
+ * new map carries what it can (adopt) and replaces the pin once the links
+ * moved (finish). pending: maps the caller must fill before that. */
+struct bpf_map_info;
+int seg_dp_stale_add(struct seg_dp_stale **s, const char *name, int pin_fd,
+		     const struct bpf_map_info *info, bool forced);
+bool seg_dp_stale_has(const struct seg_dp_stale *s, const char *name);
+bool seg_dp_stale_pending(const struct seg_dp_stale *s);
+bool seg_dp_map_refilled(const char *name);
+int seg_dp_stale_finish(struct seg_dp *dp, struct seg_dp_stale *s);
+void seg_dp_stale_free(struct seg_dp_stale *s);
 
 /* attach.c */
 void seg_dp_att_close_all(struct seg_dp *dp);

@@ -200,7 +200,10 @@ static int maps_size(struct seg_bpf *skel, const struct seg_dp_opts *o)
 	return 0;
 }
 
-static int map_compat(const struct bpf_map *want, const struct bpf_map_info *have, const char *path)
+/* 0 when the pin fits the map the program declares; otherwise -EEXIST,
+ * logged (as a refusal naming the fix, unless quiet). */
+static int map_compat(const struct bpf_map *want, const struct bpf_map_info *have, const char *path,
+		      bool quiet)
 {
 	const char *what = NULL;
 	__u32 w = 0, h = 0;
@@ -217,47 +220,80 @@ static int map_compat(const struct bpf_map *want, const struct bpf_map_info *hav
 		what = "flags", w = bpf_map__map_flags(want), h = have->map_flags;
 	if (!what)
 		return 0;
+	if (quiet)
+		return -EEXIST;
 	log_error("pinned map %s is incompatible: its %s is %u, this seg needs %u; "
-		  "remove the pin (`rm %s`; its entries are lost) or start with the "
-		  "sizes it was created with",
+		  "remove the pin (`rm %s`; its entries are lost), start with the "
+		  "sizes it was created with, or let segd rebuild it",
 		  path, what, h, w, path);
 	return -EEXIST;
 }
 
-/* For every shared map with a pin: check it, and make the skeleton use it. */
-static int maps_reuse(struct seg_bpf *skel, const char *pin_dir)
+/* For every shared map with a pin: check it, and make the skeleton use it.
+ * With rebuild, an incompatible pin is not refused but recorded in *stale
+ * (adopt.c rebuilds it); if it is one the caller refills, so are all of
+ * those (the caller recomputes them together, from nothing). */
+static int maps_reuse(struct seg_bpf *skel, const char *pin_dir, bool rebuild,
+		      struct seg_dp_stale **stale)
 {
 	struct bpf_map *map;
 	char path[PATH_MAX];
 	int fd = -1, err = 0;
 
-	bpf_object__for_each_map(map, skel->obj)
-	{
-		struct bpf_map_info info;
-
-		if (bpf_map__is_internal(map))
+	for (int pass = 0; pass < 3 && !err; pass++) {
+		/* 0: find the stale pins; 1: the rest of a refilled set; 2: reuse */
+		if (pass == 1 && !seg_dp_stale_pending(*stale))
 			continue;
-		err = seg_dp_path(path, pin_dir, bpf_map__name(map), NULL);
-		if (err)
-			break;
-		fd = bpf_obj_get(path);
-		if (fd < 0) {
-			if (errno == ENOENT)
+		bpf_object__for_each_map(map, skel->obj)
+		{
+			struct bpf_map_info info;
+			const char *name = bpf_map__name(map);
+
+			if (bpf_map__is_internal(map) || seg_dp_stale_has(*stale, name))
 				continue;
-			err = log_err(-errno, "open pinned map %s", path);
-			break;
+			if (pass == 1 && !seg_dp_map_refilled(name))
+				continue;
+			err = seg_dp_path(path, pin_dir, name, NULL);
+			if (err)
+				break;
+			fd = bpf_obj_get(path);
+			if (fd < 0) {
+				if (errno == ENOENT)
+					continue;
+				err = log_err(-errno, "open pinned map %s", path);
+				break;
+			}
+			err = map_info(fd, &info, path);
+			if (err)
+				break;
+			if (pass == 0) {
+				if (map_compat(map, &info, path, rebuild)) {
+					if (!rebuild) {
+						err = -EEXIST;
+						break;
+					}
+					err = seg_dp_stale_add(stale, name, fd, &info, false);
+					if (err)
+						break;
+					fd = -1; /* kept by *stale */
+				}
+			} else if (pass == 1) {
+				err = seg_dp_stale_add(stale, name, fd, &info, true);
+				if (err)
+					break;
+				fd = -1;
+			} else {
+				err = bpf_map__reuse_fd(map, fd);
+				if (err) {
+					log_err(err, "reuse pinned map %s", path);
+					break;
+				}
+				log_debug("reusing pinned map %s (id %u)", path, info.id);
+			}
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
 		}
-		err = map_info(fd, &info, path) ?: map_compat(map, &info, path);
-		if (err)
-			break;
-		err = bpf_map__reuse_fd(map, fd);
-		if (err) {
-			log_err(err, "reuse pinned map %s", path);
-			break;
-		}
-		log_debug("reusing pinned map %s (id %u)", path, info.id);
-		close(fd);
-		fd = -1;
 	}
 	if (fd >= 0)
 		close(fd);
@@ -356,7 +392,7 @@ static int dp_load(struct seg_dp *dp, const struct seg_dp_opts *opts)
 	if (err)
 		goto out;
 	if (dp->pin_dir) {
-		err = maps_reuse(skel, dp->pin_dir);
+		err = maps_reuse(skel, dp->pin_dir, opts->rebuild_stale, &dp->stale);
 		if (err)
 			goto out;
 	}
@@ -366,7 +402,8 @@ static int dp_load(struct seg_dp *dp, const struct seg_dp_opts *opts)
 		goto out;
 	}
 	if (dp->pin_dir) {
-		err = seg_dp_maps_adopt(skel, dp->pin_dir, dp->ncpus) ?: maps_pin(skel, dp->pin_dir);
+		err = seg_dp_maps_adopt(skel, dp->pin_dir, dp->ncpus, dp->stale) ?:
+			      maps_pin(skel, dp->pin_dir);
 		if (err)
 			goto out;
 	}
@@ -449,6 +486,50 @@ static struct seg_dp *dp_alloc(const char *pin_dir)
 	return dp;
 }
 
+/* The new programs take over: pinned, every pinned link moved onto them,
+ * then the stale pins replaced by the rebuilt maps. */
+static int dp_switch(struct seg_dp *dp)
+{
+	int err = progs_pin(dp) ?: seg_dp_links_refresh(dp) ?: seg_dp_stale_finish(dp, dp->stale);
+
+	seg_dp_stale_free(dp->stale);
+	dp->stale = NULL;
+	return err;
+}
+
+static int pin_dir_lock(const char *pin_dir)
+{
+	int fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || flock(fd, LOCK_EX)) {
+		int err = log_err(-errno, "lock %s", pin_dir);
+
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	return fd;
+}
+
+bool seg_dp_commit_pending(const struct seg_dp *dp)
+{
+	return dp && seg_dp_stale_pending(dp->stale);
+}
+
+int seg_dp_commit(struct seg_dp *dp)
+{
+	int lock_fd, err;
+
+	if (!dp->stale)
+		return 0;
+	lock_fd = pin_dir_lock(dp->pin_dir);
+	if (lock_fd < 0)
+		return lock_fd;
+	err = dp_switch(dp);
+	close(lock_fd);
+	return err;
+}
+
 int seg_dp_open(struct seg_dp **out, const struct seg_dp_opts *opts)
 {
 	static const struct seg_dp_opts defaults;
@@ -485,15 +566,16 @@ int seg_dp_open(struct seg_dp **out, const struct seg_dp_opts *opts)
 			if (err)
 				goto out;
 			/* One loader at a time per pin dir. */
-			lock_fd = open(dp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (lock_fd < 0 || flock(lock_fd, LOCK_EX)) {
-				err = log_err(-errno, "lock %s", dp->pin_dir);
+			lock_fd = pin_dir_lock(dp->pin_dir);
+			if (lock_fd < 0) {
+				err = lock_fd;
 				goto out;
 			}
 		}
-		err = dp_load(dp, opts);
-		if (!err && dp->pin_dir)
-			err = progs_pin(dp) ?: seg_dp_links_refresh(dp);
+		err = dp_load(dp, opts) ?: maps_resolve(dp);
+		/* Refilled maps wait for the caller: seg_dp_commit() switches. */
+		if (!err && dp->pin_dir && !seg_dp_stale_pending(dp->stale))
+			err = dp_switch(dp);
 		if (err)
 			goto out;
 	}
@@ -514,6 +596,7 @@ void seg_dp_close(struct seg_dp *dp)
 	if (!dp)
 		return;
 	seg_dp_att_close_all(dp);
+	seg_dp_stale_free(dp->stale); /* never committed: the old pins stay */
 	for (int i = 0; i < dp->nmaps; i++)
 		close(dp->maps[i].fd);
 	for (int p = 0; p < SEG_PROG_MAX; p++)

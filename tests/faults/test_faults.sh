@@ -11,6 +11,10 @@
 #   2. a missing pin (seg_policy) removed while segd is down is rebuilt by the
 #      restart; a probe loop across the restart: a->b:81 never passes, every
 #      a->b:80 connection is made within 500 ms (no SYN retransmission).
+#   2b. stale pins (seg_policy of an older layout, seg_ct of another size,
+#      made with bpftool while segd is down) are rebuilt by the restart: the
+#      same probe loop, plus a connection echoing every 2 ms through it; no
+#      SEG_DROP_NO_ENDPOINT drop, no TCP retransmission.
 #   3. leaks: segd (ASan in CI: LeakSanitizer at exit; otherwise valgrind)
 #      across LEAK_OPS policy updates (applies + deletes, LEAK_BATCH policies
 #      a request), then SIGTERM: exit 0 and no leak report.
@@ -61,6 +65,7 @@ TO_ALLOW=3000
 TO_DENY=500
 segd_pid=
 loop_pid=
+long_pid=
 topo_pid=
 
 passed=0
@@ -76,6 +81,7 @@ cleanup() {
 		echo "$passed passed, $failed failed"
 	fi
 	[ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null && wait "$loop_pid" 2>/dev/null
+	[ -n "$long_pid" ] && kill "$long_pid" 2>/dev/null && wait "$long_pid" 2>/dev/null
 	[ -n "$topo_pid" ] && kill "$topo_pid" 2>/dev/null && wait "$topo_pid" 2>/dev/null
 	[ -n "$segd_pid" ] && kill -9 "$segd_pid" 2>/dev/null && wait "$segd_pid" 2>/dev/null
 	e2e_down
@@ -109,6 +115,14 @@ apply_set() {
 	cp "$E2E_LOGDIR/$1.yaml" "$E2E_LOGDIR/set.yaml.tmp"
 	mv "$E2E_LOGDIR/set.yaml.tmp" "$E2E_LOGDIR/set.yaml"
 	ctl apply -f "$E2E_LOGDIR/set.yaml" >/dev/null
+}
+# TCP segments retransmitted by pods a and b (a dropped segment shows here).
+retrans() {
+	local n=0 p
+	for p in a b; do
+		n=$((n + $(ip netns exec "$E2E_PREFIX-$p" nstat -az TcpRetransSegs | awk '$1 == "TcpRetransSegs" {print $2}')))
+	done
+	echo "$n"
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -264,6 +278,84 @@ check "  ... enforcement never lapsed ($samples samples of a->b:80 open + 81 clo
 check "  ... and still holds after the restart" test "$(state)" = A
 apply_set B
 check "  ... a new apply goes to the rebuilt map: set B enforced" test "$(state)" = B
+
+# ---- 2b. stale pins are rebuilt without a window ------------------------------------------
+# An upgrade that changed a map's layout or size leaves pins segd cannot
+# reuse. Made here with bpftool while segd is down: seg_policy with an older
+# layout (value 4 bytes shorter, other max_entries), seg_ct with other
+# max_entries. The programs still attached use the real maps. segd must
+# rebuild them: seg_ct carried from the live map, the maps segd computes
+# (policy, endpoints, ipcache, config) made anew and filled before the links
+# move, and only then the pins replaced. Across it: the probe loop as in 2
+# (81 never passes, 80 without a SYN retransmission) and one TCP connection
+# established before, echoing every 2 ms through the switch. A window (links
+# moved onto maps not yet filled) shows as SEG_DROP_NO_ENDPOINT drops and TCP
+# retransmissions: both must stay as they were (with the links moved before
+# the refill, a run saw +1 and +2).
+apply_set A
+check "before the stale pin test: set A enforced" test "$(state)" = A
+: >"$E2E_LOGDIR/loop.txt"
+"$SEGCTL" --pin-dir "$PIN" -o json bpf counters >"$E2E_LOGDIR/counters0.json"
+retrans0=$(retrans)
+e2e_probe a 10.77.0.3 80/tcp --count 1500 --interval 2 --timeout 1000 \
+	>"$E2E_LOGDIR/long.json" 2>&1 &
+long_pid=$!
+(
+	while :; do
+		echo "$(TO_ALLOW=$TO_DENY probe a 10.77.0.3 80) $(probe a 10.77.0.3 81 deny)" \
+			>>"$E2E_LOGDIR/loop.txt"
+	done
+) &
+loop_pid=$!
+sleep 1
+kill -TERM "$segd_pid"
+wait "$segd_pid" || true
+segd_pid=
+pol=$(bpftool -j map show pinned "$PIN/seg_policy")
+ct=$(bpftool -j map show pinned "$PIN/seg_ct")
+rm -f "$PIN/seg_policy" "$PIN/seg_ct"
+bpftool map create "$PIN/seg_policy" type hash key "$(jq .bytes_key <<<"$pol")" \
+	value $(($(jq .bytes_value <<<"$pol") - 4)) entries 1024 name seg_policy flags 1
+bpftool map create "$PIN/seg_ct" type lru_hash key "$(jq .bytes_key <<<"$ct")" \
+	value "$(jq .bytes_value <<<"$ct")" entries 4096 name seg_ct
+log_lines=$(wc -l <"$E2E_LOGDIR/segd.log")
+start_segd
+sleep 1.5
+kill "$loop_pid" 2>/dev/null || true
+wait "$loop_pid" 2>/dev/null || true
+loop_pid=
+long_rc=0
+wait "$long_pid" || long_rc=$?
+long_pid=
+samples=$(wc -l <"$E2E_LOGDIR/loop.txt")
+bad=$(grep -cvx 'ok timeout' "$E2E_LOGDIR/loop.txt" || true)
+retrans1=$(retrans)
+"$SEGCTL" --pin-dir "$PIN" -o json bpf counters >"$E2E_LOGDIR/counters1.json"
+noep() { jq '[.reasons[] | select(.name == "SEG_DROP_NO_ENDPOINT") | .packets] | add // 0' "$1"; }
+noep0=$(noep "$E2E_LOGDIR/counters0.json")
+noep1=$(noep "$E2E_LOGDIR/counters1.json")
+tail -n +"$((log_lines + 1))" "$E2E_LOGDIR/segd.log" >"$E2E_LOGDIR/segd-stale.log"
+same_map() { # same_map PIN JSON: the pin has the layout and size of the map JSON described
+	test "$(bpftool -j map show pinned "$1" | jq -c '[.type, .bytes_key, .bytes_value, .max_entries]')" = \
+		"$(jq -c '[.type, .bytes_key, .bytes_value, .max_entries]' <<<"$2")"
+}
+check "stale seg_policy (older layout) and seg_ct (other size): segd up, pins rebuilt as this seg needs them" \
+	bash -c "$(declare -f same_map); same_map '$PIN/seg_policy' '$pol' && same_map '$PIN/seg_ct' '$ct'"
+check "  ... segd says why: both pins stale, the computed maps filled, then the switch" \
+	bash -c "grep -q 'seg_policy is stale' '$E2E_LOGDIR/segd-stale.log' &&
+		grep -q 'seg_ct is stale' '$E2E_LOGDIR/segd-stale.log' &&
+		grep -q 'programs switched to them' '$E2E_LOGDIR/segd-stale.log'"
+carried=$(sed -n 's/.*seg_ct: carried \([0-9]*\) entries from the map in use.*/\1/p' "$E2E_LOGDIR/segd-stale.log")
+check "  ... conntrack carried from the live map (${carried:-no} entries)" test "${carried:-0}" -ge 1
+check "  ... enforcement never lapsed ($samples samples of a->b:80 open + 81 closed, $bad other)" \
+	test "$samples" -ge 3 -a "$bad" = 0
+check "  ... the connection made before echoed all 1500 rounds (one every 2 ms) through it" \
+	test "$long_rc" = 0 -a "$(e2e_result "$(cat "$E2E_LOGDIR/long.json")")" = ok
+check "  ... no packet dropped for want of an endpoint ($noep0 -> $noep1), no TCP retransmission ($retrans0 -> $retrans1)" \
+	test "$noep1" = "$noep0" -a "$retrans1" = "$retrans0"
+check "  ... set A still enforced after it" test "$(state)" = A
+apply_set B
+check "  ... a new apply goes to the rebuilt maps: set B enforced" test "$(state)" = B
 
 # ---- 3. no leak across LEAK_OPS policy updates -------------------------------------------
 # The leak check runs against a small policy set: a->b:80 only, one policy.
