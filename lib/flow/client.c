@@ -12,6 +12,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@ struct stream {
 	grpc_byte_buffer *recv;
 	bool status_pending; /* RECV_STATUS_ON_CLIENT started, not plucked */
 	bool recv_pending; /* Watch: RECV_MESSAGE started, not plucked */
+	bool md_received; /* Export: initial metadata read at open */
+	bool columns; /* Export: the service accepts Batch.columns */
 };
 
 struct flow_client {
@@ -32,6 +35,7 @@ struct flow_client {
 	char *target;
 	struct stream exp, watch;
 	struct flow_client_stats st;
+	char last_err[512];
 };
 
 /* tags: addresses inside the client, distinct per operation */
@@ -175,7 +179,43 @@ static int stream_start(struct flow_client *c, struct stream *s, const char *met
 	return s->call ? 0 : log_err(-ENOMEM, "grpc call %s", method);
 }
 
-static int status_err(struct stream *s, const char *what, const char *target)
+static const char *status_name(grpc_status_code st)
+{
+	static const char *const n[] = {
+		"OK",
+		"CANCELLED",
+		"UNKNOWN",
+		"INVALID_ARGUMENT",
+		"DEADLINE_EXCEEDED",
+		"NOT_FOUND",
+		"ALREADY_EXISTS",
+		"PERMISSION_DENIED",
+		"RESOURCE_EXHAUSTED",
+		"FAILED_PRECONDITION",
+		"ABORTED",
+		"OUT_OF_RANGE",
+		"UNIMPLEMENTED",
+		"INTERNAL",
+		"UNAVAILABLE",
+		"DATA_LOSS",
+		"UNAUTHENTICATED",
+	};
+
+	return st >= 0 && st < (int)(sizeof(n) / sizeof(n[0])) ? n[st] : "status ?";
+}
+
+static void note_status(struct flow_client *c, grpc_status_code st, const char *details)
+{
+	snprintf(c->last_err, sizeof(c->last_err), "%s: %s", status_name(st),
+		 details && *details ? details : "(no details)");
+}
+
+const char *flow_client_last_error(const struct flow_client *c)
+{
+	return c->last_err;
+}
+
+static int status_err(struct flow_client *c, struct stream *s, const char *what, const char *target)
 {
 	char *d;
 	int err;
@@ -183,6 +223,7 @@ static int status_err(struct stream *s, const char *what, const char *target)
 	if (s->status == GRPC_STATUS_OK)
 		return 0;
 	d = grpc_slice_to_c_string(s->details);
+	note_status(c, s->status, d);
 	switch (s->status) {
 	case GRPC_STATUS_INVALID_ARGUMENT:
 		err = -EINVAL;
@@ -214,38 +255,105 @@ bool flow_export_is_open(const struct flow_client *c)
 	return c->exp.call != NULL;
 }
 
+/* The call failed before any status was read: ask for it, so the reason
+ * (e.g. the TLS handshake's error, which the core reports as UNAVAILABLE
+ * with its text in the details) reaches flow_client_last_error(). */
+static void failed_call_status(struct flow_client *c, struct stream *s)
+{
+	grpc_op op = { .op = GRPC_OP_RECV_STATUS_ON_CLIENT };
+	const char *dbg = NULL;
+	char *d;
+
+	op.data.recv_status_on_client.trailing_metadata = &s->md_trail;
+	op.data.recv_status_on_client.status = &s->status;
+	op.data.recv_status_on_client.status_details = &s->details;
+	op.data.recv_status_on_client.error_string = &dbg;
+	if (run_ops(c, s->call, &op, 1, TAG(c, exp.status), 1000)) {
+		snprintf(c->last_err, sizeof(c->last_err), "no status from the gRPC core");
+		return;
+	}
+	d = grpc_slice_to_c_string(s->details);
+	note_status(c, s->status, d);
+	if (dbg)
+		log_debug("export stream to %s: %s", c->target, dbg);
+	gpr_free(d);
+	gpr_free((void *)dbg);
+}
+
+static bool has_feature(const grpc_metadata_array *md, const char *feature)
+{
+	size_t fl = strlen(feature);
+
+	for (size_t i = 0; i < md->count; i++) {
+		const grpc_slice *v = &md->metadata[i].value;
+		const char *p = (const char *)GRPC_SLICE_START_PTR(*v);
+		size_t len = GRPC_SLICE_LENGTH(*v);
+
+		if (grpc_slice_str_cmp(md->metadata[i].key, FLOW_MD_FEATURES))
+			continue;
+		/* a comma-separated list */
+		for (size_t at = 0; at < len;) {
+			size_t end = at;
+
+			while (end < len && p[end] != ',')
+				end++;
+			while (at < end && p[at] == ' ')
+				at++;
+			if (end - at == fl && !memcmp(p + at, feature, fl))
+				return true;
+			at = end + 1;
+		}
+	}
+	return false;
+}
+
 int flow_export_open(struct flow_client *c)
 {
-	grpc_op op = { .op = GRPC_OP_SEND_INITIAL_METADATA };
+	grpc_op ops[2] = { { .op = GRPC_OP_SEND_INITIAL_METADATA },
+			   { .op = GRPC_OP_RECV_INITIAL_METADATA } };
 	int err;
 
 	if (c->exp.call)
 		return -EBUSY;
+	c->last_err[0] = '\0';
 	err = stream_start(c, &c->exp, FLOW_METHOD_EXPORT);
-	if (!err)
-		err = run_ops(c, c->exp.call, &op, 1, TAG(c, exp.md_init), c->timeout_ms);
-	if (err) {
-		c->st.send_errors++;
-		stream_reset(&c->exp);
-		return log_err(err == -ETIMEDOUT ? err : -ECONNREFUSED, "export stream to %s",
-			       c->target);
-	}
+	if (err)
+		goto fail;
+	/* the service's initial metadata says what it accepts */
+	ops[1].data.recv_initial_metadata.recv_initial_metadata = &c->exp.md_init;
+	err = run_ops(c, c->exp.call, ops, 2, TAG(c, exp.md_init), c->timeout_ms);
+	if (err == -ETIMEDOUT)
+		snprintf(c->last_err, sizeof(c->last_err),
+			 "DEADLINE_EXCEEDED: no answer within %u ms", c->timeout_ms);
+	else if (err)
+		failed_call_status(c, &c->exp);
+	if (err)
+		goto fail;
+	c->exp.md_received = true;
+	c->exp.columns = has_feature(&c->exp.md_init, FLOW_FEATURE_COLUMNS);
 	c->st.streams++;
 	return 0;
+fail:
+	c->st.send_errors++;
+	stream_reset(&c->exp);
+	log_error("export stream to %s: %s", c->target, c->last_err);
+	return err == -ETIMEDOUT ? err : -ECONNREFUSED;
 }
 
-int flow_export_send(struct flow_client *c, const FlowBatch *b)
+bool flow_export_columns(const struct flow_client *c)
+{
+	return c->exp.call && c->exp.columns;
+}
+
+static int export_send_bb(struct flow_client *c, grpc_byte_buffer *bb, size_t records)
 {
 	grpc_op op = { .op = GRPC_OP_SEND_MESSAGE };
 	int err;
 
-	if (!c->exp.call)
-		return -ENOTCONN;
-	op.data.send_message.send_message = flow_pack(&b->base);
-	if (!op.data.send_message.send_message)
-		return -ENOMEM;
+	op.data.send_message.send_message = bb;
+	c->last_err[0] = '\0';
 	err = run_ops(c, c->exp.call, &op, 1, TAG(c, exp.call), c->timeout_ms);
-	grpc_byte_buffer_destroy(op.data.send_message.send_message);
+	grpc_byte_buffer_destroy(bb);
 	if (err) {
 		c->st.send_errors++;
 		/* learn why (the service may have refused a message) */
@@ -253,8 +361,35 @@ int flow_export_send(struct flow_client *c, const FlowBatch *b)
 		return err == -ETIMEDOUT ? err : -ECONNRESET;
 	}
 	c->st.batches_sent++;
-	c->st.records_sent += b->n_flows;
+	c->st.records_sent += records;
 	return 0;
+}
+
+int flow_export_send(struct flow_client *c, const FlowBatch *b)
+{
+	grpc_byte_buffer *bb;
+
+	if (!c->exp.call)
+		return -ENOTCONN;
+	bb = flow_pack(&b->base);
+	if (!bb)
+		return -ENOMEM;
+	return export_send_bb(c, bb, flow_batch_count(b));
+}
+
+int flow_export_send_raw(struct flow_client *c, const void *buf, size_t len, size_t records)
+{
+	grpc_slice s;
+	grpc_byte_buffer *bb;
+
+	if (!c->exp.call)
+		return -ENOTCONN;
+	s = grpc_slice_from_copied_buffer(buf, len);
+	bb = grpc_raw_byte_buffer_create(&s, 1);
+	grpc_slice_unref(s);
+	if (!bb)
+		return -ENOMEM;
+	return export_send_bb(c, bb, records);
 }
 
 int flow_export_close(struct flow_client *c, Seg__Flow__V1__ExportAck *ack)
@@ -267,6 +402,8 @@ int flow_export_close(struct flow_client *c, Seg__Flow__V1__ExportAck *ack)
 		{ .op = GRPC_OP_RECV_STATUS_ON_CLIENT },
 	};
 	Seg__Flow__V1__ExportAck *a = NULL;
+	grpc_op *op = ops;
+	size_t n = 4;
 	int err;
 
 	if (!s->call)
@@ -276,7 +413,13 @@ int flow_export_close(struct flow_client *c, Seg__Flow__V1__ExportAck *ack)
 	ops[3].data.recv_status_on_client.trailing_metadata = &s->md_trail;
 	ops[3].data.recv_status_on_client.status = &s->status;
 	ops[3].data.recv_status_on_client.status_details = &s->details;
-	err = run_ops(c, s->call, ops, 4, TAG(c, exp.status), c->timeout_ms);
+	c->last_err[0] = '\0';
+	if (s->md_received) { /* read at open */
+		ops[1] = ops[0];
+		op = ops + 1;
+		n = 3;
+	}
+	err = run_ops(c, s->call, op, n, TAG(c, exp.status), c->timeout_ms);
 	/* a failed batch still reports the call's status when it has one */
 	if (err == -ECONNRESET && s->status != GRPC_STATUS_OK)
 		err = 0;
@@ -284,7 +427,7 @@ int flow_export_close(struct flow_client *c, Seg__Flow__V1__ExportAck *ack)
 		err = log_err(err, "export stream to %s", c->target);
 		goto out;
 	}
-	err = status_err(s, "export to", c->target);
+	err = status_err(c, s, "export to", c->target);
 	if (err)
 		goto out;
 	a = (void *)flow_unpack(&seg__flow__v1__export_ack__descriptor, s->recv, NULL);
@@ -343,7 +486,7 @@ int flow_query(struct flow_client *c, const Seg__Flow__V1__QueryRequest *req,
 		err = log_err(err, "query %s", c->target);
 		goto out;
 	}
-	err = status_err(&s, "query", c->target);
+	err = status_err(c, &s, "query", c->target);
 	if (err)
 		goto out;
 	*resp = (void *)flow_unpack(&seg__flow__v1__query_response__descriptor, s.recv, NULL);
@@ -422,7 +565,7 @@ int flow_watch_next(struct flow_client *c, FlowBatch **b, int timeout_ms)
 	/* end of stream: the status says why */
 	wait_tag(c, TAG(c, watch.status), -1);
 	s->status_pending = false;
-	r = status_err(s, "watch", c->target);
+	r = status_err(c, s, "watch", c->target);
 	return r ? r : -ENODATA;
 }
 

@@ -5,6 +5,8 @@
  *
  *   codec.c   arena allocator for unpacking, batch builder (workload
  *             dictionary), names; no gRPC (segctl links it without libgrpc)
+ *   cols.c    the columnar form of a batch (Batch.columns): encoder with
+ *             string/address/workload tables, checks and readers; no gRPC
  *   bytebuf.c pack/unpack to and from grpc byte buffers
  *   creds.c   channel and server credentials: insecure or TLS (server
  *             certificate, optional client certificates)
@@ -28,12 +30,17 @@
 #define FLOW_METHOD_WATCH "/seg.flow.v1.Flows/Watch"
 #define FLOW_DEFAULT_GRPC "127.0.0.1:4245"
 #define FLOW_DEFAULT_HTTP "127.0.0.1:4246"
+/* Export features a service announces in its initial metadata: a
+ * comma-separated list under FLOW_MD_FEATURES. */
+#define FLOW_MD_FEATURES "seg-flow-features"
+#define FLOW_FEATURE_COLUMNS "columns" /* accepts Batch.columns */
 /* Largest message either side accepts (gRPC's default is 4 MiB). */
 #define FLOW_MAX_MESSAGE (16u << 20)
 
 typedef Seg__Flow__V1__Flow FlowRec;
 typedef Seg__Flow__V1__Batch FlowBatch;
 typedef Seg__Flow__V1__Workload FlowWorkload;
+typedef Seg__Flow__V1__Columns FlowColumns;
 
 /* ---- arena: one allocator per unpacked message, freed at once ----------- */
 struct flow_arena;
@@ -61,6 +68,54 @@ int flow_batch_add(struct flow_batch *b, const FlowRec *r); /* 0 or -ENOMEM */
 size_t flow_batch_len(const struct flow_batch *b);
 /* The message to send; valid until the next call on b. Sets seq. */
 const FlowBatch *flow_batch_msg(struct flow_batch *b, uint64_t seq, uint64_t dropped);
+
+/* ---- columnar batches (Batch.columns) ---------------------------------------
+ * The encoder: like the builder above, but records go to packed columns and
+ * strings, addresses and workloads to per-batch tables (cheap to encode and
+ * to decode). flow_cols_workload() returns the ref (index + 1) to store in
+ * FlowRec.src_workload/dst_workload before flow_cols_add(); the record's
+ * strings and addresses are interned (copied). reason_text is not sent.
+ */
+struct flow_cols;
+struct flow_cols *flow_cols_new(const char *node, uint64_t session);
+void flow_cols_free(struct flow_cols *b); /* NULL-safe */
+void flow_cols_reset(struct flow_cols *b); /* no records, tables empty; keeps capacity */
+int flow_cols_workload(struct flow_cols *b, const char *ns, const char *name, uint32_t identity,
+		       const char *const *labels, size_t n_labels); /* ref > 0, -ENOMEM */
+int flow_cols_str(struct flow_cols *b, const char *s); /* ref, 0 for NULL/"", -ENOMEM */
+int flow_cols_addr(struct flow_cols *b, const uint8_t *a, size_t len); /* len 4/16; else 0 */
+int flow_cols_add(struct flow_cols *b, const FlowRec *r); /* 0 or -ENOMEM */
+size_t flow_cols_len(const struct flow_cols *b);
+/* A Batch with .columns (and no .flows); valid until the next call on b. */
+const FlowBatch *flow_cols_msg(struct flow_cols *b, uint64_t seq, uint64_t dropped);
+
+/* Decoding. flow_cols_check(): 0 when every column has count entries or
+ * none and every reference is in its table, else -EINVAL (refuse the
+ * batch). The readers below assume a checked batch. */
+int flow_cols_check(const FlowColumns *c);
+int flow_batch_check(const FlowBatch *b); /* its columns, if any */
+size_t flow_batch_count(const FlowBatch *b); /* records in both forms */
+/* Column field f of record i (0 when the column is empty). */
+#define FLOW_COL(c, f, i) ((c)->n_##f ? (c)->f[i] : 0)
+/* Record i as a FlowRec whose strings and addresses point into c; its
+ * workloads stay refs into c's workload columns; reason_text "". */
+void flow_cols_rec(const FlowColumns *c, size_t i, FlowRec *r);
+struct flow_cols_wl {
+	const char *ns, *name, *node;
+	uint32_t identity;
+	size_t n_labels;
+	const uint32_t *labels; /* string refs: flow_cols_label() */
+};
+/* Every workload of c: out[n_wl_namespace] (ref - 1 = index). */
+void flow_cols_wls(const FlowColumns *c, struct flow_cols_wl *out);
+const char *flow_cols_label(const FlowColumns *c, const struct flow_cols_wl *w,
+			    size_t k); /* "key=value" */
+/* Appends c's records (and their workloads) to a v1 builder: for a reader
+ * that wants Flow messages (Watch, an old service). 0 or -ENOMEM. */
+int flow_batch_add_cols(struct flow_batch *out, const FlowColumns *c);
+/* The other way: appends a batch's Flow messages (and their workloads) to
+ * a columnar encoder. 0 or -ENOMEM. */
+int flow_cols_add_flows(struct flow_cols *c, const FlowBatch *in);
 
 /* ---- pack / unpack ---------------------------------------------------------- */
 struct grpc_byte_buffer;
@@ -126,6 +181,11 @@ const struct flow_client_stats *flow_client_stats(const struct flow_client *c);
  * service applies each (node, session, seq) once). */
 int flow_export_open(struct flow_client *c);
 int flow_export_send(struct flow_client *c, const FlowBatch *b);
+/* The same with a Batch already packed (records: for the counters). */
+int flow_export_send_raw(struct flow_client *c, const void *buf, size_t len, size_t records);
+/* Does the service of the open stream accept Batch.columns (it said so in
+ * its initial metadata)? false with no stream. */
+bool flow_export_columns(const struct flow_client *c);
 /* Half-closes and waits for the ack; ack may be NULL. 0, or -errno with the
  * status text logged (-EINVAL: the service refused a message). */
 int flow_export_close(struct flow_client *c, Seg__Flow__V1__ExportAck *ack);
@@ -142,6 +202,10 @@ int flow_watch_open(struct flow_client *c, const Seg__Flow__V1__WatchRequest *re
 int flow_watch_next(struct flow_client *c, FlowBatch **b, int timeout_ms);
 void flow_watch_close(struct flow_client *c);
 void flow_msg_free(void *msg); /* NULL-safe; messages unpacked with malloc */
+/* Why the last failed operation failed, as the gRPC core put it (status
+ * code name and details, e.g. the TLS handshake's error); "" if unknown.
+ * Valid until the next call on c. */
+const char *flow_client_last_error(const struct flow_client *c);
 
 /* ---- reconnect backoff: exponential with jitter ---------------------------- */
 struct flow_backoff {
