@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,6 +250,302 @@ static void test_eviction_lru(void **state)
 	topo_free(t);
 }
 
+/* A varied v1 batch: every field set somewhere, IPv4 and IPv6, world
+ * ends, per-record nodes, labels, rev counters, flags. */
+static void varied(struct flow_batch *b, int n, uint32_t seed)
+{
+	static const char *const labels[] = { "app=x", "tier=web", "k8s.io/role=db" };
+	char name[32];
+
+	for (int i = 0; i < n; i++) {
+		uint32_t x = seed * 2654435761u + i * 40503u;
+		uint8_t a4[4] = { 10, 0, x & 3, i & 0xff };
+		uint8_t a6[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, x & 7, i & 0xff };
+		FlowRec r = SEG__FLOW__V1__FLOW__INIT;
+		int s, d;
+
+		snprintf(name, sizeof(name), "pod-%u", x % 13);
+		s = x % 5 ? flow_batch_workload(b, x & 1 ? "ns-a" : "ns-b", name, 100 + x % 13,
+						labels, x % 4) :
+			    0;
+		snprintf(name, sizeof(name), "pod-%u", (x >> 4) % 13);
+		d = x % 7 ? flow_batch_workload(b, "ns-c", name, 0, labels + 1, x % 3) : 0;
+		assert_true(s >= 0 && d >= 0);
+		r.time_ns = 1700000000000000000ull + x;
+		r.node = (char *)(x % 11 ? "" : "other-node");
+		r.kind = 1 + x % 5;
+		if (x & 8) {
+			r.src_addr = (ProtobufCBinaryData){ 16, a6 };
+			r.dst_addr = (ProtobufCBinaryData){ 16, a6 };
+		} else {
+			r.src_addr = (ProtobufCBinaryData){ 4, a4 };
+			r.dst_addr = (ProtobufCBinaryData){ x & 16 ? 0 : 4, a4 };
+		}
+		r.src_port = x & 0xffff;
+		r.dst_port = (x >> 16) | 1;
+		r.proto = x % 3 ? 6 : 132;
+		r.src_workload = s;
+		r.dst_workload = d;
+		r.src_identity = x % 1000;
+		r.dst_identity = x % 999;
+		r.direction = x & 1;
+		r.verdict = 1 + x % 3;
+		r.policy = (char *)(x % 3 ? "ns-a/allow" : "");
+		r.rule_id = x % 17;
+		r.rule = (char *)(x % 2 ? "from app=x on 80/TCP" : "");
+		r.reason = x % 20;
+		r.packets_fwd = x % 9;
+		r.bytes_fwd = (uint64_t)x * 1000;
+		r.packets_rev = x % 4;
+		r.bytes_rev = x % 4 ? 1ull << 40 : 0;
+		r.first_seen_ns = x % 6 ? r.time_ns - 5 : 0;
+		r.last_seen_ns = x % 6 ? r.time_ns : 0;
+		r.tcp_flags_fwd = x & 0x3f;
+		r.tcp_flags_rev = (x >> 6) & 0x3f;
+		r.suppressed = x % 10 == 0 ? 3 : 0;
+		assert_int_equal(flow_batch_add(b, &r), 0);
+	}
+}
+
+static void wl_eq(const FlowBatch *a, uint32_t ia, const FlowBatch *b, uint32_t ib)
+{
+	const FlowWorkload *x, *y;
+
+	assert_int_equal(ia == 0, ib == 0);
+	if (!ia)
+		return;
+	x = a->workloads[ia - 1];
+	y = b->workloads[ib - 1];
+	assert_string_equal(x->namespace_, y->namespace_);
+	assert_string_equal(x->name, y->name);
+	assert_int_equal(x->identity, y->identity);
+	assert_int_equal(x->n_labels, y->n_labels);
+	for (size_t k = 0; k < x->n_labels; k++) {
+		assert_string_equal(x->labels[k]->key, y->labels[k]->key);
+		assert_string_equal(x->labels[k]->value, y->labels[k]->value);
+	}
+}
+
+/* Every field survives v1 -> columns -> wire -> check -> v1. */
+static void test_columns_roundtrip(void **state)
+{
+	struct flow_batch *b = flow_batch_new("node-c", 9), *back = flow_batch_new("node-c", 9);
+	struct flow_cols *c = flow_cols_new("node-c", 9);
+	const FlowBatch *m, *cm, *bm;
+	uint8_t *buf;
+	size_t len, v1len;
+	FlowBatch *u;
+
+	varied(b, 500, 1);
+	m = flow_batch_msg(b, 3, 2);
+	v1len = protobuf_c_message_get_packed_size(&m->base);
+	assert_int_equal(flow_cols_add_flows(c, m), 0);
+	assert_int_equal(flow_cols_len(c), 500);
+	cm = flow_cols_msg(c, 3, 2);
+	assert_int_equal(cm->n_flows, 0);
+	assert_non_null(cm->columns);
+	len = protobuf_c_message_get_packed_size(&cm->base);
+	print_message("500 varied records: %zu bytes as flows, %zu as columns\n", v1len, len);
+	assert_true(len < v1len);
+	buf = malloc(len);
+	assert_non_null(buf);
+	protobuf_c_message_pack(&cm->base, buf);
+	u = (void *)protobuf_c_message_unpack(&seg__flow__v1__batch__descriptor, NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_string_equal(u->node, "node-c");
+	assert_int_equal(u->session, 9);
+	assert_int_equal(u->seq, 3);
+	assert_int_equal(u->dropped, 2);
+	assert_int_equal(flow_batch_check(u), 0);
+	assert_int_equal(flow_batch_count(u), 500);
+	assert_int_equal(flow_batch_add_cols(back, u->columns), 0);
+	bm = flow_batch_msg(back, 3, 2);
+	assert_int_equal(bm->n_flows, 500);
+	for (size_t i = 0; i < 500; i++) {
+		const FlowRec *x = m->flows[i], *y = bm->flows[i];
+
+		assert_int_equal(x->time_ns, y->time_ns);
+		assert_string_equal(x->node, y->node);
+		assert_int_equal(x->kind, y->kind);
+		assert_int_equal(x->src_addr.len, y->src_addr.len);
+		assert_memory_equal(x->src_addr.data, y->src_addr.data, x->src_addr.len);
+		assert_int_equal(x->dst_addr.len, y->dst_addr.len);
+		if (x->dst_addr.len)
+			assert_memory_equal(x->dst_addr.data, y->dst_addr.data, x->dst_addr.len);
+		assert_int_equal(x->src_port, y->src_port);
+		assert_int_equal(x->dst_port, y->dst_port);
+		assert_int_equal(x->proto, y->proto);
+		wl_eq(m, x->src_workload, bm, y->src_workload);
+		wl_eq(m, x->dst_workload, bm, y->dst_workload);
+		assert_int_equal(x->src_identity, y->src_identity);
+		assert_int_equal(x->dst_identity, y->dst_identity);
+		assert_int_equal(x->direction, y->direction);
+		assert_int_equal(x->verdict, y->verdict);
+		assert_string_equal(x->policy, y->policy);
+		assert_int_equal(x->rule_id, y->rule_id);
+		assert_string_equal(x->rule, y->rule);
+		assert_int_equal(x->reason, y->reason);
+		assert_int_equal(x->packets_fwd, y->packets_fwd);
+		assert_int_equal(x->bytes_fwd, y->bytes_fwd);
+		assert_int_equal(x->packets_rev, y->packets_rev);
+		assert_int_equal(x->bytes_rev, y->bytes_rev);
+		assert_int_equal(x->first_seen_ns, y->first_seen_ns);
+		assert_int_equal(x->last_seen_ns, y->last_seen_ns);
+		assert_int_equal(x->tcp_flags_fwd, y->tcp_flags_fwd);
+		assert_int_equal(x->tcp_flags_rev, y->tcp_flags_rev);
+		assert_int_equal(x->suppressed, y->suppressed);
+	}
+	/* reset keeps nothing of the last batch */
+	flow_cols_reset(c);
+	cm = flow_cols_msg(c, 4, 0);
+	assert_null(cm->columns);
+	flow_msg_free(u);
+	flow_cols_free(c);
+	flow_batch_free(b);
+	flow_batch_free(back);
+}
+
+/* The same records as flows or as columns make the same store. */
+static void test_columns_same_store(void **state)
+{
+	struct topo *t1 = topo_new(NULL), *t2 = topo_new(NULL);
+	struct flow_batch *b = flow_batch_new("node-s", 5);
+	struct flow_cols *c = flow_cols_new("node-s", 5);
+	struct topo_edge *e1, *e2;
+	const struct topo_flow *f1[600], *f2[600];
+	struct topo_filter all = { 0 };
+	bool complete;
+	uint64_t last;
+	long n1, n2;
+	size_t k1, k2;
+
+	varied(b, 300, 7);
+	assert_int_equal(topo_apply(t1, flow_batch_msg(b, 1, 4), &last), 1);
+	assert_int_equal(flow_cols_add_flows(c, flow_batch_msg(b, 1, 4)), 0);
+	assert_int_equal(topo_apply(t2, flow_cols_msg(c, 1, 4), &last), 1);
+	assert_int_equal(topo_apply(t2, flow_cols_msg(c, 1, 4), &last), 0); /* dedupe as v1 */
+	assert_int_equal(stats(t1).records, 300);
+	assert_int_equal(stats(t2).records, 300);
+	assert_int_equal(stats(t2).dropped_by_senders, 4);
+	assert_int_equal(stats(t1).workloads, stats(t2).workloads);
+	topo_lock(t1);
+	topo_lock(t2);
+	n1 = topo_graph(t1, &all, 0, &e1, &complete);
+	n2 = topo_graph(t2, &all, 0, &e2, &complete);
+	assert_true(n1 > 10);
+	assert_int_equal(n1, n2);
+	for (long i = 0; i < n1; i++) {
+		const struct topo_wl *s1 = topo_wl(t1, e1[i].src), *s2 = topo_wl(t2, e2[i].src);
+
+		assert_int_equal(s1 == NULL, s2 == NULL);
+		if (s1)
+			assert_string_equal(s1->name, s2->name);
+		assert_int_equal(e1[i].port, e2[i].port);
+		assert_int_equal(e1[i].allowed, e2[i].allowed);
+		assert_int_equal(e1[i].denied, e2[i].denied);
+		assert_int_equal(e1[i].audit, e2[i].audit);
+		assert_int_equal(e1[i].bytes, e2[i].bytes);
+		assert_int_equal(e1[i].packets, e2[i].packets);
+		assert_int_equal(e1[i].first_ns, e2[i].first_ns);
+		assert_int_equal(e1[i].last_ns, e2[i].last_ns);
+	}
+	k1 = topo_flows(t1, &all, 600, f1);
+	k2 = topo_flows(t2, &all, 600, f2);
+	assert_int_equal(k1, 300);
+	assert_int_equal(k2, 300);
+	for (size_t i = 0; i < k1; i++) {
+		assert_memory_equal(f1[i]->src, f2[i]->src, 16);
+		assert_memory_equal(f1[i]->dst, f2[i]->dst, 16);
+		assert_int_equal(f1[i]->addr_len, f2[i]->addr_len);
+		assert_int_equal(f1[i]->bytes_rev, f2[i]->bytes_rev);
+		assert_int_equal(f1[i]->flags_rev, f2[i]->flags_rev);
+		assert_int_equal(f1[i]->suppressed, f2[i]->suppressed);
+		assert_string_equal(topo_str(t1, f1[i]->node), topo_str(t2, f2[i]->node));
+		assert_string_equal(topo_str(t1, f1[i]->policy), topo_str(t2, f2[i]->policy));
+		assert_string_equal(topo_str(t1, f1[i]->rule), topo_str(t2, f2[i]->rule));
+	}
+	topo_unlock(t1);
+	topo_unlock(t2);
+	free(e1);
+	free(e2);
+	flow_cols_free(c);
+	flow_batch_free(b);
+	topo_free(t1);
+	topo_free(t2);
+}
+
+/* Columns that do not fit their tables are refused before the batch's
+ * seq counts; a batch may carry both forms. */
+static void test_columns_refused(void **state)
+{
+	struct topo *t = topo_new(NULL);
+	struct flow_cols *c = flow_cols_new("node-r", 6);
+	struct flow_batch *b = flow_batch_new("node-r", 6);
+	const char *lab[] = { "app=x" };
+	FlowRec r = SEG__FLOW__V1__FLOW__INIT;
+	uint8_t a[4] = { 10, 0, 0, 1 };
+	const FlowBatch *v1;
+	FlowBatch m;
+	FlowColumns k;
+	uint32_t bad = 99, two[2] = { 1, 1 };
+	uint64_t last;
+	int w;
+
+	w = flow_cols_workload(c, "ns", "a", 5, lab, 1);
+	assert_int_equal(w, 1);
+	r.src_workload = r.dst_workload = w;
+	r.src_addr = (ProtobufCBinaryData){ 4, a };
+	r.dst_port = 80;
+	r.verdict = V(ALLOW);
+	r.kind = 1;
+	r.policy = (char *)"ns/p";
+	assert_int_equal(flow_cols_add(c, &r), 0);
+	m = *flow_cols_msg(c, 1, 0);
+	k = *m.columns;
+	m.columns = &k;
+	assert_int_equal(flow_batch_check(&m), 0);
+	/* a column with the wrong length */
+	k.n_ports = 2;
+	k.ports = two;
+	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
+	k = *flow_cols_msg(c, 1, 0)->columns;
+	/* references out of range: workload, string, address */
+	k.src_workload = &bad;
+	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
+	k = *flow_cols_msg(c, 1, 0)->columns;
+	k.policy = &bad;
+	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
+	k = *flow_cols_msg(c, 1, 0)->columns;
+	k.src_addr = &bad;
+	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
+	k = *flow_cols_msg(c, 1, 0)->columns;
+	k.addrs.len = 15;
+	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
+	k = *flow_cols_msg(c, 1, 0)->columns;
+	k.n_labels = 0; /* wl_labels says 1 */
+	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
+	k = *flow_cols_msg(c, 1, 0)->columns;
+	k.wl_name = &bad;
+	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
+	assert_int_equal(stats(t).batches, 0);
+	/* seq 1 was not used up: the good batch applies, with v1 flows too */
+	k = *flow_cols_msg(c, 1, 0)->columns;
+	add(b, "a", "b", 81, V(DENY), DIR_EG);
+	v1 = flow_batch_msg(b, 1, 0);
+	m.flows = v1->flows;
+	m.n_flows = v1->n_flows;
+	m.workloads = v1->workloads;
+	m.n_workloads = v1->n_workloads;
+	assert_int_equal(flow_batch_count(&m), 2);
+	assert_int_equal(topo_apply(t, &m, &last), 1);
+	assert_int_equal(stats(t).records, 2);
+	assert_int_equal(stats(t).workloads, 2); /* ns/a from both forms, ns/b */
+	flow_batch_free(b);
+	flow_cols_free(c);
+	topo_free(t);
+}
+
 static void test_names(void **state)
 {
 	uint64_t ns;
@@ -276,6 +573,8 @@ int main(void)
 		cmocka_unit_test(test_builder_roundtrip), cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_exactly_once),	  cmocka_unit_test(test_counting_rule),
 		cmocka_unit_test(test_eviction_lru),	  cmocka_unit_test(test_names),
+		cmocka_unit_test(test_columns_roundtrip), cmocka_unit_test(test_columns_same_store),
+		cmocka_unit_test(test_columns_refused),
 	};
 
 	log_init("t_codec", LOG_LVL_WARN);

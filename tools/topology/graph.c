@@ -48,6 +48,11 @@ struct topo {
 	/* nodes by string id */
 	struct node_state *nodes;
 	uint32_t cap_nodes;
+	/* per batch (under the lock): columnar workload and string maps */
+	uint32_t *scratch;
+	size_t cap_scratch;
+	struct flow_cols_wl *cwl;
+	size_t cap_cwl;
 	struct topo_stats st;
 };
 
@@ -145,21 +150,39 @@ static int wl_rehash(struct topo *t, uint32_t cap)
 	return 0;
 }
 
-static int wl_fill(struct topo *t, struct topo_wl *w, const FlowWorkload *m)
+/* A workload as received: a Workload message (v1) or a columnar entry. */
+struct wl_in {
+	const char *ns, *name, *node;
+	uint32_t identity;
+	const FlowWorkload *m; /* labels from m, or: */
+	const FlowColumns *c;
+	const struct flow_cols_wl *cw;
+};
+
+static int wl_fill(struct topo *t, struct topo_wl *w, const struct wl_in *in)
 {
+	size_t n = in->m ? in->m->n_labels : in->cw->n_labels;
+
 	memset(w, 0, sizeof(*w));
-	w->ns = strdup(m->namespace_);
-	w->name = strdup(m->name);
-	w->labels = m->n_labels ? calloc(m->n_labels, sizeof(char *)) : NULL;
-	if (!w->ns || !w->name || (m->n_labels && !w->labels))
+	w->ns = strdup(in->ns);
+	w->name = strdup(in->name);
+	w->labels = n ? calloc(n, sizeof(char *)) : NULL;
+	if (!w->ns || !w->name || (n && !w->labels))
 		return -ENOMEM;
-	for (size_t i = 0; i < m->n_labels; i++) {
-		if (asprintf(&w->labels[i], "%s=%s", m->labels[i]->key, m->labels[i]->value) < 0)
-			return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (in->m) {
+			if (asprintf(&w->labels[i], "%s=%s", in->m->labels[i]->key,
+				     in->m->labels[i]->value) < 0)
+				return -ENOMEM;
+		} else {
+			w->labels[i] = strdup(flow_cols_label(in->c, in->cw, i));
+			if (!w->labels[i])
+				return -ENOMEM;
+		}
 		w->n_labels++;
 	}
-	w->identity = m->identity;
-	w->node = str_id(&t->strs, m->node);
+	w->identity = in->identity;
+	w->node = str_id(&t->strs, in->node);
 	return 0;
 }
 
@@ -173,17 +196,17 @@ static void wl_clear(struct topo_wl *w)
 }
 
 /* id of the batch's workload; over the cap: 0 (counted) */
-static uint32_t wl_id(struct topo *t, const FlowWorkload *m)
+static uint32_t wl_id(struct topo *t, const struct wl_in *m)
 {
 	uint32_t j;
 
 	if (t->wl_hcap < 2 * (t->n_wls + 1) && wl_rehash(t, t->wl_hcap ? 2 * t->wl_hcap : 1024))
 		return 0;
-	for (j = wl_hash(m->namespace_, m->name) & (t->wl_hcap - 1); t->wl_h[j];
+	for (j = wl_hash(m->ns, m->name) & (t->wl_hcap - 1); t->wl_h[j];
 	     j = (j + 1) & (t->wl_hcap - 1)) {
 		struct topo_wl *w = &t->wls[t->wl_h[j] - 1];
 
-		if (!strcmp(w->ns, m->namespace_) && !strcmp(w->name, m->name)) {
+		if (!strcmp(w->ns, m->ns) && !strcmp(w->name, m->name)) {
 			if (m->identity)
 				w->identity = m->identity;
 			return t->wl_h[j];
@@ -224,11 +247,15 @@ uint32_t topo_n_wls(const struct topo *t)
 
 #define E(t, i) (&(t)->edges[(i)-1])
 
+/* Edges are keyed by interned ids: an integer mix, no string or byte walk. */
 static uint32_t edge_hash(uint32_t src, uint32_t dst, uint16_t port, uint8_t proto)
 {
-	uint32_t k[4] = { src, dst, port, proto };
+	uint64_t h = (uint64_t)src * 0x9e3779b97f4a7c15ull ^
+		     ((uint64_t)dst << 24 | (uint32_t)port << 8 | proto) * 0xc2b2ae3d27d4eb4full;
 
-	return fnv(2166136261u, k, sizeof(k));
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return (uint32_t)(h >> 32);
 }
 
 static void lru_unlink(struct topo *t, uint32_t i)
@@ -406,16 +433,141 @@ static void flow_from_msg(struct topo *t, struct topo_flow *f, const FlowRec *r,
 	f->suppressed = r->suppressed;
 }
 
-static void store_flow(struct topo *t, const struct topo_flow *f)
+/* The ring slot the next record goes to (filled by the caller, then
+ * flow_stored()). */
+static struct topo_flow *ring_slot(struct topo *t)
 {
 	if (t->ring_next >= t->lim.max_flows)
 		t->st.evicted_flows++;
-	t->ring[t->ring_next % t->lim.max_flows] = *f;
-	t->ring_next++;
+	return &t->ring[t->ring_next++ % t->lim.max_flows];
+}
+
+static void flow_stored(struct topo *t, const struct topo_flow *f)
+{
 	if (counts_for_edge(f)) {
 		uint32_t i = edge_get(t, f->src_wl, f->dst_wl, f->dport, f->proto);
 
 		edge_account(E(t, i), f);
+	}
+}
+
+/* ---- columnar batches --------------------------------------------------------------- */
+
+static uint32_t *scratch(struct topo *t, size_t n)
+{
+	if (n > t->cap_scratch) {
+		uint32_t *p = realloc(t->scratch, n * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		t->scratch = p;
+		t->cap_scratch = n;
+	}
+	return t->scratch;
+}
+
+/* string ref of the batch -> id in the store, interned on first use */
+static uint32_t col_str(struct topo *t, const FlowColumns *c, uint32_t *smap, uint32_t ref)
+{
+	if (!ref)
+		return 0;
+	if (smap[ref - 1] == UINT32_MAX)
+		smap[ref - 1] = str_id(&t->strs, c->strings[ref - 1]);
+	return smap[ref - 1];
+}
+
+static void col_addr(const FlowColumns *c, uint32_t ref, uint8_t *out, uint8_t *len)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const uint8_t *a;
+
+	if (!ref)
+		return;
+	a = c->addrs.data + 16 * (ref - 1);
+	if (!memcmp(a, v4mapped, 12)) {
+		memcpy(out, a + 12, 4);
+		*len = 4;
+	} else {
+		memcpy(out, a, 16);
+		*len = 16;
+	}
+}
+
+/* Room for apply_cols(), taken before the batch's seq counts. */
+static int cols_reserve(struct topo *t, const FlowColumns *c)
+{
+	size_t nw = c->n_wl_namespace;
+
+	if (!scratch(t, nw + c->n_strings + 1))
+		return -ENOMEM;
+	if (nw > t->cap_cwl) {
+		struct flow_cols_wl *p = realloc(t->cwl, nw * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		t->cwl = p;
+		t->cap_cwl = nw;
+	}
+	return 0;
+}
+
+/* A checked Columns (flow_cols_check), room reserved: workloads and
+ * strings mapped once per batch, then one pass over the columns. */
+static void apply_cols(struct topo *t, const FlowColumns *c, uint32_t node)
+{
+	size_t nw = c->n_wl_namespace, ns = c->n_strings;
+	uint32_t *wmap = t->scratch, *smap = wmap + nw;
+
+	flow_cols_wls(c, t->cwl);
+	for (size_t i = 0; i < nw; i++) {
+		struct wl_in in = { .ns = t->cwl[i].ns,
+				    .name = t->cwl[i].name,
+				    .node = t->cwl[i].node,
+				    .identity = t->cwl[i].identity,
+				    .c = c,
+				    .cw = &t->cwl[i] };
+
+		wmap[i] = wl_id(t, &in);
+	}
+	memset(smap, 0xff, ns * sizeof(*smap));
+	for (size_t i = 0; i < c->count; i++) {
+		struct topo_flow *f = ring_slot(t);
+		uint32_t meta = FLOW_COL(c, meta, i), ports = FLOW_COL(c, ports, i);
+		uint32_t flags = FLOW_COL(c, tcp_flags, i), sw, dw;
+		uint8_t alen = 16;
+
+		memset(f, 0, sizeof(*f));
+		f->time_ns = FLOW_COL(c, time_ns, i);
+		f->first_ns = FLOW_COL(c, first_seen_ns, i);
+		f->last_ns = FLOW_COL(c, last_seen_ns, i);
+		f->packets_fwd = FLOW_COL(c, packets_fwd, i);
+		f->bytes_fwd = FLOW_COL(c, bytes_fwd, i);
+		f->packets_rev = FLOW_COL(c, packets_rev, i);
+		f->bytes_rev = FLOW_COL(c, bytes_rev, i);
+		col_addr(c, FLOW_COL(c, src_addr, i), f->src, &alen);
+		f->addr_len = alen;
+		col_addr(c, FLOW_COL(c, dst_addr, i), f->dst, &alen);
+		f->sport = ports >> 16;
+		f->dport = ports & 0xffff;
+		f->kind = meta & 0xff;
+		f->dir = meta >> 8 & 0xff;
+		f->verdict = meta >> 16 & 0xff;
+		f->proto = meta >> 24;
+		f->reason = FLOW_COL(c, reason, i);
+		f->flags_fwd = flags & 0xff;
+		f->flags_rev = flags >> 8 & 0xff;
+		sw = FLOW_COL(c, src_workload, i);
+		dw = FLOW_COL(c, dst_workload, i);
+		f->src_wl = sw ? wmap[sw - 1] : 0;
+		f->dst_wl = dw ? wmap[dw - 1] : 0;
+		f->src_id = FLOW_COL(c, src_identity, i);
+		f->dst_id = FLOW_COL(c, dst_identity, i);
+		f->rule_id = FLOW_COL(c, rule_id, i);
+		f->node = c->n_node && c->node[i] ? col_str(t, c, smap, c->node[i]) : node;
+		f->policy = col_str(t, c, smap, FLOW_COL(c, policy, i));
+		f->rule = col_str(t, c, smap, FLOW_COL(c, rule, i));
+		f->suppressed = FLOW_COL(c, suppressed, i);
+		flow_stored(t, f);
 	}
 }
 
@@ -425,10 +577,13 @@ int topo_apply(struct topo *t, const FlowBatch *b, uint64_t *last_seq)
 	struct node_state *ns;
 	int r = 1;
 
+	/* refused whole, before its seq counts */
+	if (flow_batch_check(b))
+		return -EINVAL;
 	topo_lock(t);
 	node = str_id(&t->strs, b->node);
 	ns = node_get(t, node);
-	if (!ns) {
+	if (!ns || (b->columns && cols_reserve(t, b->columns))) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -465,17 +620,27 @@ int topo_apply(struct topo *t, const FlowBatch *b, uint64_t *last_seq)
 			r = -ENOMEM;
 			goto out;
 		}
-		for (size_t i = 0; i < b->n_workloads; i++)
-			wmap[i] = wl_id(t, b->workloads[i]);
+		for (size_t i = 0; i < b->n_workloads; i++) {
+			const FlowWorkload *m = b->workloads[i];
+			struct wl_in in = { .ns = m->namespace_,
+					    .name = m->name,
+					    .node = m->node,
+					    .identity = m->identity,
+					    .m = m };
+
+			wmap[i] = wl_id(t, &in);
+		}
 	}
 	for (size_t i = 0; i < b->n_flows; i++) {
-		struct topo_flow f;
+		struct topo_flow *f = ring_slot(t);
 
-		flow_from_msg(t, &f, b->flows[i], wmap, b->n_workloads, node);
-		store_flow(t, &f);
+		flow_from_msg(t, f, b->flows[i], wmap, b->n_workloads, node);
+		flow_stored(t, f);
 	}
+	if (b->columns)
+		apply_cols(t, b->columns, node);
 	t->st.batches++;
-	t->st.records += b->n_flows;
+	t->st.records += flow_batch_count(b);
 	t->st.dropped_by_senders += b->dropped;
 out:
 	topo_unlock(t);
@@ -768,6 +933,8 @@ void topo_free(struct topo *t)
 	free(t->e_bucket);
 	free(t->ring);
 	free(t->nodes);
+	free(t->scratch);
+	free(t->cwl);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }

@@ -58,6 +58,8 @@ struct topo_rpc {
 	int port;
 	uint32_t watch_queue;
 	struct flow_arena *arena;
+	struct flow_batch *wconv; /* columnar batches as Flow messages, for watchers */
+	grpc_metadata features; /* Export's initial metadata */
 	struct rcall *watchers;
 	struct tag t_shutdown;
 };
@@ -196,6 +198,32 @@ static void watch_push(struct rcall *c, const FlowBatch *b)
 	watch_send(c);
 }
 
+/* Watchers get Flow messages (segctl reads those): a columnar batch is
+ * expanded once for all of them. */
+static void watch_push_all(struct topo_rpc *r, const FlowBatch *b)
+{
+	const FlowBatch *m = NULL;
+	FlowBatch conv;
+
+	if (b->n_flows)
+		for (struct rcall *w = r->watchers; w; w = w->wnext)
+			watch_push(w, b);
+	if (!b->columns || !b->columns->count)
+		return;
+	flow_batch_reset(r->wconv);
+	if (!flow_batch_add_cols(r->wconv, b->columns))
+		m = flow_batch_msg(r->wconv, b->seq, 0);
+	for (struct rcall *w = r->watchers; w; w = w->wnext) {
+		if (!m) {
+			w->wdropped += b->columns->count;
+			continue;
+		}
+		conv = *m;
+		conv.node = b->node;
+		watch_push(w, &conv);
+	}
+}
+
 static void watch_backlog(struct rcall *c)
 {
 	struct topo *t = c->r->t;
@@ -301,6 +329,15 @@ static void export_recv(struct rcall *c, bool ok)
 		return;
 	}
 	res = topo_apply(r->t, b, &c->last_seq);
+	if (res == -EINVAL) {
+		topo_count_rejected(r->t);
+		snprintf(msg, sizeof(msg),
+			 "message %llu: seg.flow.v1.Batch columns do not fit their tables",
+			 (unsigned long long)c->msgs);
+		log_warn("export from node %s: %s", b->node, msg);
+		finish(c, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL, false);
+		return;
+	}
 	if (res == -ERANGE) {
 		snprintf(msg, sizeof(msg), "node %s: expected seq %llu, got %llu: resend from %llu",
 			 b->node, (unsigned long long)c->last_seq + 1, (unsigned long long)b->seq,
@@ -316,9 +353,9 @@ static void export_recv(struct rcall *c, bool ok)
 		c->dups++;
 	} else {
 		c->batches++;
-		c->records += b->n_flows;
-		for (struct rcall *w = r->watchers; w; w = w->wnext)
-			watch_push(w, b);
+		c->records += flow_batch_count(b);
+		if (r->watchers)
+			watch_push_all(r, b);
 	}
 	recv_next(c);
 }
@@ -456,6 +493,12 @@ static void call_begin(struct rcall *c)
 	gpr_free(method);
 	switch (c->kind) {
 	case CALL_EXPORT:
+		/* what this service accepts (FLOW_MD_FEATURES) */
+		md.data.send_initial_metadata.count = 1;
+		md.data.send_initial_metadata.metadata = &c->r->features;
+		start(c, &md, 1, &c->t_md);
+		recv_next(c);
+		break;
 	case CALL_WATCH:
 		start(c, &md, 1, &c->t_md);
 		recv_next(c);
@@ -556,9 +599,12 @@ int topo_rpc_start(struct topo_rpc **out, struct topo *t, const struct topo_rpc_
 	r->t = t;
 	r->watch_queue = o->watch_queue ? o->watch_queue : 65536;
 	r->arena = flow_arena_new(256 * 1024);
+	r->wconv = flow_batch_new("", 0);
+	r->features.key = grpc_slice_from_static_string(FLOW_MD_FEATURES);
+	r->features.value = grpc_slice_from_static_string(FLOW_FEATURE_COLUMNS);
 	r->cq = grpc_completion_queue_create_for_next(NULL);
 	r->srv = grpc_server_create(&ca, NULL);
-	if (!r->arena || !r->cq || !r->srv) {
+	if (!r->arena || !r->wconv || !r->cq || !r->srv) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -614,6 +660,7 @@ void topo_rpc_stop(struct topo_rpc *r)
 	if (r->cq)
 		grpc_completion_queue_destroy(r->cq);
 	flow_arena_free(r->arena);
+	flow_batch_free(r->wconv);
 	free(r);
 	grpc_shutdown();
 }

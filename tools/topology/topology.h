@@ -87,10 +87,12 @@ void topo_free(struct topo *t);
 void topo_lock(struct topo *t);
 void topo_unlock(struct topo *t);
 
-/* Applies one batch (locks). 1 applied, 0 duplicate (already applied:
- * skipped), -ERANGE out of order (seq > last + 1 of the same session: the
- * sender must resend from last + 1), -ENOMEM. *last_seq: highest seq
- * applied for the node's session. */
+/* Applies one batch, records in either form (Flow messages and/or
+ * columns) (locks). 1 applied, 0 duplicate (already applied: skipped),
+ * -ERANGE out of order (seq > last + 1 of the same session: the sender
+ * must resend from last + 1), -EINVAL columns that do not fit
+ * (flow_cols_check: refused before its seq counts), -ENOMEM. *last_seq:
+ * highest seq applied for the node's session. */
 int topo_apply(struct topo *t, const FlowBatch *b, uint64_t *last_seq);
 void topo_count_rejected(struct topo *t);
 void topo_get_stats(struct topo *t, struct topo_stats *st); /* locks */
