@@ -9,8 +9,12 @@
  * Input: records of [type][len: 2 bytes, big endian][len bytes];
  * type % 3: 0 Batch (Export), 1 QueryRequest, 2 WatchRequest.
  * Invariants: no crash, leak or UB; topo_apply returns 1, 0 or -ERANGE
- * (-ENOMEM aside); the stats never count more edges, flows or workloads
- * than the limits allow; renders are NUL-terminated strings.
+ * (-ENOMEM aside), -EINVAL exactly when flow_batch_check() refuses the
+ * batch's columns; the stats never count more edges, flows or workloads
+ * than the limits allow; renders are NUL-terminated strings. Columns that
+ * pass the check are read the way Watch reads them (expanded to Flow
+ * messages: one per record) and encoded again: what the encoder makes
+ * always passes the check, with the same record count.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -76,12 +80,51 @@ static void fz_read(struct topo *t, const struct topo_filter *flt, uint32_t limi
 	flow_batch_free(fb);
 }
 
+/* Checked columns: expanded (Watch), re-encoded, checked again. */
+static void fz_columns(const FlowBatch *b)
+{
+	struct flow_batch *v1 = flow_batch_new(b->node, b->session);
+	struct flow_cols *c = flow_cols_new(b->node, b->session);
+	const FlowBatch *m;
+	FlowBatch *u;
+	uint8_t *buf;
+	size_t len;
+
+	check(v1 && c, "allocations");
+	for (size_t i = 0; i < b->columns->count; i++) {
+		FlowRec r;
+
+		flow_cols_rec(b->columns, i, &r);
+		check(r.src_workload <= b->columns->n_wl_namespace, "workload ref in range");
+	}
+	if (flow_batch_add_cols(v1, b->columns) == 0) {
+		m = flow_batch_msg(v1, b->seq, b->dropped);
+		check(m && m->n_flows == b->columns->count, "one Flow per columnar record");
+		if (flow_cols_add_flows(c, m) == 0) {
+			m = flow_cols_msg(c, b->seq, b->dropped);
+			check(m != NULL, "a columnar message");
+			len = protobuf_c_message_get_packed_size(&m->base);
+			buf = malloc(len ?: 1);
+			check(buf != NULL, "allocation");
+			protobuf_c_message_pack(&m->base, buf);
+			u = seg__flow__v1__batch__unpack(NULL, len, buf);
+			check(u != NULL, "the encoder's bytes unpack");
+			check(flow_batch_check(u) == 0, "the encoder's columns pass the check");
+			check(flow_batch_count(u) == b->columns->count, "same record count");
+			seg__flow__v1__batch__free_unpacked(u, NULL);
+			free(buf);
+		}
+	}
+	flow_cols_free(c);
+	flow_batch_free(v1);
+}
+
 static void fz_batch(struct topo *t, struct flow_arena *a, const uint8_t *d, size_t len,
 		     FlowBatch **last)
 {
 	FlowBatch *b;
 	uint64_t seq;
-	int res;
+	int res, ok;
 
 	flow_arena_reset(a);
 	*last = NULL;
@@ -90,8 +133,13 @@ static void fz_batch(struct topo *t, struct flow_arena *a, const uint8_t *d, siz
 		topo_count_rejected(t);
 		return;
 	}
+	ok = flow_batch_check(b);
 	res = topo_apply(t, b, &seq);
-	check(res == 1 || res == 0 || res == -ERANGE || res == -ENOMEM, "topo_apply result");
+	check(res == 1 || res == 0 || res == -ERANGE || res == -ENOMEM || res == -EINVAL,
+	      "topo_apply result");
+	check((res == -EINVAL) == (ok != 0), "-EINVAL exactly for columns that do not fit");
+	if (ok == 0 && b->columns)
+		fz_columns(b);
 	for (size_t i = 0; i < b->n_flows; i++) {
 		struct topo_filter flt = { .verdict = (int)(i % 4) };
 
