@@ -7,9 +7,16 @@
  * The service runs in this process (its gRPC thread, as in seg-topology);
  * each exporter is a thread with its own channel, standing for one node.
  * Records look like real ones: both workloads from a dictionary of 200,
- * addresses, ports, verdict, policy name; each batch is packed per send.
+ * addresses, ports, verdict, policy name. Each batch is encoded afresh
+ * the way segd's exporter does it (workloads interned, every record added
+ * to a builder), then packed and sent: encoder -> gRPC -> unpack ->
+ * aggregate -> store, acked.
  *
- *   ./build/bench/flows [--records N] [--batch N] [--nodes N]
+ * Both wire forms run in the same process, one after the other:
+ * `columns` (Batch.columns, what segd sends to a service that announces
+ * it) and `flows` (one Flow message per record, every version).
+ *
+ *   ./build/bench/flows [--records N] [--batch N] [--nodes N] [--form columns|flows|both]
  * Prints a markdown report; PASS/MISS against >= 1 000 000 records/s.
  */
 #include "flow.h"
@@ -28,14 +35,19 @@
 
 #define TARGET_RPS 1000000.0
 
+enum form { FORM_FLOWS, FORM_COLUMNS };
+static const char *const form_name[] = { "flows", "columns" };
+
 struct node_job {
 	char target[64];
 	char node[32];
+	enum form form;
 	uint64_t batches;
 	uint32_t batch;
 	uint32_t seed;
 	int err;
-	double build_s;
+	double encode_cpu_s; /* thread CPU in the encoder */
+	bool columns_announced;
 };
 
 static double thread_cpu_s(void)
@@ -54,28 +66,67 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The node's workloads, as segd's snapshot holds them: 200 pods in 10
+ * namespaces, two labels each. */
+struct bench_wl {
+	char ns[16], name[32], lab[48];
+	const char *labels[2];
+};
+static struct bench_wl wls[200];
+
+static void wls_init(void)
+{
+	for (uint32_t s = 0; s < 200; s++) {
+		snprintf(wls[s].ns, sizeof(wls[s].ns), "ns%u", s % 10);
+		snprintf(wls[s].name, sizeof(wls[s].name), "pod-%u", s);
+		snprintf(wls[s].lab, sizeof(wls[s].lab), "app=app%u", s);
+		wls[s].labels[0] = wls[s].lab;
+		wls[s].labels[1] = "tier=backend";
+	}
+}
+
+/* One encoder for either form: v1 builder or columns. */
+struct enc {
+	struct flow_batch *b;
+	struct flow_cols *c;
+};
+
+static int enc_wl(struct enc *e, uint32_t s)
+{
+	const struct bench_wl *w = &wls[s];
+
+	return e->c ? flow_cols_workload(e->c, w->ns, w->name, 1000 + s, w->labels, 2) :
+		      flow_batch_workload(e->b, w->ns, w->name, 1000 + s, w->labels, 2);
+}
+
+static void enc_reset(struct enc *e)
+{
+	if (e->c)
+		flow_cols_reset(e->c);
+	else
+		flow_batch_reset(e->b);
+}
+
+static const FlowBatch *enc_msg(struct enc *e, uint64_t seq)
+{
+	return e->c ? flow_cols_msg(e->c, seq, 0) : flow_batch_msg(e->b, seq, 0);
+}
+
 /* A realistic batch: n records between 200 workloads in 10 namespaces. */
-static int build_batch(struct flow_batch *b, uint32_t n, uint32_t seed)
+static int build_batch(struct enc *e, uint32_t n, uint32_t seed, uint32_t salt)
 {
 	static const char *const verdicts_policy[] = { "", "shop/allow-web", "pay/db-only", "" };
 	uint8_t sa[4] = { 10, 1 }, da[4];
-	char ns[16], name[32], lab[48];
-	const char *labels[2] = { lab, "tier=backend" };
+	uint64_t now = flow_now_ns();
 
-	flow_batch_reset(b);
+	enc_reset(e);
 	for (uint32_t i = 0; i < n; i++) {
 		FlowRec r = SEG__FLOW__V1__FLOW__INIT;
 		uint32_t s = (seed + i * 7) % 200, d = (seed + i * 13 + 1) % 200;
 		int si, di;
 
-		snprintf(ns, sizeof(ns), "ns%u", s % 10);
-		snprintf(name, sizeof(name), "pod-%u", s);
-		snprintf(lab, sizeof(lab), "app=app%u", s);
-		si = flow_batch_workload(b, ns, name, 1000 + s, labels, 2);
-		snprintf(ns, sizeof(ns), "ns%u", d % 10);
-		snprintf(name, sizeof(name), "pod-%u", d);
-		snprintf(lab, sizeof(lab), "app=app%u", d);
-		di = flow_batch_workload(b, ns, name, 1000 + d, labels, 2);
+		si = enc_wl(e, s);
+		di = enc_wl(e, d);
 		if (si < 0 || di < 0)
 			return -ENOMEM;
 		memcpy(da, sa, sizeof(da));
@@ -84,8 +135,8 @@ static int build_batch(struct flow_batch *b, uint32_t n, uint32_t seed)
 		/* IPv4 as 4 bytes; first/last seen left 0 (= time_ns) on new flows */
 		r.src_addr = (ProtobufCBinaryData){ 4, sa };
 		r.dst_addr = (ProtobufCBinaryData){ 4, da };
-		r.time_ns = flow_now_ns();
-		r.src_port = 30000 + (i & 0x7fff);
+		r.time_ns = now + i;
+		r.src_port = 30000 + ((salt + i) & 0x7fff);
 		r.dst_port = 80 + d % 8;
 		r.proto = 6;
 		r.kind = SEG__FLOW__V1__KIND__KIND_NEW;
@@ -100,31 +151,55 @@ static int build_batch(struct flow_batch *b, uint32_t n, uint32_t seed)
 		r.dst_identity = 1000 + d;
 		r.packets_fwd = 1;
 		r.bytes_fwd = 74;
-		if (flow_batch_add(b, &r))
+		if (e->c ? flow_cols_add(e->c, &r) : flow_batch_add(e->b, &r))
 			return -ENOMEM;
 	}
 	return 0;
 }
 
+static int enc_new(struct enc *e, enum form f, const char *node, uint64_t session)
+{
+	e->b = NULL;
+	e->c = NULL;
+	if (f == FORM_COLUMNS)
+		e->c = flow_cols_new(node, session);
+	else
+		e->b = flow_batch_new(node, session);
+	return e->b || e->c ? 0 : -ENOMEM;
+}
+
+static void enc_free(struct enc *e)
+{
+	flow_batch_free(e->b);
+	flow_cols_free(e->c);
+}
+
+/* One node: encodes each batch afresh, sends it, closes for the ack. */
 static void *node_thread(void *arg)
 {
 	struct node_job *j = arg;
 	struct flow_client_opts o = { .target = j->target, .timeout_ms = 30000 };
-	struct flow_batch *b = flow_batch_new(j->node, j->seed);
 	struct flow_client *c = NULL;
 	Seg__Flow__V1__ExportAck ack;
-	double t0 = now_s();
+	struct enc e;
 
-	j->err = b ? build_batch(b, j->batch, j->seed) : -ENOMEM;
-	j->build_s = now_s() - t0;
+	j->err = enc_new(&e, j->form, j->node, j->seed);
 	if (!j->err)
 		j->err = flow_client_new(&c, &o) ?: flow_export_open(c);
-	for (uint64_t seq = 1; !j->err && seq <= j->batches; seq++)
-		j->err = flow_export_send(c, flow_batch_msg(b, seq, 0));
+	if (!j->err)
+		j->columns_announced = flow_export_columns(c);
+	for (uint64_t seq = 1; !j->err && seq <= j->batches; seq++) {
+		double x = thread_cpu_s();
+
+		j->err = build_batch(&e, j->batch, j->seed, seq * j->batch);
+		j->encode_cpu_s += thread_cpu_s() - x;
+		if (!j->err)
+			j->err = flow_export_send(c, enc_msg(&e, seq));
+	}
 	if (!j->err)
 		j->err = flow_export_close(c, &ack);
 	flow_client_free(c);
-	flow_batch_free(b);
+	enc_free(&e);
 	return NULL;
 }
 
@@ -196,31 +271,40 @@ static int bench_memory(void)
 	return st.edges == 100000 ? 0 : -EIO;
 }
 
-/* CPU per record of each stage, one thread, no gRPC: pack (exporter),
- * unpack into the arena and apply (service). */
-static int bench_stages(uint32_t batch)
+/* CPU per record of each stage, one thread, no gRPC: encode and pack
+ * (exporter), unpack into the arena and apply (service). */
+static int bench_stages(enum form form, uint32_t batch, double *service_ns)
 {
 	struct topo_limits lim = { .max_edges = 100000, .max_flows = 100000 };
-	struct flow_batch *b = flow_batch_new("stage", 7);
 	struct flow_arena *ar = flow_arena_new(256 * 1024);
 	struct topo *t = topo_new(&lim);
 	const int rounds = 100;
-	double tp = 0, tu = 0, ta = 0, x;
+	double te = 0, tp = 0, tu = 0, ta = 0, x;
+	size_t bytes = 0;
 	uint64_t last;
+	struct enc e;
 
-	if (!b || !ar || !t || build_batch(b, batch, 3))
+	if (enc_new(&e, form, "stage", 7) || !ar || !t)
 		return -ENOMEM;
 	for (int i = 1; i <= rounds; i++) {
-		const FlowBatch *m = flow_batch_msg(b, i, 0);
-		size_t len = protobuf_c_message_get_packed_size(&m->base);
-		uint8_t *buf = malloc(len);
+		const FlowBatch *m;
+		size_t len;
+		uint8_t *buf;
 		FlowBatch *u;
 
+		x = thread_cpu_s();
+		if (build_batch(&e, batch, 3, i * batch))
+			return -ENOMEM;
+		m = enc_msg(&e, i);
+		te += thread_cpu_s() - x;
+		x = thread_cpu_s();
+		len = protobuf_c_message_get_packed_size(&m->base);
+		buf = malloc(len);
 		if (!buf)
 			return -ENOMEM;
-		x = thread_cpu_s();
 		protobuf_c_message_pack(&m->base, buf);
 		tp += thread_cpu_s() - x;
+		bytes += len;
 		x = thread_cpu_s();
 		flow_arena_reset(ar);
 		u = (void *)protobuf_c_message_unpack(&seg__flow__v1__batch__descriptor,
@@ -230,19 +314,19 @@ static int bench_stages(uint32_t batch)
 		if (!u || topo_apply(t, u, &last) != 1)
 			return -EIO;
 		ta += thread_cpu_s() - x;
-		if (i == 1)
-			printf("| wire size | %.1f bytes/record (batch of %u, 200 workloads in its "
-			       "dictionary) |\n",
-			       (double)len / batch, batch);
 		free(buf);
 	}
-	printf("| CPU per record, one thread | pack %.0f ns, unpack %.0f ns, aggregate+store %.0f ns: "
-	       "%.0f ns, i.e. %.2f M records/s per core for the service side |\n",
-	       tp * 1e9 / rounds / batch, tu * 1e9 / rounds / batch, ta * 1e9 / rounds / batch,
-	       (tp + tu + ta) * 1e9 / rounds / batch, rounds * batch / (tu + ta) / 1e6);
+	*service_ns = (tu + ta) * 1e9 / rounds / batch;
+	printf("| CPU per record, one thread, `%s` | encode %.0f ns, pack %.0f ns (exporter); unpack "
+	       "%.0f ns, aggregate+store %.0f ns (service): %.0f ns, i.e. %.2f M records/s per core "
+	       "for the service side; %.1f bytes/record on the wire |\n",
+	       form_name[form], te * 1e9 / rounds / batch, tp * 1e9 / rounds / batch,
+	       tu * 1e9 / rounds / batch, ta * 1e9 / rounds / batch,
+	       (te + tp + tu + ta) * 1e9 / rounds / batch, 1e3 / *service_ns,
+	       (double)bytes / rounds / batch);
 	topo_free(t);
 	flow_arena_free(ar);
-	flow_batch_free(b);
+	enc_free(&e);
 	return 0;
 }
 
@@ -251,8 +335,8 @@ static void print_load(void)
 	double l[3];
 
 	if (getloadavg(l, 3) == 3)
-		printf("| load average at start | %.2f %.2f %.2f (the machine is shared: "
-		       "compare with the CPU time below) |\n",
+		printf("| load average now | %.2f %.2f %.2f (the machine is shared: "
+		       "compare with the CPU time) |\n",
 		       l[0], l[1], l[2]);
 }
 
@@ -264,22 +348,85 @@ static double cpu_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int main(int argc, char **argv)
+/* End to end with one wire form: records/s (0 on failure). */
+static double bench_e2e(enum form form, uint64_t records, uint64_t batch, uint64_t nodes)
 {
-	static const struct option lo[] = { { "records", 1, NULL, 'r' },
-					    { "batch", 1, NULL, 'b' },
-					    { "nodes", 1, NULL, 'n' },
-					    { "help", 0, NULL, 'h' },
-					    { 0 } };
-	uint64_t records = 4000000, batch = 2000, nodes = 2;
 	struct topo_limits lim = { .max_edges = 100000, .max_flows = 100000 };
 	struct topo_rpc_opts ro = { .addr = "127.0.0.1:0" };
 	struct topo_rpc *rpc = NULL;
-	struct node_job *jobs;
-	pthread_t *thr;
+	struct node_job *jobs = calloc(nodes, sizeof(*jobs));
+	pthread_t *thr = calloc(nodes, sizeof(*thr));
+	struct topo *t = topo_new(&lim);
+	double t0, t1, c0, c1, enc = 0, rps = 0;
+	bool announced = true;
 	struct topo_stats st;
-	struct topo *t;
-	double t0, t1, c0, c1, build = 0;
+	int err = 0;
+
+	if (!jobs || !thr || !t || topo_rpc_start(&rpc, t, &ro)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < nodes; i++) {
+		snprintf(jobs[i].target, sizeof(jobs[i].target), "127.0.0.1:%d",
+			 topo_rpc_port(rpc));
+		snprintf(jobs[i].node, sizeof(jobs[i].node), "node-%llu", (unsigned long long)i);
+		jobs[i].form = form;
+		jobs[i].batch = batch;
+		jobs[i].batches = (records / nodes + batch - 1) / batch;
+		jobs[i].seed = 17 * i + 1;
+	}
+	c0 = cpu_s();
+	t0 = now_s();
+	for (uint64_t i = 0; i < nodes; i++)
+		pthread_create(&thr[i], NULL, node_thread, &jobs[i]);
+	for (uint64_t i = 0; i < nodes; i++) {
+		pthread_join(thr[i], NULL);
+		err = err ?: jobs[i].err;
+		enc += jobs[i].encode_cpu_s;
+		announced = announced && jobs[i].columns_announced;
+	}
+	t1 = now_s();
+	c1 = cpu_s();
+	topo_get_stats(t, &st);
+	rps = st.records / (t1 - t0);
+	printf("| `%s`: exporters -> seg-topology over 127.0.0.1 gRPC | %llu nodes, batches of %llu, "
+	       "%llu records applied (%llu batches, %llu duplicates, %llu rejected); the service "
+	       "announced columns: %s |\n",
+	       form_name[form], (unsigned long long)nodes, (unsigned long long)batch,
+	       (unsigned long long)st.records, (unsigned long long)st.batches,
+	       (unsigned long long)st.duplicates, (unsigned long long)st.rejected,
+	       announced ? "yes" : "no");
+	printf("| `%s`: end to end (encoded, sent, unpacked, aggregated, stored; acked) | **%.0f "
+	       "records/s** (%.2f s) %s |\n",
+	       form_name[form], rps, t1 - t0,
+	       rps >= TARGET_RPS ? "PASS (>= 1 000 000/s)" : "MISS (< 1 000 000/s)");
+	printf("| `%s`: CPU time of the whole process (encoders + gRPC + service) | %.2f s: %.0f ns "
+	       "per record (encoding %.0f ns of it), i.e. %.0f records/s if it had 2 idle cores |\n",
+	       form_name[form], c1 - c0, (c1 - c0) * 1e9 / st.records, enc * 1e9 / st.records,
+	       2 * st.records / (c1 - c0));
+	printf("| `%s`: edges now | %llu (evicted %llu); flows held %llu (evicted %llu) |\n",
+	       form_name[form], (unsigned long long)st.edges, (unsigned long long)st.evicted_edges,
+	       (unsigned long long)st.flows, (unsigned long long)st.evicted_flows);
+	if (st.records != jobs[0].batches * batch * nodes)
+		err = err ?: -EIO;
+out:
+	topo_rpc_stop(rpc);
+	topo_free(t);
+	free(jobs);
+	free(thr);
+	if (err)
+		fprintf(stderr, "%s: an exporter failed: %s\n", form_name[form], strerror(-err));
+	return err ? 0 : rps;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = { { "records", 1, NULL, 'r' }, { "batch", 1, NULL, 'b' },
+					    { "nodes", 1, NULL, 'n' },	 { "form", 1, NULL, 'f' },
+					    { "help", 0, NULL, 'h' },	 { 0 } };
+	uint64_t records = 4000000, batch = 2000, nodes = 2;
+	double rps[2] = { 0, 0 }, svc[2] = { 0, 0 };
+	bool run[2] = { true, true };
 	int c, err = 0;
 
 	log_init("bench-flows", LOG_LVL_WARN);
@@ -294,8 +441,16 @@ int main(int argc, char **argv)
 		case 'n':
 			nodes = strtoull(optarg, NULL, 10);
 			break;
+		case 'f':
+			run[FORM_FLOWS] = !strcmp(optarg, "flows") || !strcmp(optarg, "both");
+			run[FORM_COLUMNS] = !strcmp(optarg, "columns") || !strcmp(optarg, "both");
+			if (run[0] || run[1])
+				break;
+			/* fall through */
 		default:
-			fprintf(stderr, "usage: %s [--records N] [--batch N] [--nodes N]\n",
+			fprintf(stderr,
+				"usage: %s [--records N] [--batch N] [--nodes N] "
+				"[--form columns|flows|both]\n",
 				argv[0]);
 			return c == 'h' ? 0 : 2;
 		}
@@ -304,58 +459,27 @@ int main(int argc, char **argv)
 		fprintf(stderr, "records, batch (<= 50000), nodes (<= 64) must be > 0\n");
 		return 2;
 	}
-	t = topo_new(&lim);
-	if (!t || topo_rpc_start(&rpc, t, &ro))
-		return 1;
-	jobs = calloc(nodes, sizeof(*jobs));
-	thr = calloc(nodes, sizeof(*thr));
-	if (!jobs || !thr)
-		return 1;
-	for (uint64_t i = 0; i < nodes; i++) {
-		snprintf(jobs[i].target, sizeof(jobs[i].target), "127.0.0.1:%d",
-			 topo_rpc_port(rpc));
-		snprintf(jobs[i].node, sizeof(jobs[i].node), "node-%llu", (unsigned long long)i);
-		jobs[i].batch = batch;
-		jobs[i].batches = (records / nodes + batch - 1) / batch;
-		jobs[i].seed = 17 * i + 1;
-	}
+	wls_init();
 	printf("## bench/flows (%ld CPUs online)\n\n", sysconf(_SC_NPROCESSORS_ONLN));
 	printf("| what | result |\n|---|---|\n");
 	print_load();
-	c0 = cpu_s();
-	t0 = now_s();
-	for (uint64_t i = 0; i < nodes; i++)
-		pthread_create(&thr[i], NULL, node_thread, &jobs[i]);
-	for (uint64_t i = 0; i < nodes; i++) {
-		pthread_join(thr[i], NULL);
-		err = err ?: jobs[i].err;
-		build += jobs[i].build_s;
+	for (int f = FORM_COLUMNS; f >= FORM_FLOWS; f--) {
+		if (!run[f])
+			continue;
+		rps[f] = bench_e2e(f, records, batch, nodes);
+		if (!rps[f])
+			err = -EIO;
+		print_load();
 	}
-	t1 = now_s();
-	c1 = cpu_s();
-	topo_get_stats(t, &st);
-	printf("| exporters -> seg-topology over 127.0.0.1 gRPC | %llu nodes, batches of %llu, %llu "
-	       "records applied (%llu batches, %llu duplicates, %llu rejected) |\n",
-	       (unsigned long long)nodes, (unsigned long long)batch, (unsigned long long)st.records,
-	       (unsigned long long)st.batches, (unsigned long long)st.duplicates,
-	       (unsigned long long)st.rejected);
-	printf("| end to end (sent, unpacked, aggregated, stored; acked) | %.0f records/s (%.2f s; "
-	       "building one batch per node: %.1f ms) %s |\n",
-	       st.records / (t1 - t0), t1 - t0, build * 1000,
-	       st.records / (t1 - t0) >= TARGET_RPS ? "PASS (>= 1 000 000/s)" :
-						      "MISS (< 1 000 000/s)");
-	printf("| CPU time of the whole process (exporters + service) | %.2f s: %.2f us per record, "
-	       "i.e. %.0f records/s if it had 2 idle cores |\n",
-	       c1 - c0, (c1 - c0) * 1e6 / st.records, 2 * st.records / (c1 - c0));
-	printf("| edges now | %llu (evicted %llu); flows held %llu (evicted %llu) |\n",
-	       (unsigned long long)st.edges, (unsigned long long)st.evicted_edges,
-	       (unsigned long long)st.flows, (unsigned long long)st.evicted_flows);
-	topo_rpc_stop(rpc);
-	topo_free(t);
-	if (err)
-		fprintf(stderr, "an exporter failed: %s\n", strerror(-err));
-	err = err ?: bench_stages(batch) ?: bench_memory();
-	free(jobs);
-	free(thr);
+	if (run[0] && run[1] && rps[0] > 0)
+		printf("| `columns` / `flows`, end to end, this run | %.2fx |\n",
+		       rps[FORM_COLUMNS] / rps[FORM_FLOWS]);
+	for (int f = FORM_COLUMNS; f >= FORM_FLOWS && !err; f--)
+		if (run[f])
+			err = bench_stages(f, batch, &svc[f]);
+	if (!err && run[0] && run[1])
+		printf("| service CPU per record, `flows` / `columns`, this run | %.2fx |\n",
+		       svc[FORM_FLOWS] / svc[FORM_COLUMNS]);
+	err = err ?: bench_memory();
 	return err ? 1 : 0;
 }
