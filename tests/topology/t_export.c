@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -584,6 +585,22 @@ static int send_spread(const char *ns, int n)
 	return err ? 1 : 0;
 }
 
+/* t_export wire: what an Export stream to the service may carry:
+ * "columns" or "flows" (a service with --no-columns, or an older one). */
+static int print_wire(void)
+{
+	struct flow_client_opts o = { .target = target(), .tls = env_tls() };
+	struct flow_client *c;
+	int err = flow_client_new(&c, &o) ?: flow_export_open(c);
+
+	if (!err) {
+		printf("%s\n", flow_export_columns(c) ? "columns" : "flows");
+		err = flow_export_close(c, NULL);
+	}
+	flow_client_free(c);
+	return err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +612,8 @@ int main(int argc, char **argv)
 	log_init("t_export", LOG_LVL_INFO);
 	if (argc == 4 && !strcmp(argv[1], "send"))
 		return send_one(argv[2], argv[3]);
+	if (argc == 2 && !strcmp(argv[1], "wire"))
+		return print_wire();
 	if (argc == 4 && !strcmp(argv[1], "spread"))
 		return send_spread(argv[2], atoi(argv[3]));
 	return cmocka_run_group_tests_name("topology_export", tests, NULL, NULL);

@@ -187,8 +187,16 @@ start_service() { # start_service NAME ARGS...: sets SVC_PID SVC_GRPC SVC_HTTP
 	SVC_GRPC=127.0.0.1:$(awk '$1=="grpc"{print $2}' "$dir/$name.ports")
 	SVC_HTTP=http://127.0.0.1:$(awk '$1=="http"{print $2}' "$dir/$name.ports")
 }
-start_service small --max-edges 16 --max-flows 32
+# (this one also stands for a service older than columnar batches)
+start_service small --max-edges 16 --max-flows 32 --no-columns
 small_pid=$SVC_PID
+is_wire() { # is_wire GRPC WANT
+	local got
+	got=$(TOPO_GRPC=$1 "$T_EXPORT" wire 2>&1)
+	if [ "$got" = "$2" ]; then ok "Export stream to $1 carries $2"; else bad "wire to $1: got '$got', want '$2'"; fi
+}
+is_wire "$GRPC" columns
+is_wire "$SVC_GRPC" flows
 TOPO_GRPC=$SVC_GRPC "$T_EXPORT" spread evict 50 || bad "t_export spread"
 curl -sf "$SVC_HTTP/api/v1/graph" >"$dir/small.json"
 jq_is "--max-edges 16: 16 edges held, 34 evicted" "$dir/small.json" '[(.edges|length), .stats.evicted_edges, .complete] | @csv' '16,34,false'

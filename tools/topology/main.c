@@ -18,6 +18,7 @@ struct topo_opts {
 	uint32_t max_edges, max_flows, max_workloads, watch_queue;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	const char *ports_file;
+	bool no_columns;
 	bool verbose;
 };
 
@@ -53,6 +54,9 @@ static const struct opt topo_optv[] = {
 		"require client certificates signed by this CA", .defstr = "none"),
 	OPT_STR(0, "ports-file", struct topo_opts, ports_file, "FILE",
 		"write \"grpc PORT\" and \"http PORT\" here once listening (for port 0)"),
+	OPT_BOOL(0, "no-columns", struct topo_opts, no_columns,
+		 "do not announce columnar batches: exporters send Flow messages, as to a service "
+		 "older than them (columns sent anyway are still accepted)"),
 	OPT_BOOL('v', "verbose", struct topo_opts, verbose, "debug messages"),
 	OPT_END,
 };
@@ -129,6 +133,7 @@ int main(int argc, char **argv)
 	}
 	ro = (struct topo_rpc_opts){ .addr = o.grpc,
 				     .watch_queue = o.watch_queue,
+				     .no_columns = o.no_columns,
 				     .tls = { .ca_file = o.tls_client_ca,
 					      .cert_file = o.tls_cert,
 					      .key_file = o.tls_key } };

@@ -60,6 +60,7 @@ struct topo_rpc {
 	struct flow_arena *arena;
 	struct flow_batch *wconv; /* columnar batches as Flow messages, for watchers */
 	grpc_metadata features; /* Export's initial metadata */
+	size_t n_features; /* 0: announce nothing (--no-columns) */
 	struct rcall *watchers;
 	struct tag t_shutdown;
 };
@@ -494,7 +495,7 @@ static void call_begin(struct rcall *c)
 	switch (c->kind) {
 	case CALL_EXPORT:
 		/* what this service accepts (FLOW_MD_FEATURES) */
-		md.data.send_initial_metadata.count = 1;
+		md.data.send_initial_metadata.count = c->r->n_features;
 		md.data.send_initial_metadata.metadata = &c->r->features;
 		start(c, &md, 1, &c->t_md);
 		recv_next(c);
@@ -602,6 +603,7 @@ int topo_rpc_start(struct topo_rpc **out, struct topo *t, const struct topo_rpc_
 	r->wconv = flow_batch_new("", 0);
 	r->features.key = grpc_slice_from_static_string(FLOW_MD_FEATURES);
 	r->features.value = grpc_slice_from_static_string(FLOW_FEATURE_COLUMNS);
+	r->n_features = o->no_columns ? 0 : 1;
 	r->cq = grpc_completion_queue_create_for_next(NULL);
 	r->srv = grpc_server_create(&ca, NULL);
 	if (!r->arena || !r->wconv || !r->cq || !r->srv) {

@@ -150,6 +150,7 @@ struct topo_rpc_opts {
 	const char *addr;
 	struct flow_tls tls;
 	uint32_t watch_queue; /* records queued per watcher before drops; 0 = 65536 */
+	bool no_columns; /* do not announce FLOW_FEATURE_COLUMNS (act as an older service) */
 };
 int topo_rpc_start(struct topo_rpc **r, struct topo *t, const struct topo_rpc_opts *o);
 void topo_rpc_stop(struct topo_rpc *r); /* NULL-safe */
