@@ -132,7 +132,8 @@ struct segd_export {
 	/* thread side; read by status under mu */
 	struct flow_client_opts co;
 	struct flow_client *fc;
-	struct flow_batch *b;
+	struct flow_cols *b; /* the batch being filled: columnar (Batch.columns) */
+	struct flow_batch *v1; /* a spooled batch as Flow messages, for an old service */
 	struct flow_backoff bo;
 	struct exp_spool sp;
 	uint64_t session, seq;
@@ -140,12 +141,13 @@ struct segd_export {
 	uint64_t pending_drop; /* not yet reported in a batch's dropped */
 	uint64_t q_dropped_taken; /* part of q_dropped already in pending_drop */
 	bool connected, spool_full;
+	bool columns; /* the service of the last stream opened takes Batch.columns */
 	char last_error[256];
 	/* status copies (guarded by mu) */
 	struct {
 		uint64_t spool_batches, spool_records, spool_bytes, sent_records, sent_batches,
 			spool_dropped, streams, send_errors;
-		bool connected;
+		bool connected, columns, opened;
 		char last_error[256];
 	} pub;
 };
@@ -862,10 +864,15 @@ static uint64_t spool_ack(struct exp_spool *sp, uint64_t off)
 
 /* ---- the exporter thread ------------------------------------------------------------------------- */
 
+/* The gRPC core's reason when it gave one (a TLS handshake that failed
+ * says so there: "UNAVAILABLE: ... Ssl handshake failed: ... certificate
+ * verify failed"), else the errno's text. */
 static void note_error(struct segd_export *x, const char *what, int err)
 {
+	const char *why = flow_client_last_error(x->fc);
+
 	snprintf(x->last_error, sizeof(x->last_error), "%s %s: %s", what, x->co.target,
-		 strerror(-err));
+		 why && *why ? why : strerror(-err));
 }
 
 static void publish(struct segd_export *x)
@@ -882,11 +889,13 @@ static void publish(struct segd_export *x)
 	x->pub.streams = cs->streams;
 	x->pub.send_errors = cs->send_errors;
 	x->pub.connected = x->connected;
+	x->pub.columns = x->columns;
+	x->pub.opened = cs->streams > 0;
 	memcpy(x->pub.last_error, x->last_error, sizeof(x->last_error));
 	pthread_mutex_unlock(&x->mu);
 }
 
-static void rec_to_flow(struct flow_batch *b, const struct exp_rec *r, FlowRec *f)
+static void rec_to_flow(struct flow_cols *b, const struct exp_rec *r, FlowRec *f)
 {
 	const struct exp_snap *s = r->snap;
 	int32_t wl[2] = { r->src_wl, r->dst_wl };
@@ -899,8 +908,8 @@ static void rec_to_flow(struct flow_batch *b, const struct exp_rec *r, FlowRec *
 		if (wl[i] < 0)
 			continue;
 		w = &s->wl[wl[i]];
-		n = flow_batch_workload(b, w->ns, w->name, w->identity,
-					(const char *const *)w->labels, w->nlabels);
+		n = flow_cols_workload(b, w->ns, w->name, w->identity,
+				       (const char *const *)w->labels, w->nlabels);
 		idx[i] = n > 0 ? (uint32_t)n : 0;
 	}
 	seg__flow__v1__flow__init(f);
@@ -949,7 +958,7 @@ static void rec_to_flow(struct flow_batch *b, const struct exp_rec *r, FlowRec *
  * dropped, counted, when the spool is full: no seq is used then). */
 static void seal(struct segd_export *x)
 {
-	size_t n = flow_batch_len(x->b);
+	size_t n = flow_cols_len(x->b);
 	const FlowBatch *m;
 	uint8_t *buf = NULL;
 	size_t len;
@@ -957,7 +966,7 @@ static void seal(struct segd_export *x)
 
 	if (!n && !x->pending_drop)
 		return; /* an empty batch still carries a drop count */
-	m = flow_batch_msg(x->b, x->seq + 1, x->pending_drop);
+	m = flow_cols_msg(x->b, x->seq + 1, x->pending_drop);
 	if (m) {
 		len = protobuf_c_message_get_packed_size(&m->base);
 		buf = malloc(len ?: 1);
@@ -987,7 +996,46 @@ static void seal(struct segd_export *x)
 		x->seq++;
 		x->pending_drop = 0;
 	}
-	flow_batch_reset(x->b);
+	flow_cols_reset(x->b);
+}
+
+/* One spool entry on the stream: as it is when the service takes columns
+ * (or the entry has none: a spool written before columns); else rewritten
+ * as Flow messages, in its own node, session and seq. */
+static int send_entry(struct segd_export *x, const uint8_t *buf, const struct exp_spool_hdr *h)
+{
+	Seg__Flow__V1__Batch *b;
+	const FlowBatch *m;
+	FlowBatch conv;
+	int err;
+
+	if (flow_export_columns(x->fc))
+		return flow_export_send_raw(x->fc, buf, h->len, h->records);
+	b = seg__flow__v1__batch__unpack(NULL, h->len, buf);
+	if (!b)
+		return -EBADMSG;
+	if (!b->columns) {
+		err = flow_export_send(x->fc, b);
+		goto out;
+	}
+	err = -ENOMEM;
+	if (!x->v1)
+		x->v1 = flow_batch_new("", 0);
+	if (!x->v1)
+		goto out;
+	flow_batch_reset(x->v1);
+	if (flow_batch_add_cols(x->v1, b->columns))
+		goto out;
+	m = flow_batch_msg(x->v1, b->seq, b->dropped);
+	if (!m)
+		goto out;
+	conv = *m;
+	conv.node = b->node;
+	conv.session = b->session;
+	err = flow_export_send(x->fc, &conv);
+out:
+	seg__flow__v1__batch__free_unpacked(b, NULL);
+	return err;
 }
 
 /* Sends what the stream has not carried yet; closes it for an ack once a
@@ -1009,9 +1057,9 @@ static void pump(struct segd_export *x, uint64_t *cursor, uint64_t *opened, uint
 		}
 		*cursor = x->sp.head;
 		*opened = now;
+		x->columns = flow_export_columns(x->fc);
 	}
 	while (*cursor < x->sp.tail) {
-		Seg__Flow__V1__Batch *b;
 		uint64_t off = *cursor;
 
 		err = spool_read(&x->sp, &off, buf, cap, &h);
@@ -1019,15 +1067,13 @@ static void pump(struct segd_export *x, uint64_t *cursor, uint64_t *opened, uint
 			note_error(x, "read spool for", err);
 			goto failed;
 		}
-		b = seg__flow__v1__batch__unpack(NULL, h.len, *buf);
-		if (!b) { /* cannot happen unless the file was damaged: skip it */
+		err = send_entry(x, *buf, &h);
+		if (err == -EBADMSG) { /* cannot happen unless the file was damaged: skip it */
 			log_warn("exporter: spool entry seq %llu unreadable, skipped",
 				 (unsigned long long)h.seq);
 			*cursor = off;
 			continue;
 		}
-		err = flow_export_send(x->fc, b);
-		seg__flow__v1__batch__free_unpacked(b, NULL);
 		if (err) {
 			note_error(x, "send to", err);
 			goto failed;
@@ -1086,7 +1132,7 @@ static void *exporter_main(void *arg)
 			}
 			pthread_cond_timedwait(&x->cv, &x->mu, &ts);
 		}
-		while (x->qlen && n < EXP_POP && flow_batch_len(x->b) + n < EXP_BATCH_MAX) {
+		while (x->qlen && n < EXP_POP && flow_cols_len(x->b) + n < EXP_BATCH_MAX) {
 			take[n++] = x->q[x->qhead];
 			x->qhead = (x->qhead + 1) % EXP_QUEUE;
 			x->qlen--;
@@ -1100,16 +1146,16 @@ static void *exporter_main(void *arg)
 			FlowRec f;
 
 			rec_to_flow(x->b, &take[i], &f);
-			if (flow_batch_add(x->b, &f)) {
+			if (flow_cols_add(x->b, &f)) {
 				x->spool_dropped++;
 				x->pending_drop++;
 			}
 			snap_unref(take[i].snap);
 		}
 		/* drops wait for the next batch at most EXP_BATCH_MS */
-		if (!flow_batch_len(x->b) && !x->pending_drop)
+		if (!flow_cols_len(x->b) && !x->pending_drop)
 			batch_start = mono_ns();
-		if (flow_batch_len(x->b) >= EXP_BATCH_MAX || stop ||
+		if (flow_cols_len(x->b) >= EXP_BATCH_MAX || stop ||
 		    mono_ns() - batch_start >= EXP_BATCH_MS * 1000000ull) {
 			seal(x);
 			batch_start = mono_ns();
@@ -1155,7 +1201,7 @@ static int start_thread(struct segd_export *x)
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		r = mono_ns() ^ ((uint64_t)getpid() << 32);
 	x->session = r;
-	x->b = flow_batch_new(x->node, x->session);
+	x->b = flow_cols_new(x->node, x->session);
 	if (!x->b)
 		return log_err(-ENOMEM, "exporter batch");
 	err = flow_client_new(&x->fc, &x->co);
@@ -1236,7 +1282,8 @@ void segd_export_stop(struct segd_export *x)
 		snap_unref(x->ring[i].snap);
 	snap_unref(x->snap);
 	flow_client_free(x->fc);
-	flow_batch_free(x->b);
+	flow_cols_free(x->b);
+	flow_batch_free(x->v1);
 	if (x->sp.fd >= 0)
 		close(x->sp.fd);
 	free(x->q);
@@ -1263,6 +1310,10 @@ json_t *segd_export_status_json(struct segd_export *x)
 		return o;
 	pthread_mutex_lock(&x->mu);
 	json_object_set_new(o, "connected", json_boolean(x->pub.connected));
+	/* what the service took on the last stream: "columns" or "flows" */
+	json_object_set_new(o, "wire",
+			    x->pub.opened ? json_string(x->pub.columns ? "columns" : "flows") :
+					    json_null());
 	json_object_set_new(o, "queued", json_integer((json_int_t)x->queued));
 	json_object_set_new(o, "sent", json_integer((json_int_t)x->pub.sent_records));
 	json_object_set_new(o, "sent_batches", json_integer((json_int_t)x->pub.sent_batches));
