@@ -17,6 +17,7 @@
  * it) and `flows` (one Flow message per record, every version).
  *
  *   ./build/bench/flows [--records N] [--batch N] [--nodes N] [--form columns|flows|both]
+ *                       [--port N]  (the service's loopback port; 0 = any free one)
  * Prints a markdown report; PASS/MISS against >= 1 000 000 records/s.
  */
 #include "flow.h"
@@ -349,10 +350,12 @@ static double cpu_s(void)
 }
 
 /* End to end with one wire form: records/s (0 on failure). */
-static double bench_e2e(enum form form, uint64_t records, uint64_t batch, uint64_t nodes)
+static double bench_e2e(enum form form, uint64_t records, uint64_t batch, uint64_t nodes,
+			unsigned port)
 {
 	struct topo_limits lim = { .max_edges = 100000, .max_flows = 100000 };
-	struct topo_rpc_opts ro = { .addr = "127.0.0.1:0" };
+	struct topo_rpc_opts ro = { 0 };
+	char addr[32];
 	struct topo_rpc *rpc = NULL;
 	struct node_job *jobs = calloc(nodes, sizeof(*jobs));
 	pthread_t *thr = calloc(nodes, sizeof(*thr));
@@ -362,6 +365,8 @@ static double bench_e2e(enum form form, uint64_t records, uint64_t batch, uint64
 	struct topo_stats st;
 	int err = 0;
 
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	ro.addr = addr;
 	if (!jobs || !thr || !t || topo_rpc_start(&rpc, t, &ro)) {
 		err = -ENOMEM;
 		goto out;
@@ -421,10 +426,15 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = { { "records", 1, NULL, 'r' }, { "batch", 1, NULL, 'b' },
-					    { "nodes", 1, NULL, 'n' },	 { "form", 1, NULL, 'f' },
-					    { "help", 0, NULL, 'h' },	 { 0 } };
+	static const struct option lo[] = { { "records", 1, NULL, 'r' },
+					    { "batch", 1, NULL, 'b' },
+					    { "nodes", 1, NULL, 'n' },
+					    { "form", 1, NULL, 'f' },
+					    { "port", 1, NULL, 'p' },
+					    { "help", 0, NULL, 'h' },
+					    { 0 } };
 	uint64_t records = 4000000, batch = 2000, nodes = 2;
+	unsigned port = 0;
 	double rps[2] = { 0, 0 }, svc[2] = { 0, 0 };
 	bool run[2] = { true, true };
 	int c, err = 0;
@@ -441,6 +451,9 @@ int main(int argc, char **argv)
 		case 'n':
 			nodes = strtoull(optarg, NULL, 10);
 			break;
+		case 'p':
+			port = strtoul(optarg, NULL, 10);
+			break;
 		case 'f':
 			run[FORM_FLOWS] = !strcmp(optarg, "flows") || !strcmp(optarg, "both");
 			run[FORM_COLUMNS] = !strcmp(optarg, "columns") || !strcmp(optarg, "both");
@@ -450,12 +463,12 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: %s [--records N] [--batch N] [--nodes N] "
-				"[--form columns|flows|both]\n",
+				"[--form columns|flows|both] [--port N]\n",
 				argv[0]);
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (!records || !batch || !nodes || batch > 50000 || nodes > 64) {
+	if (!records || !batch || !nodes || batch > 50000 || nodes > 64 || port > 65535) {
 		fprintf(stderr, "records, batch (<= 50000), nodes (<= 64) must be > 0\n");
 		return 2;
 	}
@@ -466,7 +479,7 @@ int main(int argc, char **argv)
 	for (int f = FORM_COLUMNS; f >= FORM_FLOWS; f--) {
 		if (!run[f])
 			continue;
-		rps[f] = bench_e2e(f, records, batch, nodes);
+		rps[f] = bench_e2e(f, records, batch, nodes, port);
 		if (!rps[f])
 			err = -EIO;
 		print_load();
