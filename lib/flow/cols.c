@@ -39,6 +39,13 @@ struct itab {
 	uint32_t cap; /* power of two, >= 2 * entries */
 };
 
+/* caller's keys -> refs (flow_cols_workload_key, flow_cols_str_key) */
+struct kmap {
+	uint64_t *key;
+	uint32_t *ref; /* 0 = empty */
+	uint32_t cap, n;
+};
+
 struct flow_cols {
 	FlowBatch msg;
 	FlowColumns cols;
@@ -59,6 +66,7 @@ struct flow_cols {
 	uint32_t n_wl, cap_wl, n_lab, cap_lab;
 	uint32_t wl_used; /* bit 0: identity, 1: labels */
 	struct itab wt;
+	struct kmap wk, sk;
 	/* records */
 	uint32_t *c32[N_C32];
 	uint64_t *c64[N_C64];
@@ -72,15 +80,19 @@ static uint32_t hash_bytes(uint32_t seed, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull), w;
+	uint32_t lo, hi;
 
 	for (; n >= 8; b += 8, n -= 8) {
 		memcpy(&w, b, 8);
 		h = (h ^ w) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
-	if (n) {
-		w = 0;
-		memcpy(&w, b, n);
+	if (n >= 4) { /* the tail as two overlapping fixed-size loads */
+		memcpy(&lo, b, 4);
+		memcpy(&hi, b + n - 4, 4);
+		h = (h ^ ((uint64_t)hi << 32 | lo)) * 0xc4ceb9fe1a85ec53ull;
+	} else if (n) {
+		w = (uint64_t)b[0] << 16 | (uint64_t)b[n >> 1] << 8 | b[n - 1];
 		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
 	}
 	h ^= h >> 29;
@@ -182,6 +194,11 @@ void flow_cols_reset(struct flow_cols *b)
 	b->n_lab = 0;
 	b->wl_used = 0;
 	itab_clear(&b->wt);
+	if (b->wk.ref)
+		memset(b->wk.ref, 0, b->wk.cap * sizeof(*b->wk.ref));
+	if (b->sk.ref)
+		memset(b->sk.ref, 0, b->sk.cap * sizeof(*b->sk.ref));
+	b->wk.n = b->sk.n = 0;
 	b->n = 0;
 	b->used32 = 0;
 	b->used64 = 0;
@@ -205,6 +222,10 @@ void flow_cols_free(struct flow_cols *b)
 	free(b->wl_nlab);
 	free(b->labels);
 	itab_free(&b->wt);
+	free(b->wk.key);
+	free(b->wk.ref);
+	free(b->sk.key);
+	free(b->sk.ref);
 	for (int k = 0; k < N_C32; k++)
 		free(b->c32[k]);
 	for (int k = 0; k < N_C64; k++)
@@ -271,7 +292,7 @@ int flow_cols_str(struct flow_cols *b, const char *s)
 int flow_cols_addr(struct flow_cols *b, const uint8_t *a, size_t len)
 {
 	uint8_t k[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	uint64_t w[2];
+	uint64_t w[2], x;
 	uint32_t h, j, cap;
 
 	if (len == 4)
@@ -281,17 +302,23 @@ int flow_cols_addr(struct flow_cols *b, const uint8_t *a, size_t len)
 	else
 		return 0;
 	memcpy(w, k, 16);
-	w[0] = w[0] * 0x9e3779b97f4a7c15ull ^ w[1]; /* then murmur3's finalizer */
-	w[0] ^= w[0] >> 33;
-	w[0] *= 0xff51afd7ed558ccdull;
-	w[0] ^= w[0] >> 33;
-	w[0] *= 0xc4ceb9fe1a85ec53ull;
-	h = (uint32_t)(w[0] ^ w[0] >> 33);
+	x = w[0] * 0x9e3779b97f4a7c15ull ^ w[1]; /* then murmur3's finalizer */
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	h = (uint32_t)(x ^ x >> 33);
 	if (itab_grow(&b->at, b->n_addr))
 		return -ENOMEM;
-	for (j = h & (b->at.cap - 1); b->at.ref[j]; j = (j + 1) & (b->at.cap - 1))
-		if (b->at.hash[j] == h && !memcmp(b->addrs + 16 * (b->at.ref[j] - 1), k, 16))
+	for (j = h & (b->at.cap - 1); b->at.ref[j]; j = (j + 1) & (b->at.cap - 1)) {
+		uint64_t o[2];
+
+		if (b->at.hash[j] != h)
+			continue;
+		memcpy(o, b->addrs + 16 * (b->at.ref[j] - 1), 16);
+		if (o[0] == w[0] && o[1] == w[1])
 			return b->at.ref[j];
+	}
 	cap = b->cap_addr;
 	if (grow((void **)&b->addrs, &cap, b->n_addr + 1, 16))
 		return -ENOMEM;
@@ -366,6 +393,86 @@ int flow_cols_workload(struct flow_cols *b, const char *ns, const char *name, ui
 	return b->n_wl;
 }
 
+static uint32_t key_hash(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return (uint32_t)k;
+}
+
+/* slot of key in m (ref 0: free slot for it); -ENOMEM */
+static long kmap_slot(struct kmap *m, uint64_t key)
+{
+	uint32_t j;
+
+	if (m->cap < 2 * (m->n + 1)) {
+		uint32_t cap = m->cap ? 2 * m->cap : 256;
+		uint64_t *k = calloc(cap, sizeof(*k));
+		uint32_t *r = calloc(cap, sizeof(*r));
+
+		if (!k || !r) {
+			free(k);
+			free(r);
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < m->cap; i++) {
+			if (!m->ref[i])
+				continue;
+			for (j = key_hash(m->key[i]) & (cap - 1); r[j]; j = (j + 1) & (cap - 1))
+				;
+			k[j] = m->key[i];
+			r[j] = m->ref[i];
+		}
+		free(m->key);
+		free(m->ref);
+		m->key = k;
+		m->ref = r;
+		m->cap = cap;
+	}
+	for (j = key_hash(key) & (m->cap - 1); m->ref[j] && m->key[j] != key;
+	     j = (j + 1) & (m->cap - 1))
+		;
+	return j;
+}
+
+static int kmap_set(struct kmap *m, long slot, uint64_t key, int ref)
+{
+	if (ref > 0) {
+		m->key[slot] = key;
+		m->ref[slot] = ref;
+		m->n++;
+	}
+	return ref;
+}
+
+int flow_cols_workload_key(struct flow_cols *b, uint64_t key, const char *ns, const char *name,
+			   uint32_t identity, const char *const *labels, size_t n_labels)
+{
+	long j = kmap_slot(&b->wk, key);
+
+	if (j < 0)
+		return -ENOMEM;
+	if (b->wk.ref[j])
+		return b->wk.ref[j];
+	return kmap_set(&b->wk, j, key,
+			flow_cols_workload(b, ns, name, identity, labels, n_labels));
+}
+
+int flow_cols_str_key(struct flow_cols *b, uint64_t key, const char *s)
+{
+	long j;
+
+	if (!s || !*s)
+		return 0;
+	j = kmap_slot(&b->sk, key);
+	if (j < 0)
+		return -ENOMEM;
+	if (b->sk.ref[j])
+		return b->sk.ref[j];
+	return kmap_set(&b->sk, j, key, flow_cols_str(b, s));
+}
+
 static int cols_reserve(struct flow_cols *b)
 {
 	size_t n;
@@ -395,18 +502,25 @@ static int cols_reserve(struct flow_cols *b)
 
 int flow_cols_add(struct flow_cols *b, const FlowRec *r)
 {
+	return flow_cols_add_ref(b, r, -1, -1);
+}
+
+int flow_cols_add_ref(struct flow_cols *b, const FlowRec *r, int policy, int rule_text)
+{
 	uint32_t v32[N_C32];
 	uint64_t v64[N_C64];
 	int sa, da, pol, rule, node;
-	uint32_t i = b->n;
+	uint32_t i = b->n, u32 = 0, u64 = 0;
 
 	if (cols_reserve(b))
 		return -ENOMEM;
 	sa = flow_cols_addr(b, r->src_addr.data, r->src_addr.len);
 	da = flow_cols_addr(b, r->dst_addr.data, r->dst_addr.len);
-	pol = flow_cols_str(b, r->policy);
-	rule = flow_cols_str(b, r->rule);
-	node = flow_cols_str(b, r->node);
+	pol = policy >= 0 ? policy : flow_cols_str(b, r->policy);
+	rule = rule_text >= 0 ? rule_text : flow_cols_str(b, r->rule);
+	node = r->node && *r->node ? flow_cols_str(b, r->node) : 0;
+	if (pol > (int)b->n_str || rule > (int)b->n_str)
+		return -EINVAL;
 	if (sa < 0 || da < 0 || pol < 0 || rule < 0 || node < 0)
 		return -ENOMEM;
 	v32[C32_META] = (r->kind & 0xff) | (r->direction & 0xff) << 8 | (r->verdict & 0xff) << 16 |
@@ -434,12 +548,14 @@ int flow_cols_add(struct flow_cols *b, const FlowRec *r)
 	v64[C64_LAST] = r->last_seen_ns;
 	for (int k = 0; k < N_C32; k++) {
 		b->c32[k][i] = v32[k];
-		b->used32 |= (v32[k] != 0) << k;
+		u32 |= (uint32_t)(v32[k] != 0) << k;
 	}
 	for (int k = 0; k < N_C64; k++) {
 		b->c64[k][i] = v64[k];
-		b->used64 |= (v64[k] != 0) << k;
+		u64 |= (uint32_t)(v64[k] != 0) << k;
 	}
+	b->used32 |= u32;
+	b->used64 |= u64;
 	b->n++;
 	return 0;
 }

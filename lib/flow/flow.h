@@ -85,6 +85,16 @@ int flow_cols_workload(struct flow_cols *b, const char *ns, const char *name, ui
 int flow_cols_str(struct flow_cols *b, const char *s); /* ref, 0 for NULL/"", -ENOMEM */
 int flow_cols_addr(struct flow_cols *b, const uint8_t *a, size_t len); /* len 4/16; else 0 */
 int flow_cols_add(struct flow_cols *b, const FlowRec *r); /* 0 or -ENOMEM */
+/* Faster interning for a caller with stable names (segd's snapshot): a key
+ * the caller guarantees names the same content for the whole batch
+ * (until flow_cols_reset) is looked up as an integer; hashes the strings
+ * only the first time. */
+int flow_cols_workload_key(struct flow_cols *b, uint64_t key, const char *ns, const char *name,
+			   uint32_t identity, const char *const *labels, size_t n_labels);
+int flow_cols_str_key(struct flow_cols *b, uint64_t key, const char *s); /* ref, 0 for "" */
+/* flow_cols_add() with the policy and rule text as refs from
+ * flow_cols_str*() (-1: intern r->policy / r->rule instead). */
+int flow_cols_add_ref(struct flow_cols *b, const FlowRec *r, int policy, int rule_text);
 size_t flow_cols_len(const struct flow_cols *b);
 /* A Batch with .columns (and no .flows); valid until the next call on b. */
 const FlowBatch *flow_cols_msg(struct flow_cols *b, uint64_t seq, uint64_t dropped);

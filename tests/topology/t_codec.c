@@ -396,7 +396,27 @@ static void test_columns_roundtrip(void **state)
 		assert_int_equal(x->tcp_flags_rev, y->tcp_flags_rev);
 		assert_int_equal(x->suppressed, y->suppressed);
 	}
+	/* keyed interning: a key names its content for the batch; the same
+	 * content under another key (or none) is still one entry */
+	{
+		const char *lab[] = { "app=x" };
+		int w1 = flow_cols_workload_key(c, 42, "ns-k", "p", 1, lab, 1);
+		int w2 = flow_cols_workload_key(c, 43, "ns-k", "p", 1, lab, 1);
+		int s1 = flow_cols_str_key(c, 42, "ns-k/pol"), s2 = flow_cols_str(c, "ns-k/pol");
+
+		assert_true(w1 > 0 && s1 > 0);
+		assert_int_equal(w1, w2);
+		assert_int_equal(flow_cols_workload_key(c, 42, "ignored", "x", 0, NULL, 0), w1);
+		assert_int_equal(w1, flow_cols_workload(c, "ns-k", "p", 1, lab, 1));
+		assert_int_equal(s1, s2);
+		assert_int_equal(flow_cols_str_key(c, 42, ""), 0);
+	}
 	/* reset keeps nothing of the last batch */
+	flow_cols_reset(c);
+	assert_int_equal(flow_cols_workload_key(c, 42, "ns-z", "q", 0, NULL, 0), 1);
+	cm = flow_cols_msg(c, 4, 0);
+	assert_int_equal(cm->columns->n_wl_name, 1);
+	assert_string_equal(cm->columns->strings[cm->columns->wl_name[0] - 1], "q");
 	flow_cols_reset(c);
 	cm = flow_cols_msg(c, 4, 0);
 	assert_null(cm->columns);
