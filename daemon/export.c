@@ -57,6 +57,7 @@ struct exp_addr {
 
 struct exp_snap {
 	atomic_uint refs;
+	uint64_t id; /* unique in the process: with an index, the encoder's key */
 	struct exp_wl *wl;
 	size_t nwl;
 	struct exp_addr *addr; /* sorted by address */
@@ -208,6 +209,8 @@ static int rule_cmp(const void *a, const void *b)
 
 /* Workloads are the pods of the manifests (names point into the
  * manifests, which die with the next sync: copied). */
+static atomic_uint_fast64_t snap_ids;
+
 static int snap_build(const struct segd *d, struct exp_snap **out)
 {
 	const struct seg_manifests *m = d->m;
@@ -219,6 +222,7 @@ static int snap_build(const struct segd *d, struct exp_snap **out)
 	if (!s)
 		return -ENOMEM;
 	atomic_init(&s->refs, 1);
+	s->id = atomic_fetch_add(&snap_ids, 1) + 1;
 	if (m && m->npods) {
 		s->wl = calloc(m->npods, sizeof(*s->wl));
 		if (!s->wl)
@@ -895,7 +899,18 @@ static void publish(struct segd_export *x)
 	pthread_mutex_unlock(&x->mu);
 }
 
-static void rec_to_flow(struct flow_cols *b, const struct exp_rec *r, FlowRec *f)
+/* Encoder keys: the snapshot's id and a slot, so names are hashed once
+ * per batch (a snapshot's names never change). */
+#define EXP_KEY_SLOTS (1u << 24)
+static uint64_t exp_key(const struct exp_snap *s, uint32_t slot)
+{
+	return s->id * EXP_KEY_SLOTS + slot;
+}
+
+/* f from r, its workloads, policy and rule text interned in b (*pol,
+ * *rtext: string refs, -1 when they could not be). */
+static void rec_to_flow(struct flow_cols *b, const struct exp_rec *r, FlowRec *f, int *pol,
+			int *rtext)
 {
 	const struct exp_snap *s = r->snap;
 	int32_t wl[2] = { r->src_wl, r->dst_wl };
@@ -908,9 +923,18 @@ static void rec_to_flow(struct flow_cols *b, const struct exp_rec *r, FlowRec *f
 		if (wl[i] < 0)
 			continue;
 		w = &s->wl[wl[i]];
-		n = flow_cols_workload(b, w->ns, w->name, w->identity,
-				       (const char *const *)w->labels, w->nlabels);
+		n = wl[i] < (int32_t)EXP_KEY_SLOTS ?
+			    flow_cols_workload_key(b, exp_key(s, wl[i]), w->ns, w->name,
+						   w->identity, (const char *const *)w->labels,
+						   w->nlabels) :
+			    flow_cols_workload(b, w->ns, w->name, w->identity,
+					       (const char *const *)w->labels, w->nlabels);
 		idx[i] = n > 0 ? (uint32_t)n : 0;
+	}
+	*pol = *rtext = r->rule >= 0 ? -1 : 0;
+	if (r->rule >= 0 && 2 * (uint32_t)r->rule + 1 < EXP_KEY_SLOTS) {
+		*pol = flow_cols_str_key(b, exp_key(s, 2 * r->rule), s->rules[r->rule].policy);
+		*rtext = flow_cols_str_key(b, exp_key(s, 2 * r->rule + 1), s->rules[r->rule].text);
 	}
 	seg__flow__v1__flow__init(f);
 	f->time_ns = r->time_ns;
@@ -1144,9 +1168,10 @@ static void *exporter_main(void *arg)
 
 		for (size_t i = 0; i < n; i++) {
 			FlowRec f;
+			int pol, rtext;
 
-			rec_to_flow(x->b, &take[i], &f);
-			if (flow_cols_add(x->b, &f)) {
+			rec_to_flow(x->b, &take[i], &f, &pol, &rtext);
+			if (flow_cols_add_ref(x->b, &f, pol, rtext)) {
 				x->spool_dropped++;
 				x->pending_drop++;
 			}
