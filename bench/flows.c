@@ -96,7 +96,8 @@ static int enc_wl(struct enc *e, uint32_t s)
 {
 	const struct bench_wl *w = &wls[s];
 
-	return e->c ? flow_cols_workload(e->c, w->ns, w->name, 1000 + s, w->labels, 2) :
+	/* segd keys a workload by its snapshot slot: so does the bench */
+	return e->c ? flow_cols_workload_key(e->c, s, w->ns, w->name, 1000 + s, w->labels, 2) :
 		      flow_batch_workload(e->b, w->ns, w->name, 1000 + s, w->labels, 2);
 }
 
@@ -152,8 +153,14 @@ static int build_batch(struct enc *e, uint32_t n, uint32_t seed, uint32_t salt)
 		r.dst_identity = 1000 + d;
 		r.packets_fwd = 1;
 		r.bytes_fwd = 74;
-		if (e->c ? flow_cols_add(e->c, &r) : flow_batch_add(e->b, &r))
+		if (e->c) {
+			int pol = flow_cols_str_key(e->c, r.verdict, r.policy);
+
+			if (pol < 0 || flow_cols_add_ref(e->c, &r, pol, -1))
+				return -ENOMEM;
+		} else if (flow_batch_add(e->b, &r)) {
 			return -ENOMEM;
+		}
 	}
 	return 0;
 }
