@@ -151,6 +151,25 @@ static int link_old(struct seg_dp *dp, __u32 ifkey, int dir)
 	return bpf_obj_get(path);
 }
 
+/* Both directions of ifkey have a live link (host-side: on that ifindex). */
+static bool link_kept(struct seg_dp *dp, __u32 ifkey)
+{
+	for (int d = 0; d < 2; d++) {
+		struct link_info li;
+		int fd = link_old(dp, ifkey, d);
+		bool live;
+
+		if (fd < 0)
+			return false;
+		live = !link_info_get(fd, &li) && li.ifindex &&
+		       ((ifkey & SEG_IFKEY_NETNS) || li.ifindex == ifkey);
+		close(fd);
+		if (!live)
+			return false;
+	}
+	return true;
+}
+
 /* Stores a new link for (ifkey, dir), replacing (dropping) the old one. */
 static int link_store(struct seg_dp *dp, __u32 ifkey, int dir, int fd)
 {
@@ -311,6 +330,15 @@ int seg_dp_attach(struct seg_dp *dp, const struct seg_dp_attach *a, __u32 *ifkey
 	 * does not tell the netns), so POD links are always made anew. */
 	for (int d = 0; d < 2 && ifkey && a->mode != SEG_ATTACH_POD; d++)
 		old_fd[d] = link_old(dp, ifkey, d);
+	/* Stale pins being rebuilt (adopt.c): an attached interface keeps its
+	 * programs and their maps until seg_dp_commit() moves every link. */
+	if (seg_dp_commit_pending(dp) && ifkey && link_kept(dp, ifkey)) {
+		netns_leave(self);
+		log_debug("ifkey %#x stays on its programs until the commit", ifkey);
+		if (ifkey_out)
+			*ifkey_out = ifkey;
+		goto out;
+	}
 	err = attach_in_ns(a, h, prog_fd, old_fd, new_fd, &ifindex);
 	netns_leave(self);
 	if (err)
