@@ -38,6 +38,11 @@ static const struct segd_opts segd_defaults = {
 	.event_rate = 100,
 	.resync = 30,
 	.debounce = 50,
+	/* From the map capacities: every policy with a rule takes at least one
+	 * of seg_rules' ids (0 is "no rule"), every pod an ipcache entry. */
+	.max_policies = SEG_MAX_RULES - 1,
+	.max_rules = SEG_MAX_RULES - 1,
+	.max_pods = SEG_MAX_IPCACHE,
 	.export_spool_max = 64u << 20,
 	.ct_walk = 5,
 	.flow_idle = 30,
@@ -77,6 +82,14 @@ static const struct opt segd_optv[] = {
 		"rescan interfaces and reconcile the maps this often", .min = 1, .max = 86400),
 	OPT_U32(0, "debounce", struct segd_opts, debounce, "MS",
 		"wait this long after a burst of file or link events before acting", .max = 10000),
+	OPT_U32(0, "max-policies", struct segd_opts, max_policies, "N",
+		"refuse manifests holding more NetworkPolicies (all sources together), before "
+		"parsing them; 0: no limit"),
+	OPT_U32(0, "max-rules", struct segd_opts, max_rules, "N",
+		"refuse manifests whose policies need more rule ids (one per peer of each rule) "
+		"than this; 0: no limit"),
+	OPT_U32(0, "max-pods", struct segd_opts, max_pods, "N",
+		"refuse manifests holding more Pods, before parsing them; 0: no limit"),
 	OPT_STR(0, "metrics", struct segd_opts, metrics, "ADDR:PORT",
 		"serve /metrics (Prometheus text) and /healthz here", .defstr = "off"),
 	OPT_STR(0, "export", struct segd_opts, export_addr, "ADDR",

@@ -61,6 +61,8 @@ struct segd_opts {
 	uint32_t event_rate;
 	uint32_t resync;
 	uint32_t debounce;
+	/* Manifest limits (policy/limits.h), checked before the expensive part. */
+	uint32_t max_policies, max_pods, max_rules;
 	bool audit_default;
 	bool allow_host;
 	bool foreground;

@@ -14,6 +14,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "policy/limits.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,20 +37,35 @@ int segd_parse_addr(const char *s, struct in6_addr *a)
 
 /* ---- sources ----------------------------------------------------------------- */
 
+/* Every source loads under the same limits, counted over all of them. */
+static struct seg_manifest_limits limits_of(const struct segd *d)
+{
+	return (struct seg_manifest_limits){
+		.max_policies = d->o.max_policies,
+		.max_pods = d->o.max_pods,
+		.max_rules = d->o.max_rules,
+	};
+}
+
 static int load_dir(struct segd *d, struct seg_manifests *m, struct seg_diag *diag)
 {
 	if (!d->o.manifests)
 		return 0;
 	if (access(d->o.manifests, F_OK) && errno == ENOENT)
 		return 0; /* not made yet: nothing wanted from it */
-	return seg_manifests_load_path(m, d->o.manifests, diag);
+	struct seg_manifest_limits l = limits_of(d);
+
+	return seg_manifests_load_path_limited(m, d->o.manifests, &l, diag);
 }
 
 static int load_applied(struct segd *d, struct seg_manifests *m, struct seg_diag *diag)
 {
+	struct seg_manifest_limits l = limits_of(d);
+
 	for (size_t i = 0; i < d->napplied; i++) {
 		const struct segd_applied *a = &d->applied[i];
-		int err = seg_manifests_load_buf(m, a->name, a->content, strlen(a->content), diag);
+		int err = seg_manifests_load_buf_limited(m, a->name, a->content, strlen(a->content),
+							 &l, diag);
 
 		if (err)
 			return err;
@@ -70,6 +86,8 @@ static struct seg_pod *pod_find(struct seg_manifests *m, const char *ns, const c
  * select every pod of its namespace). */
 static int load_cni(struct segd *d, struct seg_manifests *m, struct seg_diag *diag)
 {
+	struct seg_manifest_limits l = limits_of(d);
+
 	for (size_t i = 0; i < d->ncni; i++) {
 		const struct segd_cni_pod *p = &d->cni[i];
 		struct seg_pod *pod = pod_find(m, p->ns, p->name);
@@ -99,7 +117,7 @@ static int load_cni(struct segd *d, struct seg_manifests *m, struct seg_diag *di
 		if (len < 0)
 			return -ENOMEM;
 		snprintf(name, sizeof(name), "cni:%.40s", p->container_id);
-		err = seg_manifests_load_buf(m, name, buf, len, diag);
+		err = seg_manifests_load_buf_limited(m, name, buf, len, &l, diag);
 		free(buf);
 		if (err)
 			return err;

@@ -6,6 +6,7 @@
  * and leave the caller's manifests untouched.
  */
 #include "internal.h"
+#include "limits.h"
 #include "util.h"
 #include "addr.h"
 
@@ -21,11 +22,19 @@
 
 #define PATH_MAX_FIELD 256
 
+/* What a load may still add (limits.h): totals of the manifests loaded
+ * before and of the batch so far. */
+struct budget {
+	const struct seg_manifest_limits *lim; /* NULL: no limits */
+	size_t pols, pods, rules;
+};
+
 struct pctx {
 	struct seg_manifests *m; /* the batch being built */
 	const char *file; /* interned */
 	const char *obj; /* "NetworkPolicy x/deny-all" */
 	struct seg_diag *d;
+	struct budget *b;
 };
 
 /*
@@ -949,7 +958,46 @@ static int parse_pod(struct pctx *c, struct fy_node *obj, struct meta *mt)
 	set_loc(c, obj, &p->loc);
 	m->npods++; /* owned by m now, also on error */
 	err = parse_pod_body(c, obj, p);
+	if (!err && c->b->lim && c->b->lim->max_pods && ++c->b->pods > c->b->lim->max_pods) {
+		perr(c, obj, NULL, "more than %zu Pods (limit max-pods)", c->b->lim->max_pods);
+		return -E2BIG;
+	}
 	return err;
+}
+
+/* Rule ids the compiler gives a policy: one per peer of each rule (one for
+ * a rule without peers), in each direction it enforces. */
+static size_t netpol_rules(const struct seg_netpol *np)
+{
+	size_t n = 0;
+
+	for (int d = 0; d < SEG_DIR_MAX; d++)
+		for (size_t r = 0; np->types[d] && r < np->nrules[d]; r++)
+			n += np->rules[d][r].npeers ? np->rules[d][r].npeers : 1;
+	return n;
+}
+
+static int netpol_budget(struct pctx *c, struct fy_node *obj, const struct seg_netpol *np)
+{
+	const struct seg_manifest_limits *l = c->b->lim;
+
+	if (!l)
+		return 0;
+	c->b->pols++;
+	c->b->rules += netpol_rules(np);
+	if (l->max_policies && c->b->pols > l->max_policies) {
+		perr(c, obj, NULL, "more than %zu NetworkPolicies (limit max-policies)",
+		     l->max_policies);
+		return -E2BIG;
+	}
+	if (l->max_rules && c->b->rules > l->max_rules) {
+		perr(c, obj, NULL,
+		     "more than %zu rules (one per peer of each ingress/egress rule; limit "
+		     "max-rules)",
+		     l->max_rules);
+		return -E2BIG;
+	}
+	return 0;
 }
 
 static int parse_netpol(struct pctx *c, struct fy_node *obj, struct meta *mt)
@@ -984,6 +1032,8 @@ static int parse_netpol(struct pctx *c, struct fy_node *obj, struct meta *mt)
 		err = parse_rules(c, spec, np, SEG_DIR_EGRESS);
 	if (!err)
 		err = parse_policy_types(c, spec, np);
+	if (!err)
+		err = netpol_budget(c, obj, np);
 	return err;
 }
 
@@ -1252,11 +1302,92 @@ static bool too_open(const char *buf, size_t len)
 	return false;
 }
 
-static int load_buf(struct seg_manifests *batch, const char *name, const char *buf, size_t len,
-		    struct seg_diag *d)
+static bool ident_char(char ch)
 {
-	struct pctx c = { .m = batch, .d = d };
+	return alnum(ch) || ch == '_' || ch == '-' || ch == '.';
+}
+
+/* At p (after "kind"): `"?\s*:\s*["']?` then the kind name; returns the
+ * name's start or NULL. */
+static const char *kind_value(const char *p, const char *end)
+{
+	if (p < end && (*p == '"' || *p == '\''))
+		p++;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p >= end || *p != ':')
+		return NULL;
+	p++;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p < end && (*p == '"' || *p == '\''))
+		p++;
+	return p;
+}
+
+static bool word_at(const char *p, const char *end, const char *w)
+{
+	size_t n = strlen(w);
+
+	return (size_t)(end - p) >= n && !memcmp(p, w, n) && (p + n == end || !ident_char(p[n]));
+}
+
+/* The text scan of limits.h: counts `kind: NetworkPolicy` and `kind: Pod`
+ * (comment lines skipped) on top of the budget, and refuses the load at
+ * the line of the first object past a limit, before libfyaml runs. */
+static int prescan(struct budget *b, const char *name, const char *buf, size_t len,
+		   struct seg_diag *d)
+{
+	const struct seg_manifest_limits *l = b->lim;
+	const char *end = buf + len, *p = buf, *line_start = buf, *counted = buf;
+	size_t pols = b->pols, pods = b->pods;
+	int line = 1;
+
+	if (!l || (!l->max_policies && !l->max_pods))
+		return 0;
+	/* memchr, not memmem: ASan's memmem checks the whole rest each call */
+	for (; (p = memchr(p, 'k', (size_t)(end - p))); p++) {
+		const char *v, *q;
+		bool comment;
+
+		for (; counted < p; counted++)
+			if (*counted == '\n')
+				line++, line_start = counted + 1;
+		if (end - p < 4 || memcmp(p, "kind", 4) || (p > buf && ident_char(p[-1])))
+			continue;
+		for (q = line_start; q < p && (*q == ' ' || *q == '\t'); q++)
+			;
+		comment = q < p && *q == '#';
+		if (comment)
+			continue;
+		v = kind_value(p + 4, end);
+		if (!v)
+			continue;
+		if (word_at(v, end, "NetworkPolicy") && l->max_policies &&
+		    ++pols > l->max_policies) {
+			snprintf(d->msg, sizeof(d->msg),
+				 "%s:%d: NetworkPolicy: more than %zu NetworkPolicies (limit "
+				 "max-policies); refused before parsing, nothing loaded",
+				 name, line, l->max_policies);
+			return -E2BIG;
+		}
+		if (word_at(v, end, "Pod") && l->max_pods && ++pods > l->max_pods) {
+			snprintf(d->msg, sizeof(d->msg),
+				 "%s:%d: Pod: more than %zu Pods (limit max-pods); refused before "
+				 "parsing, nothing loaded",
+				 name, line, l->max_pods);
+			return -E2BIG;
+		}
+	}
+	return 0;
+}
+
+static int load_buf(struct seg_manifests *batch, const char *name, const char *buf, size_t len,
+		    struct budget *b, struct seg_diag *d)
+{
+	struct pctx c = { .m = batch, .d = d, .b = b };
 	size_t bad = utf8_bad((const unsigned char *)buf, len);
+	int err;
 
 	if (len > MANIFEST_MAX_BYTES) {
 		snprintf(d->msg, sizeof(d->msg), "%s: larger than the %u MiB a manifest may hold",
@@ -1281,6 +1412,9 @@ static int load_buf(struct seg_manifests *batch, const char *name, const char *b
 			 (int)(buf + bad - nl) + 1, (unsigned char)buf[bad]);
 		return -EINVAL;
 	}
+	err = prescan(b, name, buf, len, d);
+	if (err)
+		return err;
 	c.file = intern_file(batch, name);
 	if (!c.file) {
 		snprintf(d->msg, sizeof(d->msg), "%s: out of memory", name);
@@ -1289,11 +1423,13 @@ static int load_buf(struct seg_manifests *batch, const char *name, const char *b
 	return parse_stream(&c, buf, len);
 }
 
-static int load_file(struct seg_manifests *batch, const char *path, struct seg_diag *d)
+static int load_file(struct seg_manifests *batch, const char *path, struct budget *b,
+		     struct seg_diag *d)
 {
 	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, cap;
+	struct stat st;
+	char *buf;
 	int err = 0;
 
 	if (!f) {
@@ -1301,29 +1437,44 @@ static int load_file(struct seg_manifests *batch, const char *path, struct seg_d
 		snprintf(d->msg, sizeof(d->msg), "%s: %s", path, strerror(errno));
 		return err;
 	}
-	{
-		FILE *mem = open_memstream(&buf, &len);
-		char chunk[8192];
+	/* One buffer of the file's size (no copies while it grows), grown only
+	 * if the file does; one byte past the limit at most: load_buf() refuses
+	 * it. */
+	cap = !fstat(fileno(f), &st) && st.st_size > 0 ? (size_t)st.st_size + 1 : 8192;
+	if (cap > MANIFEST_MAX_BYTES + 1)
+		cap = MANIFEST_MAX_BYTES + 1;
+	buf = malloc(cap);
+	while (buf) {
 		size_t n;
 
-		if (!mem) {
-			err = -ENOMEM;
-			goto out;
+		if (len == cap) {
+			size_t ncap =
+				cap > MANIFEST_MAX_BYTES / 2 ? MANIFEST_MAX_BYTES + 1 : cap * 2;
+			char *nb;
+
+			if (cap > MANIFEST_MAX_BYTES)
+				break; /* one byte past the limit: refused */
+			nb = realloc(buf, ncap);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = ncap;
 		}
-		/* read one byte past the limit at most: load_buf() refuses it */
-		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 &&
-		       fwrite(chunk, 1, n, mem) == n && ftell(mem) <= (long)MANIFEST_MAX_BYTES)
-			;
-		if (ferror(f))
-			err = -EIO;
-		if (fclose(mem))
-			err = -ENOMEM;
+		n = fread(buf + len, 1, cap - len, f);
+		if (!n)
+			break;
+		len += n;
 	}
+	if (!buf)
+		err = -ENOMEM;
+	else if (!err && ferror(f))
+		err = -EIO;
 	if (err)
 		snprintf(d->msg, sizeof(d->msg), "%s: read failed: %s", path, strerror(-err));
 	else
-		err = load_buf(batch, path, buf, len, d);
-out:
+		err = load_buf(batch, path, buf, len, b, d);
 	free(buf);
 	fclose(f);
 	return err;
@@ -1339,7 +1490,8 @@ static bool manifest_name(const char *n)
 	       (l > 5 && !strcmp(n + l - 5, ".json"));
 }
 
-static int load_dir(struct seg_manifests *batch, const char *path, struct seg_diag *d)
+static int load_dir(struct seg_manifests *batch, const char *path, struct budget *b,
+		    struct seg_diag *d)
 {
 	struct dirent **ents = NULL;
 	int n, err = 0;
@@ -1355,7 +1507,7 @@ static int load_dir(struct seg_manifests *batch, const char *path, struct seg_di
 
 		if (!err && manifest_name(ents[i]->d_name)) {
 			snprintf(full, sizeof(full), "%s/%s", path, ents[i]->d_name);
-			err = load_file(batch, full, d);
+			err = load_file(batch, full, b, d);
 		}
 		free(ents[i]);
 	}
@@ -1455,21 +1607,40 @@ static int finish_batch(struct seg_manifests *m, struct seg_manifests *b, int er
 	return err;
 }
 
-int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char *buf, size_t len,
-			   struct seg_diag *d)
+static struct budget budget_of(const struct seg_manifests *m, const struct seg_manifest_limits *l)
+{
+	struct budget b = { .lim = l, .pols = m->npols, .pods = m->npods };
+
+	for (size_t i = 0; l && l->max_rules && i < m->npols; i++)
+		b.rules += netpol_rules(&m->pols[i]);
+	return b;
+}
+
+int seg_manifests_load_buf_limited(struct seg_manifests *m, const char *name, const char *buf,
+				   size_t len, const struct seg_manifest_limits *l,
+				   struct seg_diag *d)
 {
 	struct seg_manifests *b = seg_manifests_new();
+	struct budget bud = budget_of(m, l);
 
 	if (!b) {
 		snprintf(d->msg, sizeof(d->msg), "out of memory");
 		return -ENOMEM;
 	}
-	return finish_batch(m, b, load_buf(b, name, buf, len, d), d);
+	return finish_batch(m, b, load_buf(b, name, buf, len, &bud, d), d);
 }
 
-int seg_manifests_load_path(struct seg_manifests *m, const char *path, struct seg_diag *d)
+int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char *buf, size_t len,
+			   struct seg_diag *d)
+{
+	return seg_manifests_load_buf_limited(m, name, buf, len, NULL, d);
+}
+
+int seg_manifests_load_path_limited(struct seg_manifests *m, const char *path,
+				    const struct seg_manifest_limits *l, struct seg_diag *d)
 {
 	struct seg_manifests *b = seg_manifests_new();
+	struct budget bud = budget_of(m, l);
 	struct stat st;
 	int err;
 
@@ -1481,9 +1652,14 @@ int seg_manifests_load_path(struct seg_manifests *m, const char *path, struct se
 		err = -errno;
 		snprintf(d->msg, sizeof(d->msg), "%s: %s", path, strerror(errno));
 	} else if (S_ISDIR(st.st_mode)) {
-		err = load_dir(b, path, d);
+		err = load_dir(b, path, &bud, d);
 	} else {
-		err = load_file(b, path, d);
+		err = load_file(b, path, &bud, d);
 	}
 	return finish_batch(m, b, err, d);
+}
+
+int seg_manifests_load_path(struct seg_manifests *m, const char *path, struct seg_diag *d)
+{
+	return seg_manifests_load_path_limited(m, path, NULL, d);
 }

@@ -132,6 +132,88 @@ static void test_state_file_round_trip(void **state)
 	unlink(path);
 }
 
+static void applied_add(struct segd *d, const char *name, const char *content)
+{
+	d->applied = realloc(d->applied, (d->napplied + 1) * sizeof(*d->applied));
+	assert_non_null(d->applied);
+	d->applied[d->napplied].name = strdup(name);
+	d->applied[d->napplied].content = strdup(content);
+	d->napplied++;
+}
+
+#define NP(name, rule)                                                                       \
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name \
+	", namespace: x}\nspec:\n  podSelector: {}\n" rule
+#define NP_1RULE "  ingress:\n  - from: [{podSelector: {}}]\n"
+#define NP_3RULES "  ingress:\n  - from: [{podSelector: {}}, {namespaceSelector: {}}]\n  - {}\n"
+
+/* The limits (--max-policies, --max-rules, --max-pods) count across the
+ * sources; the text scan refuses before parsing, naming file:line; what it
+ * cannot see (an alias) or does not count (rules) is refused while parsing,
+ * naming file:line:col; comment lines and JSON quotes are understood. */
+static void test_limits(void **state)
+{
+	struct segd d = { .o = { .max_policies = 3, .max_rules = 5, .max_pods = 1 } };
+	struct seg_manifests *m = NULL;
+	struct seg_diag diag = {};
+
+	applied_add(&d, "a.yaml", NP("p1", NP_1RULE) "# kind: NetworkPolicy\n" NP("p2", NP_1RULE));
+	applied_add(&d, "b.json",
+		    "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\" : \"NetworkPolicy\", "
+		    "\"metadata\": {\"name\": \"p3\", \"namespace\": \"x\"}, \"spec\": "
+		    "{\"podSelector\": {}}}");
+	assert_int_equal(segd_manifests_build(&d, &m, &diag), 0);
+	assert_int_equal(m->npols, 3);
+	seg_manifests_free(m);
+	m = NULL;
+
+	/* a fourth policy, in a third source: refused by the text scan at its line */
+	applied_add(&d, "c.yaml", "# one more\n" NP("p4", ""));
+	assert_int_equal(segd_manifests_build(&d, &m, &diag), -E2BIG);
+	assert_null(m);
+	assert_non_null(strstr(diag.msg, "c.yaml:4: NetworkPolicy: more than 3 NetworkPolicies"));
+	assert_non_null(strstr(diag.msg, "max-policies"));
+
+	/* an alias hides the kind from the scan: counted while parsing */
+	free(d.applied[2].content);
+	d.applied[2].content =
+		strdup("apiVersion: v1\nkind: List\nitems:\n"
+		       "- apiVersion: networking.k8s.io/v1\n  kind: &k NetworkPolicy\n"
+		       "  metadata: {name: p4, namespace: x}\n  spec: {podSelector: {}}\n"
+		       "- apiVersion: networking.k8s.io/v1\n  kind: *k\n"
+		       "  metadata: {name: p5, namespace: x}\n  spec: {podSelector: {}}\n");
+	assert_int_equal(segd_manifests_build(&d, &m, &diag), -E2BIG);
+	assert_non_null(strstr(diag.msg, "c.yaml:4:"));
+	assert_non_null(strstr(diag.msg, "NetworkPolicy x/p4: more than 3 NetworkPolicies"));
+
+	/* rules: p1, p2 take 1 each; 3 more pass the 5, 4 more do not */
+	d.o.max_policies = 0;
+	free(d.applied[2].content);
+	d.applied[2].content = strdup(NP("p4", NP_3RULES));
+	assert_int_equal(segd_manifests_build(&d, &m, &diag), 0);
+	seg_manifests_free(m);
+	m = NULL;
+	free(d.applied[2].content);
+	d.applied[2].content = strdup(NP("p4", NP_3RULES "  - {}\n"));
+	assert_int_equal(segd_manifests_build(&d, &m, &diag), -E2BIG);
+	assert_non_null(strstr(diag.msg, "c.yaml:2:"));
+	assert_non_null(strstr(diag.msg, "more than 5 rules"));
+
+	/* pods: the second is refused by the scan */
+	d.o.max_rules = 0;
+	free(d.applied[2].content);
+	d.applied[2].content = strdup(pods_yaml);
+	assert_int_equal(segd_manifests_build(&d, &m, &diag), -E2BIG);
+	assert_non_null(strstr(diag.msg, "c.yaml:7: Pod: more than 1 Pods (limit max-pods)"));
+
+	/* no limits: everything loads */
+	d.o.max_pods = 0;
+	assert_int_equal(segd_manifests_build(&d, &m, &diag), 0);
+	assert_int_equal(m->npods, 2);
+	seg_manifests_free(m);
+	segd_state_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_bad_source_fails_with_location),
 		cmocka_unit_test(test_cni_args_refused),
 		cmocka_unit_test(test_state_file_round_trip),
+		cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
