@@ -51,52 +51,20 @@ static bool peer_matches(const struct seg_namespace *pol_ns, const struct seg_pe
 	return false;
 }
 
-/* Identities inside each ipBlock: an ipBlock peer's list, ready made. */
-static int block_lists(const struct seg_compiled *c, struct idlist **out)
+bool group_matches(const struct seg_compiled *c, size_t g, const struct seg_identity *id)
 {
-	struct idlist *bl = calloc(c->nblocks + 1, sizeof(*bl));
-	size_t *cap = calloc(c->nblocks + 1, sizeof(*cap));
-	int err = 0;
+	const struct cstatic *st = cpriv(c)->st;
+	const struct cgroup *gr = &st->groups[g];
+	const struct cslot *sl = &st->slots[gr->slot];
 
-	if (!bl || !cap)
-		err = -ENOMEM;
-	for (size_t j = 0; j < c->nids && !err; j++) {
-		for (size_t k = 0; k < c->ids[j].nblocks && !err; k++) {
-			struct idlist *l = &bl[c->ids[j].blocks[k]];
-
-			err = vec_reserve(&l->v, &cap[c->ids[j].blocks[k]], l->n, sizeof(*l->v));
-			if (!err)
-				l->v[l->n++] = c->ids[j].id;
+	if (gr->block != SIZE_MAX) {
+		for (size_t k = 0; k < id->nblocks; k++) {
+			if (id->blocks[k] == gr->block)
+				return true;
 		}
+		return false;
 	}
-	free(cap);
-	*out = bl;
-	return err;
-}
-
-static int peer_list_build(const struct seg_compiled *c, const struct seg_namespace *pol_ns,
-			   const struct seg_peer *pe, const struct idlist *bl, __u32 *tmp,
-			   struct idlist *l)
-{
-	size_t bi = 0;
-
-	l->n = 0;
-	if (pe->kind == SEG_PEER_IPBLOCK) {
-		hmap_get(&cpriv(c)->block_by_peer, &pe, sizeof(pe), &bi);
-		tmp = bl[bi].v;
-		l->n = bl[bi].n;
-	} else {
-		for (size_t j = 0; j < c->nids; j++) {
-			if (peer_matches(pol_ns, pe, &c->ids[j]))
-				tmp[l->n++] = c->ids[j].id;
-		}
-	}
-	l->v = malloc((l->n + 1) * sizeof(*l->v));
-	if (!l->v)
-		return -ENOMEM;
-	if (l->n)
-		memcpy(l->v, tmp, l->n * sizeof(*l->v));
-	return 0;
+	return peer_matches(ident_ns(c, c->m->pols[sl->pol].ns), slot_peer(c->m, sl), id);
 }
 
 static void selector_key(struct sbuf *sb, const struct seg_selector *s)
@@ -110,13 +78,16 @@ static void selector_key(struct sbuf *sb, const struct seg_selector *s)
 	}
 }
 
-/* Peers that select the same way share one list: "kind|ns|pod sel|ns sel". */
-static char *peer_key(const struct seg_netpol *np, const struct seg_peer *pe)
+/* Peers that select the same way share one list: "kind|ns|pod sel|ns sel";
+ * ipBlock peers with the same block: "B<block>". */
+static char *peer_key(const struct seg_netpol *np, const struct seg_peer *pe, size_t block)
 {
 	struct sbuf sb = {};
 
-	if (pe->kind == SEG_PEER_IPBLOCK)
-		return NULL;
+	if (pe->kind == SEG_PEER_IPBLOCK) {
+		sb_printf(&sb, "B%zu", block);
+		return sb_take(&sb);
+	}
 	sb_printf(&sb, "%d|%s|", pe->kind, pe->kind == SEG_PEER_PODS ? np->ns : "");
 	selector_key(&sb, &pe->pod_sel);
 	sb_putc(&sb, '|');
@@ -124,64 +95,100 @@ static char *peer_key(const struct seg_netpol *np, const struct seg_peer *pe)
 	return sb_take(&sb);
 }
 
-static int build_peer_lists(struct seg_compiled *c)
+static int sizelist_add(struct sizelist *l, size_t v)
 {
-	struct hmap shared = {};
-	const struct seg_manifests *m = c->m;
-	struct cpriv *p = cpriv(c);
-	__u32 *tmp = malloc((c->nids + 1) * sizeof(*tmp));
-	struct idlist *bl = NULL;
-	size_t cap = 0;
-	int err = tmp ? block_lists(c, &bl) : -ENOMEM;
-
-	for (size_t i = 0; i < m->npols && !err; i++) {
-		const struct seg_netpol *np = &m->pols[i];
-		const struct seg_namespace *pol_ns = ident_ns(c, np->ns);
-
-		for (int d = 0; d < SEG_DIR_MAX && !err; d++) {
-			for (size_t r = 0; np->types[d] && r < np->nrules[d] && !err; r++) {
-				const struct seg_rule *ru = &np->rules[d][r];
-
-				for (size_t k = 0; k < ru->npeers && !err; k++) {
-					const struct seg_peer *pe = &ru->peers[k];
-					char *key = peer_key(np, pe);
-					size_t li;
-
-					if (key && hmap_get_str(&shared, key, &li)) {
-						err = hmap_put(&p->peer_ids, &pe, sizeof(pe), li);
-						free(key);
-						continue;
-					}
-					err = vec_reserve(&p->peer_lists, &cap, p->npeer_lists,
-							  sizeof(*p->peer_lists));
-					if (!err)
-						err = peer_list_build(
-							c, pol_ns, pe, bl, tmp,
-							&p->peer_lists[p->npeer_lists]);
-					li = p->npeer_lists++;
-					if (!err)
-						err = hmap_put(&p->peer_ids, &pe, sizeof(pe), li);
-					if (!err && key)
-						err = hmap_put_str(&shared, key, li);
-					free(key);
-				}
-			}
-		}
-	}
-	for (size_t b = 0; bl && b < c->nblocks; b++)
-		free(bl[b].v);
-	free(bl);
-	free(tmp);
-	hmap_free(&shared);
-	return err;
+	if (vec_reserve(&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
+	l->v[l->n++] = v;
+	return 0;
 }
 
-static const struct idlist *peer_list(const struct seg_compiled *c, const struct seg_peer *pe)
+/* Where a new pod identity may be matched: its namespace's pod selector
+ * groups, every namespace selector group (ipBlock groups: by block). */
+static int group_index(struct seg_compiled *c, size_t g)
 {
-	size_t i = 0;
+	struct cstatic *st = cpriv(c)->st;
+	const struct cslot *sl = &st->slots[st->groups[g].slot];
+	const struct seg_peer *pe = slot_peer(c->m, sl);
+	const char *ns = c->m->pols[sl->pol].ns;
+	size_t i;
 
-	hmap_get(&cpriv(c)->peer_ids, &pe, sizeof(pe), &i);
-	return &cpriv(c)->peer_lists[i];
+	if (pe->kind == SEG_PEER_IPBLOCK) {
+		st->block_group[st->groups[g].block] = g;
+		return 0;
+	}
+	if (pe->kind != SEG_PEER_PODS)
+		return sizelist_add(&st->wide, g);
+	if (!hmap_get_str(&st->ns_groups, ns, &i)) {
+		if (vec_reserve(&st->nsg, &(size_t){ st->nnsg }, st->nnsg, sizeof(*st->nsg)))
+			return -ENOMEM;
+		i = st->nnsg++;
+		memset(&st->nsg[i], 0, sizeof(st->nsg[i]));
+		if (hmap_put_str(&st->ns_groups, ns, i))
+			return -ENOMEM;
+	}
+	return sizelist_add(&st->nsg[i], g);
+}
+
+static int idlist_add(struct idlist *l, __u32 id)
+{
+	if (vec_reserve(&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
+	l->v[l->n++] = id;
+	return 0;
+}
+
+static int build_peer_lists(struct seg_compiled *c)
+{
+	const struct seg_manifests *m = c->m;
+	struct cpriv *p = cpriv(c);
+	struct cstatic *st = p->st;
+	struct hmap shared = {};
+	size_t cap = 0, lcap = 0;
+	int err = 0;
+
+	st->block_group = calloc(st->nblocks + 1, sizeof(*st->block_group));
+	if (!st->block_group)
+		return -ENOMEM;
+	for (size_t s = 0; s < st->nslots && !err; s++) {
+		struct cslot *sl = &st->slots[s];
+		const struct seg_netpol *np = &m->pols[sl->pol];
+		size_t block = sl->group, g; /* ident_build left the block there */
+		char *key;
+
+		sl->group = SIZE_MAX;
+		if (!np->types[sl->dir])
+			continue;
+		key = peer_key(np, slot_peer(m, sl), block);
+		if (!key) {
+			err = -ENOMEM;
+			break;
+		}
+		if (!hmap_get_str(&shared, key, &g)) {
+			err = vec_reserve(&st->groups, &cap, st->ngroups, sizeof(*st->groups));
+			if (!err)
+				err = vec_reserve(&p->lists, &lcap, st->ngroups, sizeof(*p->lists));
+			if (err) {
+				free(key);
+				break;
+			}
+			g = st->ngroups++;
+			st->groups[g].slot = s;
+			st->groups[g].block = block;
+			memset(&p->lists[g], 0, sizeof(p->lists[g]));
+			err = hmap_put_str(&shared, key, g);
+			if (!err)
+				err = group_index(c, g);
+			for (size_t j = 0; j < c->nids && !err; j++) {
+				if (group_matches(c, g, &c->ids[j]))
+					err = idlist_add(&p->lists[g], c->ids[j].id);
+			}
+		}
+		free(key);
+		sl->group = g;
+	}
+	hmap_free(&shared);
+	return err;
 }
 
 /* ---- rule table ------------------------------------------------------------ */
@@ -191,9 +198,11 @@ static const struct idlist *peer_list(const struct seg_compiled *c, const struct
 static int build_rules(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
+	struct cstatic *st = cpriv(c)->st;
 	size_t cap = 0;
 	char key[600];
 
+	st->rules_used = 1; /* rule ids index the counters: 0 = "no rule" */
 	for (size_t i = 0; i < m->npols; i++) {
 		const struct seg_netpol *np = &m->pols[i];
 
@@ -204,19 +213,21 @@ static int build_rules(struct seg_compiled *c, const struct seg_compile_opts *o)
 				for (size_t k = 0; k < (npeers ? npeers : 1); k++) {
 					struct seg_rule_info *ri;
 
-					if (vec_reserve(&c->rules, &cap, c->nrules,
-							sizeof(*c->rules)))
+					if (vec_reserve(&st->rules, &cap, st->nrules,
+							sizeof(*st->rules)))
 						return -ENOMEM;
-					ri = &c->rules[c->nrules];
+					ri = &st->rules[st->nrules];
 					snprintf(key, sizeof(key), "%s/%s/%d/%zu/%zu", np->ns,
 						 np->name, d, r, npeers ? k : (size_t)-1);
 					if (alloc_get(c->numbering->rules,
 						      o->prev ? o->prev->rules : NULL, key,
 						      &ri->rule_id) ||
-					    hmap_put(&cpriv(c)->rule_by_id, &ri->rule_id,
-						     sizeof(ri->rule_id), c->nrules))
+					    hmap_put(&st->rule_by_id, &ri->rule_id,
+						     sizeof(ri->rule_id), st->nrules))
 						return -ENOMEM;
-					c->nrules++;
+					if (ri->rule_id + 1 > st->rules_used)
+						st->rules_used = ri->rule_id + 1;
+					st->nrules++;
 					ri->pol = i;
 					ri->dir = (__u8)d;
 					ri->rule = (int)r;
@@ -225,43 +236,57 @@ static int build_rules(struct seg_compiled *c, const struct seg_compile_opts *o)
 			}
 		}
 	}
+	c->rules = st->rules;
+	c->nrules = st->nrules;
 	return 0;
 }
 
 /* ---- policy entries ---------------------------------------------------------- */
 
+/* Emission of one set's entries into out; seen: this emission's keys
+ * (the first rule writing a key keeps it: it names the verdict). */
 struct emit {
 	struct seg_compiled *c;
-	size_t cap;
-	__u32 policy_id;
-	__u8 dir;
-	__u32 port_mask;
+	struct cset *set;
+	struct seg_pol_entry **out;
+	size_t *n, *cap;
+	struct hmap seen;
+	size_t only; /* index in c->ids: only this remote; SIZE_MAX: all */
+	const unsigned char *gm; /* with only: the groups matching it */
 };
 
 static int emit1(struct emit *e, __u32 remote, __u16 port, __u8 proto, __u8 wild, __u32 rule_id)
 {
-	struct seg_compiled *c = e->c;
 	struct seg_pol_entry *pe;
 	struct seg_policy_key k;
 
 	memset(&k, 0, sizeof(k));
-	k.policy_id = e->policy_id;
+	k.policy_id = e->set->id;
 	k.remote_id = remote;
 	k.port = port;
 	k.proto = proto;
-	k.dir = e->dir;
+	k.dir = e->set->dir;
 	k.port_wild = wild;
-	if (hmap_get(&cpriv(c)->pol_by_key, &k, sizeof(k), NULL))
+	if (hmap_get(&e->seen, &k, sizeof(k), NULL))
 		return 0; /* an earlier rule already allows it; it names the verdict */
-	if (vec_reserve(&c->pol, &e->cap, c->npol, sizeof(*c->pol)))
+	if (vec_reserve(e->out, e->cap, *e->n, sizeof(**e->out)))
 		return -ENOMEM;
-	pe = &c->pol[c->npol];
+	pe = &(*e->out)[(*e->n)++];
 	memset(pe, 0, sizeof(*pe));
 	pe->key = k;
 	pe->val.rule_id = rule_id;
 	pe->val.action = SEG_ACT_ALLOW;
-	e->port_mask |= proto ? 1u << wild : SEG_PMASK_ANYPROTO;
-	return hmap_put(&cpriv(c)->pol_by_key, &k, sizeof(k), c->npol++);
+	e->set->wcnt[proto ? wild : 17]++;
+	return hmap_put(&e->seen, &k, sizeof(k), 1);
+}
+
+__u32 set_mask(const struct cset *s)
+{
+	__u32 mask = 0;
+
+	for (int w = 0; w <= 16; w++)
+		mask |= s->wcnt[w] ? 1u << w : 0;
+	return mask | (s->wcnt[17] ? SEG_PMASK_ANYPROTO : 0);
 }
 
 /* [lo, hi] as aligned power-of-two blocks. */
@@ -280,8 +305,8 @@ static int emit_range(struct emit *e, __u32 remote, __u32 lo, __u32 hi, __u8 pro
 	return err;
 }
 
-/* Every remote of one peer (or ANY) for one port spec. local: the endpoint's
- * pod (ingress named ports resolve there). */
+/* Every remote of one peer (ids; NULL = no peers: ANY) for one port spec.
+ * local: the set's pod (ingress named ports resolve there). */
 static int emit_port(struct emit *e, const struct seg_port *po, const struct idlist *ids,
 		     const struct seg_pod *local, __u32 rule_id)
 {
@@ -291,7 +316,7 @@ static int emit_port(struct emit *e, const struct seg_port *po, const struct idl
 	size_t rn = ids ? ids->n : 1;
 	int err = 0;
 
-	if (po && po->name && e->dir == SEG_DIR_INGRESS) {
+	if (po && po->name && e->set->dir == SEG_DIR_INGRESS) {
 		__u16 port = seg_pod_named_port(local, po->name, po->proto);
 
 		for (size_t i = 0; port && i < rn && !err; i++)
@@ -310,6 +335,8 @@ static int emit_port(struct emit *e, const struct seg_port *po, const struct idl
 
 			if (ids && !hmap_get(&cpriv(c)->id_by_num, &rv[i], sizeof(rv[i]), &j))
 				continue;
+			if (!ids && (e->only != SIZE_MAX ? j != e->only : !cpriv(c)->id_users[j]))
+				continue; /* (an update's identities about to go) */
 			dst = ident_pod(c, j);
 			port = dst ? seg_pod_named_port(dst, po->name, po->proto) : 0;
 			if (port)
@@ -317,6 +344,8 @@ static int emit_port(struct emit *e, const struct seg_port *po, const struct idl
 		}
 		return err;
 	}
+	if (!ids && e->only != SIZE_MAX)
+		return 0; /* ANY entries do not depend on identities */
 	for (size_t i = 0; i < rn && !err; i++) {
 		if (!po)
 			err = emit1(e, rv[i], 0, 0, 16, rule_id);
@@ -349,35 +378,83 @@ static size_t first_rule_idx(const struct seg_compiled *c, size_t pol, __u8 dir,
 	return lo;
 }
 
+/* One policy's rules of the set's direction; with e->only, just the
+ * entries whose remote is that identity. */
 static int emit_policy(struct emit *e, size_t pi, const struct seg_pod *local)
 {
-	const struct seg_netpol *np = &e->c->m->pols[pi];
+	const struct seg_compiled *c = e->c;
+	const struct cstatic *st = cpriv(c)->st;
+	const struct seg_netpol *np = &c->m->pols[pi];
+	__u8 dir = e->set->dir;
+	size_t slot = st->pol_slot[pi];
 	int err = 0;
 
-	for (size_t r = 0; r < np->nrules[e->dir] && !err; r++) {
-		const struct seg_rule *ru = &np->rules[e->dir][r];
-		size_t ri = first_rule_idx(e->c, pi, e->dir, r);
+	for (size_t r = 0; dir && r < np->nrules[0]; r++)
+		slot += np->rules[0][r].npeers;
+	for (size_t r = 0; r < np->nrules[dir] && !err; r++) {
+		const struct seg_rule *ru = &np->rules[dir][r];
+		size_t ri = first_rule_idx(c, pi, dir, r);
 
 		for (size_t k = 0; k < (ru->npeers ? ru->npeers : 1) && !err; k++) {
-			const struct idlist *ids =
-				ru->npeers ? peer_list(e->c, &ru->peers[k]) : NULL;
+			const struct idlist *ids = NULL;
+			struct idlist one;
 
+			if (ru->npeers) {
+				size_t g = st->slots[slot + k].group;
+
+				ids = &cpriv(c)->lists[g];
+				if (e->only != SIZE_MAX) {
+					if (!e->gm[g])
+						continue;
+					one.v = &c->ids[e->only].id;
+					one.n = 1;
+					ids = &one;
+				}
+			}
 			for (size_t q = 0; q < (ru->nports ? ru->nports : 1) && !err; q++)
 				err = emit_port(e, ru->nports ? &ru->ports[q] : NULL, ids, local,
-						e->c->rules[ri + k].rule_id);
+						c->rules[ri + k].rule_id);
 		}
+		slot += ru->npeers;
 	}
 	return err;
 }
 
+static int set_emit(struct seg_compiled *c, struct cset *s, size_t only, const unsigned char *gm,
+		    struct seg_pol_entry **out, size_t *n, size_t *cap)
+{
+	struct emit e = {
+		.c = c, .set = s, .out = out, .n = n, .cap = cap, .only = only, .gm = gm
+	};
+	const struct seg_pod *local = &c->m->pods[s->rep];
+	int err = 0;
+
+	for (size_t i = 0; i < s->nsel && !err; i++)
+		err = emit_policy(&e, s->sel[i], local);
+	hmap_free(&e.seen);
+	return err;
+}
+
+int set_emit_full(struct seg_compiled *c, struct cset *s, struct seg_pol_entry **out, size_t *n,
+		  size_t *cap)
+{
+	return set_emit(c, s, SIZE_MAX, NULL, out, n, cap);
+}
+
+int set_emit_ident(struct seg_compiled *c, struct cset *s, size_t id_idx, const unsigned char *gm,
+		   struct seg_pol_entry **out, size_t *n, size_t *cap)
+{
+	return set_emit(c, s, id_idx, gm, out, n, cap);
+}
+
 /* ---- endpoints ------------------------------------------------------------------- */
 
-static bool is_audit(const struct seg_compiled *c, const struct seg_compile_opts *o, const char *ns)
+bool is_audit(const struct seg_compiled *c, const char *ns)
 {
 	const struct seg_namespace *n = ident_ns(c, ns);
 	int enf = n ? n->enforcement : SEG_ENF_DEFAULT;
 
-	return enf == SEG_ENF_AUDIT || (enf == SEG_ENF_DEFAULT && o->audit_default);
+	return enf == SEG_ENF_AUDIT || (enf == SEG_ENF_DEFAULT && cpriv(c)->st->audit_default);
 }
 
 static bool uses_ingress_names(const struct seg_netpol *np)
@@ -391,146 +468,194 @@ static bool uses_ingress_names(const struct seg_netpol *np)
 	return false;
 }
 
-struct polset {
-	__u32 id;
-	__u32 port_mask;
-};
-
-/* Policies by namespace: endpoints only look at their own namespace's. */
-struct nspols {
-	size_t *v;
-	size_t n, cap;
-};
-
-static int endpoint_dir(struct seg_compiled *c, const struct seg_compile_opts *o,
-			struct seg_ep_entry *ep, __u8 dir, const struct nspols *cand,
-			struct hmap *sigs, struct polset **sets, size_t *nsets, size_t *pol_cap)
+/* The policies selecting pod for dir (into sel, room for the namespace's
+ * policies) and the set's signature (*sig, NULL when none selects it). */
+int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t *nsel, char **sig)
 {
 	const struct seg_manifests *m = c->m;
-	const struct seg_pod *pod = &m->pods[ep->pod];
-	struct sbuf sig = {};
+	const struct cstatic *st = cpriv(c)->st;
+	const struct seg_pod *pod = &m->pods[pi];
+	const struct sizelist *cand = NULL;
+	struct sbuf sb = {};
 	bool names = false;
-	size_t idx;
-	int err = 0;
+	size_t k;
 
-	sb_printf(&sig, "%u:", dir);
-	for (size_t k = 0; cand && k < cand->n; k++) {
+	*nsel = 0;
+	*sig = NULL;
+	if (hmap_get_str(&st->ns_pols, pod->ns, &k))
+		cand = &st->byns[k];
+	sb_printf(&sb, "%u:", dir);
+	for (k = 0; cand && k < cand->n; k++) {
 		size_t i = cand->v[k];
 		const struct seg_netpol *np = &m->pols[i];
 
 		if (!np->types[dir] || !seg_selector_matches(&np->pod_sel, &pod->labels))
 			continue;
-		if (!ep->sel[dir]) {
-			ep->sel[dir] = calloc(cand->n, sizeof(*ep->sel[dir]));
-			if (!ep->sel[dir]) {
-				err = -ENOMEM;
-				goto out;
-			}
-		}
-		ep->sel[dir][ep->nsel[dir]++] = i;
-		sb_printf(&sig, "%s/%s,", np->ns, np->name);
+		sel[(*nsel)++] = i;
+		sb_printf(&sb, "%s/%s,", np->ns, np->name);
 		names |= dir == SEG_DIR_INGRESS && uses_ingress_names(np);
 	}
-	if (!ep->nsel[dir])
-		goto out;
+	if (!*nsel) {
+		sb_free(&sb);
+		return 0;
+	}
 	/* ingress named ports resolve on this pod: its ports join the key */
 	for (size_t i = 0; names && i < pod->nports; i++)
-		sb_printf(&sig, ";%s/%u=%u", pod->ports[i].name ? pod->ports[i].name : "",
+		sb_printf(&sb, ";%s/%u=%u", pod->ports[i].name ? pod->ports[i].name : "",
 			  pod->ports[i].proto, pod->ports[i].port);
-	if (sig.oom) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (!hmap_get_str(sigs, sig.p, &idx)) {
-		struct emit e = { .c = c, .cap = *pol_cap, .dir = dir };
-		struct polset *s = realloc(*sets, (*nsets + 1) * sizeof(**sets));
+	*sig = sb_take(&sb);
+	return *sig ? 0 : -ENOMEM;
+}
 
-		if (!s || alloc_get(c->numbering->policies, o->prev ? o->prev->policies : NULL,
-				    sig.p, &e.policy_id)) {
-			err = -ENOMEM;
-			goto out;
-		}
-		*sets = s;
-		for (size_t i = 0; i < ep->nsel[dir] && !err; i++)
-			err = emit_policy(&e, ep->sel[dir][i], pod);
-		*pol_cap = e.cap;
-		s[*nsets].id = e.policy_id;
-		s[*nsets].port_mask = e.port_mask;
-		idx = (*nsets)++;
-		if (!err)
-			err = hmap_put_str(sigs, sig.p, idx);
+size_t ns_pol_count(const struct seg_compiled *c, const char *ns)
+{
+	const struct cstatic *st = cpriv(c)->st;
+	size_t k;
+
+	return hmap_get_str(&st->ns_pols, ns, &k) ? st->byns[k].n : 0;
+}
+
+/* The set with signature sig: found (one more user) or made, its entries
+ * emitted into out. */
+int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, __u8 dir,
+	    const size_t *sel, size_t nsel, const char *sig, struct seg_pol_entry **out, size_t *n,
+	    size_t *cap, struct cset **res)
+{
+	struct cpriv *p = cpriv(c);
+	struct cset *s;
+	size_t idx;
+	__u32 id;
+	int err;
+
+	if (alloc_get(c->numbering->policies, prev, sig, &id))
+		return -ENOMEM;
+	if (hmap_get(&p->set_by_id, &id, sizeof(id), &idx)) {
+		s = &p->sets[idx];
+		if (!s->users)
+			s->rep = pi;
+		s->users++;
+		*res = s;
+		return 0;
 	}
-	if (!err) {
-		ep->ep.policy_id[dir] = (*sets)[idx].id;
-		ep->ep.port_mask[dir] = (*sets)[idx].port_mask;
-		ep->ep.flags[dir] = SEG_EPF_ISOLATED;
-	}
-out:
-	sb_free(&sig);
+	if (vec_reserve(&p->sets, &p->cap_sets, p->nsets, sizeof(*p->sets)))
+		return -ENOMEM;
+	s = &p->sets[p->nsets];
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	s->dir = dir;
+	s->rep = pi;
+	s->users = 1;
+	s->fresh = true;
+	s->sel = malloc(nsel * sizeof(*s->sel));
+	if (!s->sel)
+		return -ENOMEM;
+	memcpy(s->sel, sel, nsel * sizeof(*sel));
+	s->nsel = nsel;
+	p->nsets++;
+	err = hmap_put(&p->set_by_id, &id, sizeof(id), p->nsets - 1);
+	if (!err)
+		err = set_emit_full(c, s, out, n, cap);
+	*res = s;
 	return err;
+}
+
+/* The endpoint of local pod pi (its identity already known). */
+int endpoint_fill(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi,
+		  struct seg_ep_entry *ep, struct seg_pol_entry **out, size_t *n, size_t *cap)
+{
+	const struct seg_pod *pod = &c->m->pods[pi];
+	size_t *sel = malloc((ns_pol_count(c, pod->ns) + 1) * sizeof(*sel));
+	int err = sel ? 0 : -ENOMEM;
+
+	memset(ep, 0, sizeof(*ep));
+	ep->pod = pi;
+	ep->ep.identity = c->ids[cpriv(c)->pod_id[pi]].id;
+	for (__u8 d = 0; d < SEG_DIR_MAX && !err; d++) {
+		struct cset *s = NULL;
+		size_t nsel;
+		char *sig;
+
+		err = set_select(c, pi, d, sel, &nsel, &sig);
+		if (err || !sig)
+			continue;
+		err = set_use(c, prev, pi, d, sel, nsel, sig, out, n, cap, &s);
+		free(sig);
+		if (err)
+			break;
+		ep->sel[d] = s->sel;
+		ep->nsel[d] = s->nsel;
+		ep->ep.policy_id[d] = s->id;
+		ep->ep.flags[d] = SEG_EPF_ISOLATED;
+		if (is_audit(c, pod->ns))
+			ep->ep.flags[d] |= SEG_EPF_AUDIT;
+	}
+	free(sel);
+	return err;
+}
+
+/* Port masks come from the sets' final contents. */
+void endpoint_masks(struct seg_compiled *c)
+{
+	struct cpriv *p = cpriv(c);
+
+	for (size_t i = 0; i < c->neps; i++) {
+		for (int d = 0; d < SEG_DIR_MAX; d++) {
+			__u32 id = c->eps[i].ep.policy_id[d];
+			size_t k;
+
+			c->eps[i].ep.port_mask[d] =
+				id && hmap_get(&p->set_by_id, &id, sizeof(id), &k) ?
+					set_mask(&p->sets[k]) :
+					0;
+		}
+	}
 }
 
 static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
-	struct cpriv *p = cpriv(c);
-	struct nspols *byns = NULL;
-	struct polset *sets = NULL;
-	size_t nsets = 0, pol_cap = 0, nbyns = 0;
-	struct hmap sigs = {}, nsidx = {};
+	struct cstatic *st = cpriv(c)->st;
+	size_t cap = 0;
 	int err = 0;
 
-	byns = calloc(m->npols + 1, sizeof(*byns));
 	c->eps = calloc(m->npods + 1, sizeof(*c->eps));
-	if (!byns || !c->eps) {
-		err = -ENOMEM;
-		goto out;
-	}
+	if (!c->eps)
+		return -ENOMEM;
 	for (size_t i = 0; i < m->npols && !err; i++) {
-		size_t k = nbyns;
+		size_t k = st->nbyns;
 
-		if (!hmap_get_str(&nsidx, m->pols[i].ns, &k))
-			err = hmap_put_str(&nsidx, m->pols[i].ns, nbyns++);
+		if (!hmap_get_str(&st->ns_pols, m->pols[i].ns, &k)) {
+			err = vec_reserve(&st->byns, &(size_t){ st->nbyns }, st->nbyns,
+					  sizeof(*st->byns));
+			if (!err) {
+				memset(&st->byns[st->nbyns], 0, sizeof(*st->byns));
+				err = hmap_put_str(&st->ns_pols, m->pols[i].ns, st->nbyns++);
+			}
+		}
 		if (!err)
-			err = vec_reserve(&byns[k].v, &byns[k].cap, byns[k].n, sizeof(*byns[k].v));
-		if (!err)
-			byns[k].v[byns[k].n++] = i;
+			err = sizelist_add(&st->byns[k], i);
 	}
 	for (size_t i = 0; i < m->npods && !err; i++) {
-		struct seg_ep_entry *ep = &c->eps[c->neps];
-		const struct nspols *cand = NULL;
-		size_t k;
-
 		if (o->is_local && !o->is_local(&m->pods[i], o->ctx))
 			continue;
-		if (hmap_get_str(&nsidx, m->pods[i].ns, &k))
-			cand = &byns[k];
-		ep->pod = i;
-		ep->ep.identity = c->ids[p->pod_id[i]].id;
-		c->neps++;
-		err = hmap_put(&p->ep_by_pod, &i, sizeof(i), c->neps - 1);
-		for (__u8 d = 0; d < SEG_DIR_MAX && !err; d++) {
-			err = endpoint_dir(c, o, ep, d, cand, &sigs, &sets, &nsets, &pol_cap);
-			if (!err && ep->nsel[d] && is_audit(c, o, m->pods[i].ns))
-				ep->ep.flags[d] |= SEG_EPF_AUDIT;
-		}
+		err = endpoint_fill(c, o->prev ? o->prev->policies : NULL, i, &c->eps[c->neps],
+				    &c->pol, &c->npol, &cap);
+		if (!err)
+			c->neps++;
 	}
-out:
-	for (size_t i = 0; byns && i < nbyns; i++)
-		free(byns[i].v);
-	free(byns);
-	free(sets);
-	hmap_free(&sigs);
-	hmap_free(&nsidx);
+	for (size_t i = 0; i < cpriv(c)->nsets; i++)
+		cpriv(c)->sets[i].fresh = false;
+	endpoint_masks(c);
 	return err;
 }
 
 /* ---- capacity, assembly ----------------------------------------------------------- */
 
-static int check_caps(struct seg_compiled *c, const struct seg_compile_opts *o, struct seg_diag *d)
+int check_caps(struct seg_compiled *c, struct seg_diag *d)
 {
-	const __u32 want[5] = { o->caps.endpoints, o->caps.ipcache, o->caps.ipcache_lpm,
-				o->caps.policy, o->caps.rules };
+	const struct seg_caps *want = &cpriv(c)->st->caps;
+	const __u32 w[5] = { want->endpoints, want->ipcache, want->ipcache_lpm, want->policy,
+			     want->rules };
 	struct sbuf sb = {};
 	int err = 0;
 
@@ -538,13 +663,9 @@ static int check_caps(struct seg_compiled *c, const struct seg_compile_opts *o, 
 	c->caps.used[1] = c->nipc;
 	c->caps.used[2] = c->nlpm;
 	c->caps.used[3] = c->npol;
-	c->caps.used[4] = 1; /* rule ids index the counters: 0 = "no rule" */
-	for (size_t i = 0; i < c->nrules; i++) {
-		if (c->rules[i].rule_id + 1 > c->caps.used[4])
-			c->caps.used[4] = c->rules[i].rule_id + 1;
-	}
+	c->caps.used[4] = cpriv(c)->st->rules_used;
 	for (int i = 0; i < 5; i++) {
-		c->caps.cap[i] = want[i] ? want[i] : cap_default[i];
+		c->caps.cap[i] = w[i] ? w[i] : cap_default[i];
 		if (c->caps.used[i] > c->caps.cap[i]) {
 			sb_printf(&sb, "%s%s needs %zu entries, capacity %zu", err ? "; " : "",
 				  seg_cap_name(i), c->caps.used[i], c->caps.cap[i]);
@@ -558,7 +679,7 @@ static int check_caps(struct seg_compiled *c, const struct seg_compile_opts *o, 
 	return err;
 }
 
-static int pol_cmp(const void *a, const void *b)
+int pol_cmp(const void *a, const void *b)
 {
 	const struct seg_policy_key *x = &((const struct seg_pol_entry *)a)->key;
 	const struct seg_policy_key *y = &((const struct seg_pol_entry *)b)->key;
@@ -576,18 +697,12 @@ static int pol_cmp(const void *a, const void *b)
 	return (int)x->port_wild - (int)y->port_wild;
 }
 
-static int index_policy(struct seg_compiled *c)
+unsigned long long compile_serial(void)
 {
-	struct cpriv *p = cpriv(c);
+	/* tells lib/apply which compile an update started from */
+	static unsigned long long next;
 
-	if (c->npol)
-		qsort(c->pol, c->npol, sizeof(*c->pol), pol_cmp);
-	hmap_free(&p->pol_by_key);
-	for (size_t i = 0; i < c->npol; i++) {
-		if (hmap_put(&p->pol_by_key, &c->pol[i].key, sizeof(c->pol[i].key), i))
-			return -ENOMEM;
-	}
-	return 0;
+	return __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
 }
 
 int seg_compile(const struct seg_manifests *m, const struct seg_compile_opts *o,
@@ -595,15 +710,28 @@ int seg_compile(const struct seg_manifests *m, const struct seg_compile_opts *o,
 {
 	static const struct seg_compile_opts none;
 	struct seg_compiled *c = calloc(1, sizeof(*c));
+	struct cpriv *p = NULL;
 	int err;
 
 	*out = NULL;
 	if (!o)
 		o = &none;
-	if (!c || !(c->priv = calloc(1, sizeof(struct cpriv)))) {
+	if (c)
+		c->priv = p = calloc(1, sizeof(struct cpriv));
+	if (p)
+		p->st = calloc(1, sizeof(*p->st));
+	if (!c || !p || !p->st) {
+		free(p);
 		free(c);
 		return cdiag(d, "out of memory"), -ENOMEM;
 	}
+	p->st->refs = 1;
+	p->st->audit_default = o->audit_default;
+	p->st->caps = o->caps;
+	p->serial = compile_serial();
+	p->npods = m->npods;
+	p->npols = m->npols;
+	p->nnss = m->nnss;
 	c->m = m;
 	err = ident_build(c, o, d);
 	if (err)
@@ -613,13 +741,13 @@ int seg_compile(const struct seg_manifests *m, const struct seg_compile_opts *o,
 		err = build_rules(c, o);
 	if (!err)
 		err = build_endpoints(c, o);
-	if (!err)
-		err = index_policy(c);
+	if (!err && c->npol)
+		qsort(c->pol, c->npol, sizeof(*c->pol), pol_cmp);
 	if (err) {
 		cdiag(d, "out of memory compiling policies");
 		goto fail;
 	}
-	err = check_caps(c, o, d);
+	err = check_caps(c, d);
 	*out = c;
 	return err;
 fail:
@@ -627,36 +755,37 @@ fail:
 	return err;
 }
 
+void cpriv_free(struct seg_compiled *c)
+{
+	struct cpriv *p = cpriv(c);
+
+	if (!p)
+		return;
+	for (size_t i = 0; p->lists && i < p->st->ngroups; i++)
+		free(p->lists[i].v);
+	free(p->lists);
+	for (size_t i = 0; i < p->nsets; i++)
+		free(p->sets[i].sel);
+	free(p->sets);
+	hmap_free(&p->set_by_id);
+	free(p->d_add);
+	free(p->d_del);
+	free(p->d_fresh);
+	free(p->d_new);
+	free(p->d_dead);
+}
+
 void seg_compiled_free(struct seg_compiled *c)
 {
-	struct cpriv *p;
-
 	if (!c)
 		return;
-	p = cpriv(c);
-	for (size_t i = 0; i < c->neps; i++) {
-		free(c->eps[i].sel[0]);
-		free(c->eps[i].sel[1]);
-	}
-	/* a failed endpoint may have its sel allocated without being counted */
-	if (c->eps && c->m && c->neps < c->m->npods) {
-		free(c->eps[c->neps].sel[0]);
-		free(c->eps[c->neps].sel[1]);
-	}
 	free(c->eps);
 	free(c->pol);
-	free(c->rules);
-	if (p) {
-		for (size_t i = 0; i < p->npeer_lists; i++)
-			free(p->peer_lists[i].v);
-		free(p->peer_lists);
-		hmap_free(&p->peer_ids);
-		hmap_free(&p->pol_by_key);
-		hmap_free(&p->ep_by_pod);
-		hmap_free(&p->rule_by_id);
-	}
+	cpriv_free(c);
 	ident_free(c);
-	free(p);
+	if (c->priv)
+		cstatic_put(cpriv(c)->st);
+	free(c->priv);
 	free(c);
 }
 
@@ -673,23 +802,40 @@ __u32 seg_ipcache_lookup(const struct seg_compiled *c, const struct in6_addr *a)
 	return x ? x->id : SEG_ID_WORLD;
 }
 
+/* c->eps is ordered by pod index. */
 const struct seg_ep_entry *seg_compiled_endpoint(const struct seg_compiled *c,
 						 const struct seg_pod *pod)
 {
-	size_t pi, i;
+	size_t pi, lo = 0, hi;
 
 	if (pod < c->m->pods || pod >= c->m->pods + c->m->npods)
 		return NULL;
 	pi = (size_t)(pod - c->m->pods);
-	return hmap_get(&cpriv(c)->ep_by_pod, &pi, sizeof(pi), &i) ? &c->eps[i] : NULL;
+	hi = c->neps;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (c->eps[mid].pod < pi)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->neps && c->eps[lo].pod == pi ? &c->eps[lo] : NULL;
+}
+
+/* c->pol is sorted by key. */
+const struct seg_pol_entry *seg_compiled_pol(const struct seg_compiled *c,
+					     const struct seg_policy_key *k)
+{
+	struct seg_pol_entry e = { .key = *k };
+
+	return c->npol ? bsearch(&e, c->pol, c->npol, sizeof(*c->pol), pol_cmp) : NULL;
 }
 
 static const struct seg_pol_entry *pol_get(const struct seg_compiled *c,
 					   const struct seg_policy_key *k)
 {
-	size_t i;
-
-	return hmap_get(&cpriv(c)->pol_by_key, k, sizeof(*k), &i) ? &c->pol[i] : NULL;
+	return seg_compiled_pol(c, k);
 }
 
 const struct seg_pol_entry *seg_policy_lookup(const struct seg_compiled *c,
@@ -742,7 +888,8 @@ const struct seg_rule_info *seg_rule_get(const struct seg_compiled *c, __u32 rul
 {
 	size_t i;
 
-	return hmap_get(&cpriv(c)->rule_by_id, &rule_id, sizeof(rule_id), &i) ? &c->rules[i] : NULL;
+	return hmap_get(&cpriv(c)->st->rule_by_id, &rule_id, sizeof(rule_id), &i) ? &c->rules[i] :
+										    NULL;
 }
 
 void seg_rule_describe(const struct seg_compiled *c, __u32 rule_id, char *buf, size_t len)

@@ -80,12 +80,11 @@ static int diff_pol(const struct seg_compiled *old, const struct seg_compiled *n
 
 	for (size_t i = 0; from && i < from->npol && !err; i++) {
 		const struct seg_pol_entry *e = &from->pol[i];
-		size_t j;
-		bool there = to && hmap_get(&cpriv(to)->pol_by_key, &e->key, sizeof(e->key), &j);
+		const struct seg_pol_entry *t = to ? seg_compiled_pol(to, &e->key) : NULL;
 
-		if (del && !there && ops->policy_del)
+		if (del && !t && ops->policy_del)
 			err = ops->policy_del(ctx, &e->key);
-		else if (!del && (!there || memcmp(&e->val, &to->pol[j].val, sizeof(e->val))) &&
+		else if (!del && (!t || memcmp(&e->val, &t->val, sizeof(e->val))) &&
 			 ops->policy_set)
 			err = ops->policy_set(ctx, e);
 	}

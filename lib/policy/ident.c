@@ -68,25 +68,43 @@ const struct seg_namespace *ident_ns(const struct seg_compiled *c, const char *n
 
 const struct seg_pod *ident_pod(const struct seg_compiled *c, size_t id_idx)
 {
-	return cpriv(c)->id_pod[id_idx];
+	size_t r = cpriv(c)->id_rep[id_idx];
+
+	return r >= c->m->npods ? NULL : &c->m->pods[r];
 }
 
 /* ---- namespaces ------------------------------------------------------------ */
+
+/* ns_by_name for c->m: declared namespaces, then the implicit ones. */
+int ns_index(struct seg_compiled *c)
+{
+	const struct seg_manifests *m = c->m;
+	struct cpriv *p = cpriv(c);
+	const struct cstatic *st = p->st;
+
+	hmap_free(&p->ns_by_name);
+	for (size_t i = 0; i < m->nnss; i++) {
+		if (hmap_put_str(&p->ns_by_name, m->nss[i].name, (size_t)&m->nss[i]))
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < st->nimplicit; i++) {
+		if (hmap_put_str(&p->ns_by_name, st->implicit[i].name, (size_t)&st->implicit[i]))
+			return -ENOMEM;
+	}
+	return 0;
+}
 
 static int build_namespaces(struct seg_compiled *c)
 {
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
+	struct cstatic *st = p->st;
 	size_t cap = m->npods + m->npols;
-	int err = 0;
+	int err = ns_index(c);
 
-	for (size_t i = 0; i < m->nnss; i++) {
-		if (hmap_put_str(&p->ns_by_name, m->nss[i].name, (size_t)&m->nss[i]))
-			return -ENOMEM;
-	}
 	/* implicit namespaces: allocate once so pointers stay valid */
-	p->implicit = calloc(cap + 1, sizeof(*p->implicit));
-	if (!p->implicit)
+	st->implicit = calloc(cap + 1, sizeof(*st->implicit));
+	if (err || !st->implicit)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->npods + m->npols && !err; i++) {
 		const char *name = i < m->npods ? m->pods[i].ns : m->pols[i - m->npods].ns;
@@ -94,11 +112,11 @@ static int build_namespaces(struct seg_compiled *c)
 
 		if (ident_ns(c, name))
 			continue;
-		ns = &p->implicit[p->nimplicit];
+		ns = &st->implicit[st->nimplicit];
 		ns->name = strdup(name);
 		ns->labels.v = calloc(1, sizeof(*ns->labels.v));
 		ns->implicit = true;
-		p->nimplicit++;
+		st->nimplicit++;
 		if (!ns->name || !ns->labels.v)
 			return -ENOMEM;
 		ns->labels.n = 1;
@@ -109,6 +127,46 @@ static int build_namespaces(struct seg_compiled *c)
 		err = hmap_put_str(&p->ns_by_name, ns->name, (size_t)ns);
 	}
 	return err;
+}
+
+/* Every peer of every rule (both directions, policyTypes or not), by
+ * position: pol_slot[i] is policy i's first. */
+static int build_slots(struct seg_compiled *c)
+{
+	const struct seg_manifests *m = c->m;
+	struct cstatic *st = cpriv(c)->st;
+	size_t n = 0;
+
+	st->pol_slot = calloc(m->npols + 1, sizeof(*st->pol_slot));
+	if (!st->pol_slot)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->npols; i++) {
+		st->pol_slot[i] = n;
+		for (int d = 0; d < SEG_DIR_MAX; d++) {
+			for (size_t r = 0; r < m->pols[i].nrules[d]; r++)
+				n += m->pols[i].rules[d][r].npeers;
+		}
+	}
+	st->pol_slot[m->npols] = n;
+	st->slots = calloc(n + 1, sizeof(*st->slots));
+	if (!st->slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->npols; i++) {
+		for (int d = 0; d < SEG_DIR_MAX; d++) {
+			for (size_t r = 0; r < m->pols[i].nrules[d]; r++) {
+				for (size_t k = 0; k < m->pols[i].rules[d][r].npeers; k++) {
+					struct cslot *sl = &st->slots[st->nslots++];
+
+					sl->pol = i;
+					sl->dir = (__u8)d;
+					sl->rule = (__u32)r;
+					sl->peer = (__u32)k;
+					sl->group = SIZE_MAX;
+				}
+			}
+		}
+	}
+	return 0;
 }
 
 /* ---- ipBlocks and prefixes ---------------------------------------------------- */
@@ -153,7 +211,7 @@ static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
 
 struct bref {
 	char *key;
-	struct seg_ipblock *b;
+	size_t slot;
 };
 
 static int bref_cmp(const void *a, const void *b)
@@ -161,44 +219,37 @@ static int bref_cmp(const void *a, const void *b)
 	return strcmp(((const struct bref *)a)->key, ((const struct bref *)b)->key);
 }
 
-static int build_blocks(struct seg_compiled *c)
+/* Distinct ipBlocks (by canonical text, sorted by it) and each ipBlock
+ * peer's block index (its slot's group is made per block later). */
+static int build_blocks(struct seg_compiled *c, size_t *slot_block)
 {
 	const struct seg_manifests *m = c->m;
-	struct cpriv *p = cpriv(c);
+	struct cstatic *st = cpriv(c)->st;
+	struct hmap by_key = {};
 	struct bref *refs = NULL;
 	size_t nrefs = 0, cap = 0;
 	int err = 0;
 
-	for (size_t i = 0; i < m->npols && !err; i++) {
-		for (int d = 0; d < SEG_DIR_MAX && !err; d++) {
-			for (size_t r = 0; r < m->pols[i].nrules[d] && !err; r++) {
-				struct seg_rule *ru = &m->pols[i].rules[d][r];
+	for (size_t s = 0; s < st->nslots && !err; s++) {
+		const struct seg_peer *pe = slot_peer(m, &st->slots[s]);
+		struct sbuf sb = {};
 
-				for (size_t pe = 0; pe < ru->npeers && !err; pe++) {
-					struct sbuf sb = {};
-					size_t idx;
-
-					if (ru->peers[pe].kind != SEG_PEER_IPBLOCK)
-						continue;
-					block_key(&ru->peers[pe].block, &sb);
-					if (sb.oom ||
-					    vec_reserve(&refs, &cap, nrefs, sizeof(*refs))) {
-						sb_free(&sb);
-						err = -ENOMEM;
-						break;
-					}
-					if (hmap_get_str(&p->block_by_key, sb.p, &idx)) {
-						sb_free(&sb);
-						continue;
-					}
-					refs[nrefs].key = sb_take(&sb);
-					refs[nrefs].b = &ru->peers[pe].block;
-					err = hmap_put_str(&p->block_by_key, refs[nrefs].key,
-							   nrefs);
-					nrefs++;
-				}
-			}
+		if (pe->kind != SEG_PEER_IPBLOCK)
+			continue;
+		block_key(&pe->block, &sb);
+		if (sb.oom || vec_reserve(&refs, &cap, nrefs, sizeof(*refs))) {
+			sb_free(&sb);
+			err = -ENOMEM;
+			break;
 		}
+		if (hmap_get_str(&by_key, sb.p, NULL)) {
+			sb_free(&sb);
+			continue;
+		}
+		refs[nrefs].key = sb_take(&sb);
+		refs[nrefs].slot = s;
+		err = hmap_put_str(&by_key, refs[nrefs].key, nrefs);
+		nrefs++;
 	}
 	if (err)
 		goto out;
@@ -206,43 +257,37 @@ static int build_blocks(struct seg_compiled *c)
 	if (nrefs)
 		qsort(refs, nrefs, sizeof(*refs), bref_cmp);
 	c->blocks = calloc(nrefs + 1, sizeof(*c->blocks));
-	if (!c->blocks) {
+	st->block_slot = calloc(nrefs + 1, sizeof(*st->block_slot));
+	if (!c->blocks || !st->block_slot) {
 		err = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < nrefs && !err; i++) {
-		c->blocks[i] = refs[i].b;
-		err = hmap_put_str(&p->block_by_key, refs[i].key, i);
+		st->block_slot[i] = refs[i].slot;
+		c->blocks[i] = (struct seg_ipblock *)&slot_peer(m, &st->slots[refs[i].slot])->block;
+		err = hmap_put_str(&by_key, refs[i].key, i);
 	}
-	c->nblocks = nrefs;
-	/* every peer -> its block index */
-	for (size_t i = 0; i < m->npols && !err; i++) {
-		for (int d = 0; d < SEG_DIR_MAX && !err; d++) {
-			for (size_t r = 0; r < m->pols[i].nrules[d] && !err; r++) {
-				struct seg_rule *ru = &m->pols[i].rules[d][r];
+	c->nblocks = st->nblocks = nrefs;
+	/* every ipBlock peer -> its block index */
+	for (size_t s = 0; s < st->nslots && !err; s++) {
+		const struct seg_peer *pe = slot_peer(m, &st->slots[s]);
+		struct sbuf sb = {};
+		size_t idx = 0;
 
-				for (size_t pe = 0; pe < ru->npeers && !err; pe++) {
-					const struct seg_peer *peer = &ru->peers[pe];
-					struct sbuf sb = {};
-					size_t idx = 0;
-
-					if (peer->kind != SEG_PEER_IPBLOCK)
-						continue;
-					block_key(&peer->block, &sb);
-					if (sb.oom || !hmap_get_str(&p->block_by_key, sb.p, &idx))
-						err = -ENOMEM;
-					else
-						err = hmap_put(&p->block_by_peer, &peer,
-							       sizeof(peer), idx);
-					sb_free(&sb);
-				}
-			}
-		}
+		slot_block[s] = SIZE_MAX;
+		if (pe->kind != SEG_PEER_IPBLOCK)
+			continue;
+		block_key(&pe->block, &sb);
+		if (sb.oom || !hmap_get_str(&by_key, sb.p, &idx))
+			err = -ENOMEM;
+		slot_block[s] = idx;
+		sb_free(&sb);
 	}
 out:
 	for (size_t i = 0; i < nrefs; i++)
 		free(refs[i].key);
 	free(refs);
+	hmap_free(&by_key);
 	return err;
 }
 
@@ -262,7 +307,7 @@ static struct pkey pkey_of(const struct in6_addr *a, __u32 plen)
 	return k;
 }
 
-static int pfx_add(struct cpriv *p, size_t *cap, const struct in6_addr *a, __u32 plen)
+static int pfx_add(struct cstatic *p, size_t *cap, const struct in6_addr *a, __u32 plen)
 {
 	struct pkey k = pkey_of(a, plen);
 
@@ -290,10 +335,7 @@ static int pfx_cmp(const void *a, const void *b)
 /* Blocks by cidr prefix and by except prefix: key -> list in lists[]. */
 struct blockidx {
 	struct hmap cidr, except;
-	struct sizelist {
-		size_t *v;
-		size_t n, cap;
-	} * lists;
+	struct sizelist *lists;
 	size_t nlists, cap;
 };
 
@@ -332,7 +374,7 @@ static int size_cmp(const void *a, const void *b)
 static int pfx_set(struct seg_compiled *c, struct blockidx *bi, struct cpfx *x, __u32 *mark,
 		   __u32 gen)
 {
-	const struct cpriv *p = cpriv(c);
+	const struct cstatic *p = cpriv(c)->st;
 	size_t n = 0, cap = 0, i;
 
 	for (int pass = 0; pass < 2; pass++) {
@@ -369,7 +411,7 @@ static int pfx_set(struct seg_compiled *c, struct blockidx *bi, struct cpfx *x, 
 	return 0;
 }
 
-static int lens_build(struct cpriv *p)
+static int lens_build(struct cstatic *p)
 {
 	bool seen[129] = {};
 
@@ -390,7 +432,7 @@ static int lens_build(struct cpriv *p)
 static int build_prefixes(struct seg_compiled *c)
 {
 	static const struct in6_addr v4space = { .s6_addr = { [10] = 0xff, [11] = 0xff } };
-	struct cpriv *p = cpriv(c);
+	struct cstatic *p = cpriv(c)->st;
 	struct blockidx bi = {};
 	__u32 *mark = NULL;
 	size_t cap = 0;
@@ -438,7 +480,7 @@ static int build_prefixes(struct seg_compiled *c)
 
 /* Longest prefix of the set containing a, or NULL: one hash lookup per
  * prefix length in use, longest first. */
-static const struct cpfx *pfx_lookup(const struct cpriv *p, const struct in6_addr *a)
+static const struct cpfx *pfx_lookup(const struct cstatic *p, const struct in6_addr *a)
 {
 	size_t i;
 
@@ -453,7 +495,7 @@ static const struct cpfx *pfx_lookup(const struct cpriv *p, const struct in6_add
 
 const struct cpfx *ident_pfx_lookup(const struct seg_compiled *c, const struct in6_addr *a)
 {
-	return pfx_lookup(cpriv(c), a);
+	return pfx_lookup(cpriv(c)->st, a);
 }
 
 /* ---- named ports used by egress rules ----------------------------------------- */
@@ -461,7 +503,7 @@ const struct cpfx *ident_pfx_lookup(const struct seg_compiled *c, const struct i
 static int build_egress_names(struct seg_compiled *c)
 {
 	const struct seg_manifests *m = c->m;
-	struct cpriv *p = cpriv(c);
+	struct cstatic *p = cpriv(c)->st;
 	struct hmap seen = {};
 	int err = 0;
 
@@ -487,11 +529,11 @@ static int build_egress_names(struct seg_compiled *c)
 					  NULL;
 				if (pv)
 					p->eprotos = pv;
-				if (!nv || !pv || hmap_put_str(&seen, key, 0)) {
+				if (!nv || !pv || hmap_put_str(&seen, key, 0) ||
+				    !(nv[p->nenames] = strdup(ru->ports[k].name))) {
 					err = -ENOMEM;
 					break;
 				}
-				p->enames[p->nenames] = ru->ports[k].name; /* borrowed */
 				p->eprotos[p->nenames++] = ru->ports[k].proto;
 			}
 		}
@@ -508,27 +550,6 @@ static void labels_key(struct sbuf *sb, const struct seg_labels *l)
 		sb_printf(sb, "%s%s=%s", i ? "," : "", l->v[i].key, l->v[i].val);
 }
 
-static void pod_key(const struct seg_compiled *c, const struct seg_pod *pod,
-		    const struct seg_namespace *ns, struct sbuf *sb)
-{
-	const struct cpriv *p = cpriv(c);
-
-	sb_printf(sb, "ns=%s;nl=", pod->ns);
-	labels_key(sb, &ns->labels);
-	sb_printf(sb, ";pl=");
-	labels_key(sb, &pod->labels);
-	if (!p->nenames)
-		return;
-	sb_printf(sb, ";np=");
-	for (size_t i = 0; i < p->nenames; i++) {
-		__u16 port = seg_pod_named_port(pod, p->enames[i], p->eprotos[i]);
-
-		if (port)
-			sb_printf(sb, "%s/%s=%u,", p->enames[i], seg_proto_str(p->eprotos[i]),
-				  port);
-	}
-}
-
 static void set_key(const struct seg_compiled *c, const size_t *set, size_t n, struct sbuf *sb)
 {
 	struct sbuf bk = {};
@@ -543,35 +564,65 @@ static void set_key(const struct seg_compiled *c, const size_t *set, size_t n, s
 	}
 }
 
-/* Finds or adds the identity for key (taken over). Returns its index. */
-static int id_get(struct seg_compiled *c, const struct seg_compile_opts *o, char *key,
-		  const struct seg_namespace *ns, const struct seg_pod *pod, const size_t *set,
-		  size_t nset, size_t *idx)
+char *ident_pod_key(const struct seg_compiled *c, const struct seg_pod *pod, const size_t *set,
+		    size_t nset)
+{
+	const struct cstatic *p = cpriv(c)->st;
+	const struct seg_namespace *ns = ident_ns(c, pod->ns);
+	struct sbuf sb = {};
+
+	if (!ns)
+		return NULL;
+	sb_printf(&sb, "ns=%s;nl=", pod->ns);
+	labels_key(&sb, &ns->labels);
+	sb_printf(&sb, ";pl=");
+	labels_key(&sb, &pod->labels);
+	if (p->nenames) {
+		sb_printf(&sb, ";np=");
+		for (size_t i = 0; i < p->nenames; i++) {
+			__u16 port = seg_pod_named_port(pod, p->enames[i], p->eprotos[i]);
+
+			if (port)
+				sb_printf(&sb, "%s/%s=%u,", p->enames[i],
+					  seg_proto_str(p->eprotos[i]), port);
+		}
+	}
+	if (nset)
+		set_key(c, set, nset, &sb);
+	return sb_take(&sb);
+}
+
+int ident_get(struct seg_compiled *c, const struct seg_id_alloc *prev, char *key,
+	      const struct seg_namespace *ns, size_t pod, const size_t *set, size_t nset,
+	      size_t *idx, bool *added)
 {
 	struct cpriv *p = cpriv(c);
 	struct seg_identity *id;
-	const struct seg_pod **ip;
+	size_t v;
 	__u32 num;
 
+	if (added)
+		*added = false;
 	if (!key)
 		return -ENOMEM;
-	if (hmap_get_str(&p->id_by_key, key, idx)) {
+	if (hmap_get_str(&c->numbering->ids->by_key, key, &v) &&
+	    hmap_get(&p->id_by_num, &(__u32){ (__u32)v }, sizeof(__u32), idx)) {
 		free(key);
 		return 0;
 	}
-
 	if (vec_reserve(&c->ids, &p->cap_ids, c->nids, sizeof(*c->ids)) ||
-	    !(ip = realloc(p->id_pod, p->cap_ids * sizeof(*p->id_pod)))) {
+	    !(p->id_rep = realloc(p->id_rep, p->cap_ids * sizeof(*p->id_rep))) ||
+	    !(p->id_users = realloc(p->id_users, p->cap_ids * sizeof(*p->id_users)))) {
 		free(key);
 		return -ENOMEM;
 	}
-	p->id_pod = ip;
 	id = &c->ids[c->nids];
 	memset(id, 0, sizeof(*id));
 	id->key = key;
 	id->ns = ns;
-	id->labels = pod ? &pod->labels : NULL;
-	p->id_pod[c->nids] = pod;
+	id->labels = pod != SIZE_MAX ? &c->m->pods[pod].labels : NULL;
+	p->id_rep[c->nids] = pod;
+	p->id_users[c->nids] = 0;
 	if (nset) {
 		id->blocks = malloc(nset * sizeof(*set));
 		if (!id->blocks)
@@ -580,16 +631,15 @@ static int id_get(struct seg_compiled *c, const struct seg_compile_opts *o, char
 		id->nblocks = nset;
 	}
 	*idx = c->nids++;
-	if (alloc_get(c->numbering->ids, o->prev ? o->prev->ids : NULL, key, &num))
+	if (alloc_get(c->numbering->ids, prev, key, &num))
 		return -ENOMEM;
 	id->id = num;
-	if (hmap_put_str(&p->id_by_key, key, *idx) ||
-	    hmap_put(&p->id_by_num, &id->id, sizeof(id->id), *idx))
-		return -ENOMEM;
-	return 0;
+	if (added)
+		*added = true;
+	return hmap_put(&p->id_by_num, &id->id, sizeof(id->id), *idx);
 }
 
-static int ipc_add(struct seg_compiled *c, size_t *cap, const struct seg_pod *pod, size_t pi,
+static int ipc_add(struct seg_compiled *c, const struct seg_pod *pod, size_t pi,
 		   const struct in6_addr *a, __u32 id, struct seg_diag *d)
 {
 	struct cpriv *p = cpriv(c);
@@ -603,7 +653,7 @@ static int ipc_add(struct seg_compiled *c, size_t *cap, const struct seg_pod *po
 			     pod->loc.file, pod->loc.line, pod->loc.col, o->ns, o->name, pod->ns,
 			     pod->name, seg_addr_str(a, buf, sizeof(buf)));
 	}
-	if (vec_reserve(&c->ipc, cap, c->nipc, sizeof(*c->ipc)))
+	if (vec_reserve(&c->ipc, &p->cap_ipc, c->nipc, sizeof(*c->ipc)))
 		return -ENOMEM;
 	memset(&c->ipc[c->nipc], 0, sizeof(*c->ipc));
 	c->ipc[c->nipc].addr = *a;
@@ -612,42 +662,53 @@ static int ipc_add(struct seg_compiled *c, size_t *cap, const struct seg_pod *po
 	return hmap_put(&p->ipc_by_addr, a, sizeof(*a), c->nipc++);
 }
 
+/* A pod's identities (endpoint, and per address) and ipcache entries. */
+int ident_add_pod(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t i,
+		  struct seg_diag *d, size_t **added, size_t *nadded, size_t *cap_added)
+{
+	const struct seg_pod *pod = &c->m->pods[i];
+	const struct seg_namespace *ns = ident_ns(c, pod->ns);
+	struct cpriv *p = cpriv(c);
+	bool nw = false;
+	int err;
+
+	err = ident_get(c, prev, ident_pod_key(c, pod, NULL, 0), ns, i, NULL, 0, &p->pod_id[i],
+			&nw);
+	if (!err)
+		p->id_users[p->pod_id[i]]++;
+	if (!err && nw && added && !(err = vec_reserve(added, cap_added, *nadded, sizeof(**added))))
+		(*added)[(*nadded)++] = p->pod_id[i];
+	for (size_t a = 0; a < pod->naddrs && !err; a++) {
+		const struct cpfx *x = pfx_lookup(p->st, &pod->addrs[a]);
+		size_t idx = p->pod_id[i];
+
+		if (x && x->nset) {
+			err = ident_get(c, prev, ident_pod_key(c, pod, x->set, x->nset), ns, i,
+					x->set, x->nset, &idx, &nw);
+			if (!err && nw && added &&
+			    !(err = vec_reserve(added, cap_added, *nadded, sizeof(**added))))
+				(*added)[(*nadded)++] = idx;
+		}
+		if (!err)
+			p->id_users[idx]++;
+		if (!err)
+			err = ipc_add(c, pod, i, &pod->addrs[a], c->ids[idx].id, d);
+	}
+	return err;
+}
+
 static int build_pod_ids(struct seg_compiled *c, const struct seg_compile_opts *o,
 			 struct seg_diag *d)
 {
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
-	size_t cap = 0;
 	int err = 0;
 
 	p->pod_id = calloc(m->npods + 1, sizeof(*p->pod_id));
 	if (!p->pod_id)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->npods && !err; i++) {
-		const struct seg_pod *pod = &m->pods[i];
-		const struct seg_namespace *ns = ident_ns(c, pod->ns);
-		struct sbuf sb = {};
-		char *base;
-
-		pod_key(c, pod, ns, &sb);
-		base = sb_take(&sb);
-		if (!base)
-			return -ENOMEM;
-		err = id_get(c, o, strdup(base), ns, pod, NULL, 0, &p->pod_id[i]);
-		for (size_t a = 0; a < pod->naddrs && !err; a++) {
-			const struct cpfx *x = pfx_lookup(p, &pod->addrs[a]);
-			size_t idx = p->pod_id[i];
-
-			if (x && x->nset) {
-				sb_printf(&sb, "%s", base);
-				set_key(c, x->set, x->nset, &sb);
-				err = id_get(c, o, sb_take(&sb), ns, pod, x->set, x->nset, &idx);
-			}
-			if (!err)
-				err = ipc_add(c, &cap, pod, i, &pod->addrs[a], c->ids[idx].id, d);
-		}
-		free(base);
-	}
+	for (size_t i = 0; i < m->npods && !err; i++)
+		err = ident_add_pod(c, o->prev ? o->prev->ids : NULL, i, d, NULL, NULL, NULL);
 	if (err == -ENOMEM)
 		return cdiag(d, "out of memory building identities"), -ENOMEM;
 	return err;
@@ -655,14 +716,14 @@ static int build_pod_ids(struct seg_compiled *c, const struct seg_compile_opts *
 
 static int build_cidr_ids(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
-	struct cpriv *p = cpriv(c);
+	struct cstatic *st = cpriv(c)->st;
 	int err = 0;
 
-	c->lpm = calloc(p->npfx + 1, sizeof(*c->lpm));
-	if (!c->lpm)
+	st->lpm = calloc(st->npfx + 1, sizeof(*st->lpm));
+	if (!st->lpm)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->npfx && !err; i++) {
-		struct cpfx *x = &p->pfx[i];
+	for (size_t i = 0; i < st->npfx && !err; i++) {
+		struct cpfx *x = &st->pfx[i];
 		struct sbuf sb = {};
 		size_t idx;
 
@@ -670,21 +731,26 @@ static int build_cidr_ids(struct seg_compiled *c, const struct seg_compile_opts 
 		if (x->nset) {
 			sb_printf(&sb, "cidr");
 			set_key(c, x->set, x->nset, &sb);
-			err = id_get(c, o, sb_take(&sb), NULL, NULL, x->set, x->nset, &idx);
+			err = ident_get(c, o->prev ? o->prev->ids : NULL, sb_take(&sb), NULL,
+					SIZE_MAX, x->set, x->nset, &idx, NULL);
 			if (!err)
 				x->id = c->ids[idx].id;
+			if (!err)
+				cpriv(c)->id_users[idx]++; /* the prefix: never dies */
 		}
-		c->lpm[i].key.prefixlen = x->plen;
-		memcpy(c->lpm[i].key.addr, &x->a, sizeof(x->a));
-		c->lpm[i].val.identity = x->id;
+		st->lpm[i].key.prefixlen = x->plen;
+		memcpy(st->lpm[i].key.addr, &x->a, sizeof(x->a));
+		st->lpm[i].val.identity = x->id;
 	}
-	c->nlpm = p->npfx;
+	c->lpm = st->lpm;
+	c->nlpm = st->npfx;
 	return err;
 }
 
 int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct seg_diag *d)
 {
 	struct seg_numbering *n = calloc(1, sizeof(*n));
+	size_t *slot_block = NULL;
 	int err;
 
 	c->numbering = n;
@@ -697,7 +763,16 @@ int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct
 		return cdiag(d, "out of memory"), -ENOMEM;
 	err = build_namespaces(c);
 	if (!err)
-		err = build_blocks(c);
+		err = build_slots(c);
+	if (!err && !(slot_block = calloc(cpriv(c)->st->nslots + 1, sizeof(*slot_block))))
+		err = -ENOMEM;
+	if (!err)
+		err = build_blocks(c, slot_block);
+	if (!err) {
+		for (size_t s = 0; s < cpriv(c)->st->nslots; s++)
+			cpriv(c)->st->slots[s].group = slot_block[s]; /* block, for now */
+	}
+	free(slot_block);
 	if (!err)
 		err = build_prefixes(c);
 	if (!err)
@@ -707,6 +782,42 @@ int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct
 	if (err)
 		return cdiag(d, "out of memory building ipBlock prefixes"), err;
 	return build_pod_ids(c, o, d);
+}
+
+void cstatic_put(struct cstatic *st)
+{
+	if (!st || --st->refs > 0)
+		return;
+	for (size_t i = 0; i < st->nimplicit; i++)
+		seg_namespace_clear(&st->implicit[i]);
+	free(st->implicit);
+	free(st->block_slot);
+	free(st->block_group);
+	for (size_t i = 0; i < st->npfx; i++)
+		free(st->pfx[i].set);
+	free(st->pfx);
+	free(st->lens);
+	hmap_free(&st->pfx_by_key);
+	free(st->lpm);
+	for (size_t i = 0; i < st->nenames; i++)
+		free(st->enames[i]);
+	free(st->enames);
+	free(st->eprotos);
+	free(st->pol_slot);
+	free(st->slots);
+	free(st->groups);
+	hmap_free(&st->ns_groups);
+	for (size_t i = 0; i < st->nnsg; i++)
+		free(st->nsg[i].v);
+	free(st->nsg);
+	free(st->wide.v);
+	hmap_free(&st->ns_pols);
+	for (size_t i = 0; i < st->nbyns; i++)
+		free(st->byns[i].v);
+	free(st->byns);
+	free(st->rules);
+	hmap_free(&st->rule_by_id);
+	free(st);
 }
 
 void ident_free(struct seg_compiled *c)
@@ -719,7 +830,6 @@ void ident_free(struct seg_compiled *c)
 	}
 	free(c->ids);
 	free(c->blocks);
-	free(c->lpm);
 	free(c->ipc);
 	if (c->numbering) {
 		alloc_free(c->numbering->ids);
@@ -729,22 +839,10 @@ void ident_free(struct seg_compiled *c)
 	}
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->nimplicit; i++)
-		seg_namespace_clear(&p->implicit[i]);
-	free(p->implicit);
-	for (size_t i = 0; i < p->npfx; i++)
-		free(p->pfx[i].set);
-	free(p->pfx);
-	free(p->lens);
-	hmap_free(&p->pfx_by_key);
-	free(p->enames);
-	free(p->eprotos);
-	free(p->id_pod);
+	free(p->id_rep);
+	free(p->id_users);
 	free(p->pod_id);
 	hmap_free(&p->ns_by_name);
-	hmap_free(&p->block_by_key);
-	hmap_free(&p->block_by_peer);
-	hmap_free(&p->id_by_key);
 	hmap_free(&p->id_by_num);
 	hmap_free(&p->ipc_by_addr);
 }

@@ -290,6 +290,54 @@ int seg_compile(const struct seg_manifests *m, const struct seg_compile_opts *o,
 		struct seg_compiled **out, struct seg_diag *d);
 void seg_compiled_free(struct seg_compiled *c); /* NULL-safe */
 
+/*
+ * Incremental compile: the state seg_compile(m, o with prev's numbering)
+ * would give (up to the numbers of new identities and policy sets), from
+ * prev and what changed, with work that scales with the change.
+ *
+ * Handled incrementally: pods changed (labels, addresses, ports), added
+ * and deleted, with namespaces, policies and options as prev had them.
+ * Anything else (a namespace or a policy added, deleted or changed, other
+ * options, a pod in a namespace nobody declared before) is a full
+ * compile; seg_compiled_updated() tells which one ran.
+ *
+ * m is either a new manifests object (prev->m must still be alive; the
+ * changes are found by comparing the two; chg is ignored), or prev->m
+ * itself with pods changed in place (not added or removed): chg names them,
+ * and prev may then only be freed. o->is_local must answer as it did for
+ * prev for every pod not changed; o->prev is ignored.
+ */
+struct seg_change {
+	const char *const *pods; /* "ns/name" of pods changed in place */
+	size_t npods;
+};
+
+int seg_compile_update(const struct seg_compiled *prev, const struct seg_manifests *m,
+		       const struct seg_change *chg, const struct seg_compile_opts *o,
+		       struct seg_compiled **out, struct seg_diag *d);
+bool seg_compiled_updated(const struct seg_compiled *c);
+
+/*
+ * For lib/apply: each compile has a serial; an update records the serial
+ * of the compile it started from (base, 0 after a full compile) and how
+ * its policy entries differ from it: entries added to and removed from
+ * sets the base had (their remote identity is new, or gone: no address
+ * has it on one of the two sides), and the sets the base did not have.
+ */
+struct seg_compiled_delta {
+	unsigned long long serial, base;
+	const struct seg_pol_entry *add; /* sorted by key */
+	size_t nadd;
+	const struct seg_policy_key *del; /* sorted */
+	size_t ndel;
+	const __u32 *fresh; /* policy ids */
+	size_t nfresh;
+	const __u32 *new_ids, *dead_ids; /* identities added and gone */
+	size_t nnew_ids, ndead_ids;
+};
+
+void seg_compiled_delta(const struct seg_compiled *c, struct seg_compiled_delta *out);
+
 const char *seg_cap_name(int i);
 
 /*

@@ -18,6 +18,11 @@ uint64_t hm_hash(const void *k, size_t klen)
 	return h ? h : 1;
 }
 
+static const void *hm_key(const struct hm_slot *s)
+{
+	return s->klen > HM_INLINE ? s->key : s->inl;
+}
+
 static struct hm_slot *hm_find(const struct hmap *h, const void *k, size_t klen, uint64_t hash)
 {
 	size_t i = hash & (h->cap - 1);
@@ -27,7 +32,7 @@ static struct hm_slot *hm_find(const struct hmap *h, const void *k, size_t klen,
 
 		if (!s->hash)
 			return s;
-		if (s->hash == hash && s->klen == klen && !memcmp(s->key, k, klen))
+		if (s->hash == hash && s->klen == klen && !memcmp(hm_key(s), k, klen))
 			return s;
 		i = (i + 1) & (h->cap - 1);
 	}
@@ -47,7 +52,7 @@ static int hm_grow(struct hmap *h)
 	h->cap = ncap;
 	for (size_t i = 0; i < ocap; i++) {
 		if (old[i].hash)
-			*hm_find(h, old[i].key, old[i].klen, old[i].hash) = old[i];
+			*hm_find(h, hm_key(&old[i]), old[i].klen, old[i].hash) = old[i];
 	}
 	free(old);
 	return 0;
@@ -62,10 +67,14 @@ int hmap_put(struct hmap *h, const void *k, size_t klen, size_t val)
 		return -ENOMEM;
 	s = hm_find(h, k, klen, hash);
 	if (!s->hash) {
-		s->key = malloc(klen ? klen : 1);
-		if (!s->key)
-			return -ENOMEM;
-		memcpy(s->key, k, klen);
+		if (klen > HM_INLINE) {
+			s->key = malloc(klen);
+			if (!s->key)
+				return -ENOMEM;
+			memcpy(s->key, k, klen);
+		} else {
+			memcpy(s->inl, k, klen);
+		}
 		s->klen = klen;
 		s->hash = hash;
 		h->n++;
@@ -88,10 +97,86 @@ bool hmap_get(const struct hmap *h, const void *k, size_t klen, size_t *val)
 	return true;
 }
 
+/* Backward-shift deletion: later slots of the probe run move up, so no
+ * tombstones are needed. */
+bool hmap_del(struct hmap *h, const void *k, size_t klen)
+{
+	struct hm_slot *s;
+	size_t i, j;
+
+	if (!h->cap)
+		return false;
+	s = hm_find(h, k, klen, hm_hash(k, klen));
+	if (!s->hash)
+		return false;
+	if (s->klen > HM_INLINE)
+		free(s->key);
+	i = (size_t)(s - h->s);
+	j = i;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & (h->cap - 1);
+		if (!h->s[j].hash)
+			break;
+		home = h->s[j].hash & (h->cap - 1);
+		/* j may fill the hole at i unless its home lies in (i, j] */
+		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		h->s[i] = h->s[j];
+		i = j;
+	}
+	memset(&h->s[i], 0, sizeof(h->s[i]));
+	h->n--;
+	return true;
+}
+
+int hmap_clone(struct hmap *dst, const struct hmap *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (!src->cap)
+		return 0;
+	dst->s = malloc(src->cap * sizeof(*dst->s));
+	if (!dst->s)
+		return -ENOMEM;
+	memcpy(dst->s, src->s, src->cap * sizeof(*dst->s));
+	dst->cap = src->cap;
+	dst->n = src->n;
+	for (size_t i = 0; i < dst->cap; i++) {
+		struct hm_slot *s = &dst->s[i];
+
+		if (!s->hash || s->klen <= HM_INLINE)
+			continue;
+		s->key = malloc(s->klen);
+		if (!s->key) {
+			/* the rest still point at src's keys: drop them */
+			for (size_t j = i; j < dst->cap; j++) {
+				if (dst->s[j].klen > HM_INLINE)
+					dst->s[j].hash = 0, dst->s[j].klen = 0;
+			}
+			hmap_free(dst);
+			return -ENOMEM;
+		}
+		memcpy(s->key, src->s[i].key, s->klen);
+	}
+	return 0;
+}
+
+void hmap_each(const struct hmap *h, void (*fn)(const void *k, size_t klen, size_t val, void *ctx),
+	       void *ctx)
+{
+	for (size_t i = 0; i < h->cap; i++) {
+		if (h->s[i].hash)
+			fn(hm_key(&h->s[i]), h->s[i].klen, h->s[i].val, ctx);
+	}
+}
+
 void hmap_free(struct hmap *h)
 {
-	for (size_t i = 0; i < h->cap; i++)
-		free(h->s[i].key);
+	for (size_t i = 0; i < h->cap; i++) {
+		if (h->s[i].hash && h->s[i].klen > HM_INLINE)
+			free(h->s[i].key);
+	}
 	free(h->s);
 	memset(h, 0, sizeof(*h));
 }

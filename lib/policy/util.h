@@ -8,9 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Open addressing, keys copied, values are size_t (usually an index). */
+/* Open addressing (linear probing), keys copied, values are size_t
+ * (usually an index). Keys of up to HM_INLINE bytes live in the slot, so
+ * maps keyed by numbers, addresses and policy keys allocate nothing per
+ * entry and are cloned with one copy. */
+#define HM_INLINE 16
+
 struct hm_slot {
-	void *key;
+	union {
+		void *key; /* klen > HM_INLINE */
+		unsigned char inl[HM_INLINE];
+	};
 	size_t klen;
 	uint64_t hash;
 	size_t val;
@@ -25,7 +33,14 @@ uint64_t hm_hash(const void *k, size_t klen);
 /* Inserts or overwrites. 0 or -ENOMEM. */
 int hmap_put(struct hmap *h, const void *k, size_t klen, size_t val);
 bool hmap_get(const struct hmap *h, const void *k, size_t klen, size_t *val);
+/* Removes k if present (true). */
+bool hmap_del(struct hmap *h, const void *k, size_t klen);
+/* dst = a copy of src (dst's previous content is not freed). 0 or -ENOMEM. */
+int hmap_clone(struct hmap *dst, const struct hmap *src);
 void hmap_free(struct hmap *h);
+/* Each entry: fn(key, klen, val, ctx). */
+void hmap_each(const struct hmap *h, void (*fn)(const void *k, size_t klen, size_t val, void *ctx),
+	       void *ctx);
 
 static inline int hmap_put_str(struct hmap *h, const char *k, size_t val)
 {
@@ -35,6 +50,11 @@ static inline int hmap_put_str(struct hmap *h, const char *k, size_t val)
 static inline bool hmap_get_str(const struct hmap *h, const char *k, size_t *val)
 {
 	return hmap_get(h, k, __builtin_strlen(k), val);
+}
+
+static inline bool hmap_del_str(struct hmap *h, const char *k)
+{
+	return hmap_del(h, k, __builtin_strlen(k));
 }
 
 struct sbuf {
