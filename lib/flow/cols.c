@@ -602,6 +602,7 @@ const FlowBatch *flow_cols_msg(struct flow_cols *b, uint64_t seq, uint64_t dropp
 	c->n_labels = b->n_lab;
 	c->labels = b->labels;
 	COL64(time_ns, C64_TIME);
+	c->n_time_ns = b->n; /* always sent: the record count must show on the wire */
 	COL32(meta, C32_META);
 	COL32(ports, C32_PORTS);
 	COL32(src_addr, C32_SADDR);
@@ -647,6 +648,13 @@ int flow_cols_check(const FlowColumns *c)
 	size_t n = c->count, nw = c->n_wl_namespace, ns = c->n_strings, na = c->addrs.len / 16;
 	uint64_t labels = 0;
 
+	/* count is bounded by what was sent: some record column has entries */
+	if (n && !c->n_time_ns && !c->n_meta && !c->n_ports && !c->n_src_addr && !c->n_dst_addr &&
+	    !c->n_src_workload && !c->n_dst_workload && !c->n_src_identity && !c->n_dst_identity &&
+	    !c->n_policy && !c->n_rule_id && !c->n_rule && !c->n_reason && !c->n_packets_fwd &&
+	    !c->n_bytes_fwd && !c->n_packets_rev && !c->n_bytes_rev && !c->n_first_seen_ns &&
+	    !c->n_last_seen_ns && !c->n_tcp_flags && !c->n_suppressed && !c->n_node)
+		return -EINVAL;
 #define NCOL(f) (c->n_##f == 0 || c->n_##f == n)
 	if (!NCOL(time_ns) || !NCOL(meta) || !NCOL(ports) || !NCOL(src_addr) || !NCOL(dst_addr) ||
 	    !NCOL(src_workload) || !NCOL(dst_workload) || !NCOL(src_identity) ||

@@ -100,8 +100,9 @@ size_t flow_cols_len(const struct flow_cols *b);
 const FlowBatch *flow_cols_msg(struct flow_cols *b, uint64_t seq, uint64_t dropped);
 
 /* Decoding. flow_cols_check(): 0 when every column has count entries or
- * none and every reference is in its table, else -EINVAL (refuse the
- * batch). The readers below assume a checked batch. */
+ * none (and, with count > 0, at least one has them: a tiny message cannot
+ * claim billions of records) and every reference is in its table, else
+ * -EINVAL (refuse the batch). The readers below assume a checked batch. */
 int flow_cols_check(const FlowColumns *c);
 int flow_batch_check(const FlowBatch *b); /* its columns, if any */
 size_t flow_batch_count(const FlowBatch *b); /* records in both forms */

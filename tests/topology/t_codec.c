@@ -548,6 +548,11 @@ static void test_columns_refused(void **state)
 	k = *flow_cols_msg(c, 1, 0)->columns;
 	k.wl_name = &bad;
 	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
+	/* a count no column backs (a few bytes claiming 4e9 records) */
+	memset(&k, 0, sizeof(k));
+	seg__flow__v1__columns__init(&k);
+	k.count = 4000000000u;
+	assert_int_equal(topo_apply(t, &m, &last), -EINVAL);
 	assert_int_equal(stats(t).batches, 0);
 	/* seq 1 was not used up: the good batch applies, with v1 flows too */
 	k = *flow_cols_msg(c, 1, 0)->columns;
