@@ -36,6 +36,7 @@ struct seg_apply {
 	__u32 *idmap; /* compiled policy id -> data path id, last apply */
 	size_t nidmap;
 	bool stale; /* the inactive epoch may differ from the active one */
+	unsigned long long serial; /* compile the mirror holds (0: unknown) */
 };
 
 static unsigned long long now_us(void)
@@ -405,6 +406,7 @@ int seg_apply(struct seg_apply *a, const struct seg_compiled *c, const struct se
 	      struct seg_apply_stats *st)
 {
 	unsigned long long t0 = now_us();
+	struct seg_compiled_delta delta;
 	struct seg_apply_stats dummy;
 	struct ap_plan p;
 	int err;
@@ -416,7 +418,14 @@ int seg_apply(struct seg_apply *a, const struct seg_compiled *c, const struct se
 		if (err)
 			return err;
 	}
-	err = ap_plan_build(&a->mirror, a->next_id, c, o, 0, &p);
+	seg_compiled_delta(c, &delta);
+	if (delta.base && delta.base == a->serial) {
+		err = ap_plan_delta(&a->mirror, a->next_id, a->idmap, a->nidmap, c, o, &p);
+		st->incremental = !err;
+	} else {
+		err = ap_plan_build(&a->mirror, a->next_id, c, o, 0, &p);
+	}
+	a->serial = 0;
 	if (err == -EEXIST)
 		return log_err(err, "apply: two pods attached at one ifkey");
 	if (err)
@@ -439,6 +448,7 @@ int seg_apply(struct seg_apply *a, const struct seg_compiled *c, const struct se
 	free(a->idmap);
 	a->idmap = p.idmap;
 	a->nidmap = p.nidmap;
+	a->serial = delta.serial;
 	p.idmap = NULL;
 out:
 	seg_dp_epoch_get(a->dp, &st->epoch, &st->generation);

@@ -55,6 +55,7 @@ struct seg_apply_stats {
 	unsigned int endpoint_writes, endpoint_deletes;
 	unsigned int ipcache_writes, ipcache_deletes;
 	bool flipped; /* false: nothing differed, nothing written, no flip */
+	bool incremental; /* planned from an update's delta (seg_compile_update) */
 	__u32 epoch, generation; /* after the call */
 	unsigned long long duration_us;
 };

@@ -10,6 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Grows *v (element size sz) to hold at least n + 1 elements. */
+static int vec_grow(void *v, size_t *cap, size_t n, size_t sz)
+{
+	void **pp = v;
+	size_t ncap;
+	void *q;
+
+	if (n + 1 <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	q = realloc(*pp, ncap * sz);
+	if (!q)
+		return -ENOMEM;
+	*pp = q;
+	*cap = ncap;
+	return 0;
+}
+
 /* A policy set: entries [start, start + n) of some ap_pol array. */
 struct pset {
 	__u64 hash;
@@ -566,6 +584,302 @@ int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg
 	free(chg);
 	free(x.ms);
 	free(x.ns);
+	if (err)
+		ap_plan_free(p);
+	return err;
+}
+
+/* ---- the plan of an update (seg_compile_update) ------------------------------------ */
+
+/* Identities some address or prefix has in s (sorted, distinct). */
+static int live_ids(const struct ap_state *s, __u32 **out, size_t *n)
+{
+	__u32 *v = malloc((s->nipc + s->nlpm + 1) * sizeof(*v));
+	size_t k = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nipc; i++)
+		v[k++] = s->ipc[i].val.identity;
+	for (size_t i = 0; i < s->nlpm; i++)
+		v[k++] = s->lpm[i].val.identity;
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_u32);
+	*n = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (!*n || v[*n - 1] != v[i])
+			v[(*n)++] = v[i];
+	}
+	*out = v;
+	return 0;
+}
+
+/* Visible to a packet: reserved numbers (ANY, WORLD, HOST, ...) always;
+ * others while an address or prefix has them. */
+static bool id_live(const __u32 *live, size_t n, __u32 id)
+{
+	return id < SEG_ID_FIRST_ALLOC || (n && bsearch(&id, live, n, sizeof(*live), cmp_u32));
+}
+
+/* First entry of policy id in a sorted ap_pol array. */
+static size_t pol_lower(const struct ap_pol *v, size_t n, __u32 id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid].key.policy_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The same for the compiler's sorted entries. */
+static size_t cpol_lower(const struct seg_compiled *c, __u32 id)
+{
+	size_t lo = 0, hi = c->npol;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (c->pol[mid].key.policy_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool u32_in(const __u32 *v, size_t n, __u32 x)
+{
+	return n && bsearch(&x, v, n, sizeof(*v), cmp_u32);
+}
+
+struct dplan {
+	const struct ap_state *mirror;
+	const struct seg_compiled *c;
+	struct seg_compiled_delta d;
+	const __u32 *oldmap;
+	size_t noldmap;
+	__u32 *live_old, *live_new;
+	size_t nlive_old, nlive_new;
+	/* per compiled id (index): 0 unseen, 1 in place, 2 written whole */
+	unsigned char *how;
+	size_t cap_add, cap_del;
+};
+
+static int push_add(struct dplan *x, struct ap_plan *p, const struct seg_pol_entry *e, __u32 ds)
+{
+	if (vec_grow(&p->pol_add, &x->cap_add, p->npol_add, sizeof(*p->pol_add)))
+		return -ENOMEM;
+	p->pol_add[p->npol_add].key = e->key;
+	p->pol_add[p->npol_add].key.policy_id = ds;
+	p->pol_add[p->npol_add++].val = e->val;
+	return 0;
+}
+
+static int push_del(struct dplan *x, struct ap_plan *p, const struct seg_policy_key *k, __u32 ds)
+{
+	if (vec_grow(&p->pol_del, &x->cap_del, p->npol_del, sizeof(*p->pol_del)))
+		return -ENOMEM;
+	p->pol_del[p->npol_del] = *k;
+	p->pol_del[p->npol_del++].policy_id = ds;
+	return 0;
+}
+
+/* Can compiled set cid change in place in data path set ds? Its new
+ * entries must name identities no address has now (invisible until the
+ * flip), the entries it loses identities no address has after it, and ds
+ * must be its alone. */
+static bool in_place_ok(const struct dplan *x, __u32 cid, __u32 ds)
+{
+	size_t sharers = 0;
+
+	for (size_t i = 0; i < x->noldmap; i++)
+		sharers += x->oldmap[i] == ds;
+	if (sharers != 1)
+		return false;
+	for (size_t i = 0; i < x->d.nadd; i++) {
+		if (x->d.add[i].key.policy_id == cid &&
+		    id_live(x->live_old, x->nlive_old, x->d.add[i].key.remote_id))
+			return false;
+	}
+	for (size_t i = 0; i < x->d.ndel; i++) {
+		if (x->d.del[i].policy_id == cid &&
+		    id_live(x->live_new, x->nlive_new, x->d.del[i].remote_id))
+			return false;
+	}
+	return true;
+}
+
+static int map_set_delta(struct dplan *x, struct ap_plan *p, __u32 cid)
+{
+	const struct seg_compiled *c = x->c;
+	__u32 ds = cid < x->noldmap ? x->oldmap[cid] : 0;
+	int err = 0;
+
+	size_t first = cpol_lower(c, cid);
+
+	if (x->how[cid])
+		return 0;
+	if (first == c->npol || c->pol[first].key.policy_id != cid) {
+		/* an empty set: id 0, as ap_plan_build() maps it (no entry
+		 * matches either way) */
+		x->how[cid] = 3;
+		p->idmap[cid] = 0;
+		return 0;
+	}
+	if (ds && !u32_in(x->d.fresh, x->d.nfresh, cid) && in_place_ok(x, cid, ds)) {
+		x->how[cid] = 1;
+		p->idmap[cid] = ds;
+		for (size_t i = 0; i < x->d.nadd && !err; i++) {
+			if (x->d.add[i].key.policy_id == cid)
+				err = push_add(x, p, &x->d.add[i], ds);
+		}
+		for (size_t i = 0; i < x->d.ndel && !err; i++) {
+			if (x->d.del[i].policy_id == cid)
+				err = push_del(x, p, &x->d.del[i], ds);
+		}
+		return err;
+	}
+	/* a set this data path does not have (or may not change): whole,
+	 * under a fresh id */
+	if (p->next_id == 0 || p->next_id == UINT32_MAX)
+		return -ERANGE;
+	x->how[cid] = 2;
+	ds = p->idmap[cid] = p->next_id++;
+	p->sets_added++;
+	for (size_t i = first; i < c->npol && c->pol[i].key.policy_id == cid && !err; i++)
+		err = push_add(x, p, &c->pol[i], ds);
+	return err;
+}
+
+/* want.pol = mirror.pol - pol_del + pol_add (both sorted first). */
+static int merge_mirror(const struct ap_state *m, struct ap_plan *p)
+{
+	size_t i = 0, j = 0, k = 0;
+
+	if (p->npol_add)
+		qsort(p->pol_add, p->npol_add, sizeof(*p->pol_add), cmp_pol);
+	if (p->npol_del)
+		qsort(p->pol_del, p->npol_del, sizeof(*p->pol_del), cmp_pol);
+	p->want.pol = malloc((m->npol + p->npol_add + 1) * sizeof(*p->want.pol));
+	if (!p->want.pol)
+		return -ENOMEM;
+	while (i < m->npol || j < p->npol_add) {
+		int o = i == m->npol	 ? 1 :
+			j == p->npol_add ? -1 :
+					   cmp_pol(&m->pol[i], &p->pol_add[j]);
+
+		if (o > 0) {
+			p->want.pol[p->want.npol++] = p->pol_add[j++];
+			continue;
+		}
+		while (k < p->npol_del && cmp_pol(&p->pol_del[k], &m->pol[i]) < 0)
+			k++;
+		if (k < p->npol_del && !cmp_pol(&p->pol_del[k], &m->pol[i])) {
+			i++;
+			continue;
+		}
+		if (o == 0) /* replaced (never for in-place: fresh identities) */
+			i++;
+		else
+			p->want.pol[p->want.npol++] = m->pol[i++];
+	}
+	return 0;
+}
+
+int ap_plan_delta(const struct ap_state *mirror, __u32 next_id, const __u32 *idmap, size_t nidmap,
+		  const struct seg_compiled *c, const struct seg_apply_opts *o, struct ap_plan *p)
+{
+	struct dplan x = { .mirror = mirror, .c = c, .oldmap = idmap, .noldmap = nidmap };
+	__u32 maxid = 0, *used_old = NULL, *used_new = NULL;
+	size_t nused_old = 0, nused_new = 0;
+	bool *chg = NULL;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->next_id = next_id ? next_id : 1;
+	seg_compiled_delta(c, &x.d);
+	err = want_eps(c, o, &p->want);
+	if (!err)
+		err = want_ipc(c, o, &p->want);
+	if (!err)
+		err = live_ids(mirror, &x.live_old, &x.nlive_old);
+	if (!err)
+		err = live_ids(&p->want, &x.live_new, &x.nlive_new);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < p->want.nep; i++) {
+		for (int d = 0; d < SEG_DIR_MAX; d++)
+			maxid = p->want.ep[i].ep.policy_id[d] > maxid ?
+					p->want.ep[i].ep.policy_id[d] :
+					maxid;
+	}
+	p->nidmap = maxid + 1;
+	p->idmap = calloc(p->nidmap, sizeof(*p->idmap));
+	x.how = calloc(p->nidmap, 1);
+	used_old = malloc((2 * mirror->nep + 1) * sizeof(*used_old));
+	used_new = malloc((2 * p->want.nep + 1) * sizeof(*used_new));
+	if (!p->idmap || !x.how || !used_old || !used_new) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < p->want.nep && !err; i++) {
+		for (int d = 0; d < SEG_DIR_MAX && !err; d++) {
+			__u32 *id = &p->want.ep[i].ep.policy_id[d];
+
+			if (!*id)
+				continue;
+			err = map_set_delta(&x, p, *id);
+			*id = p->idmap[*id];
+			used_new[nused_new++] = *id;
+		}
+	}
+	for (size_t i = 0; i < mirror->nep; i++) {
+		for (int d = 0; d < SEG_DIR_MAX; d++) {
+			if (mirror->ep[i].ep.policy_id[d])
+				used_old[nused_old++] = mirror->ep[i].ep.policy_id[d];
+		}
+	}
+	if (nused_new)
+		qsort(used_new, nused_new, sizeof(*used_new), cmp_u32);
+	if (nused_old)
+		qsort(used_old, nused_old, sizeof(*used_old), cmp_u32);
+	/* data path sets no endpoint uses any more: every entry goes */
+	for (size_t i = 0; i < nused_old && !err; i++) {
+		__u32 ds = used_old[i];
+
+		if ((i && used_old[i - 1] == ds) || u32_in(used_new, nused_new, ds))
+			continue;
+		p->sets_removed++;
+		for (size_t k = pol_lower(mirror->pol, mirror->npol, ds);
+		     k < mirror->npol && mirror->pol[k].key.policy_id == ds && !err; k++)
+			err = push_del(&x, p, &mirror->pol[k].key, ds);
+	}
+	if (!err)
+		err = merge_mirror(mirror, p);
+	if (!err)
+		err = diff_ipc(mirror->ipc, mirror->nipc, p->want.ipc, p->want.nipc, &p->ipc_set,
+			       &p->nipc_set, &p->ipc_del, &p->nipc_del);
+	if (!err)
+		err = diff_lpm(mirror->lpm, mirror->nlpm, p->want.lpm, p->want.nlpm, &p->lpm_set,
+			       &p->nlpm_set, &p->lpm_del, &p->nlpm_del);
+	chg = calloc(p->want.nep + 1, sizeof(*chg));
+	if (!err && !chg)
+		err = -ENOMEM;
+	if (!err)
+		err = diff_eps(mirror, p, chg);
+out:
+	free(chg);
+	free(x.live_old);
+	free(x.live_new);
+	free(x.how);
+	free(used_old);
+	free(used_new);
 	if (err)
 		ap_plan_free(p);
 	return err;

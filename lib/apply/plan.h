@@ -99,6 +99,19 @@ void ap_plan_free(struct ap_plan *p);
 int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg_compiled *c,
 		  const struct seg_apply_opts *o, unsigned int flags, struct ap_plan *p);
 
+/*
+ * The plan of an update (seg_compile_update) from the compile the mirror
+ * holds: idmap is that apply's compiled -> data path policy ids. Sets the
+ * update only added entries to (of identities no address has yet) and
+ * removed entries from (of identities no address has any more after the
+ * flip) change in place under their data path ids; sets that are new, or
+ * shared by several compiled sets, or whose change would be visible before
+ * the flip, are written whole under fresh ids; data path sets no endpoint
+ * uses any more are deleted. Endpoints and ipcache as ap_plan_build().
+ */
+int ap_plan_delta(const struct ap_state *mirror, __u32 next_id, const __u32 *idmap, size_t nidmap,
+		  const struct seg_compiled *c, const struct seg_apply_opts *o, struct ap_plan *p);
+
 /* Content hash of n entries of one set (policy id ignored). */
 __u64 ap_set_hash(const struct ap_pol *e, size_t n);
 

@@ -144,7 +144,7 @@ static int build_peer_lists(struct seg_compiled *c)
 	struct cpriv *p = cpriv(c);
 	struct cstatic *st = p->st;
 	struct hmap shared = {};
-	size_t cap = 0, lcap = 0;
+	size_t cap = 0, lcap = 0, gpcap = 0;
 	int err = 0;
 
 	st->block_group = calloc(st->nblocks + 1, sizeof(*st->block_group));
@@ -172,6 +172,13 @@ static int build_peer_lists(struct seg_compiled *c)
 				free(key);
 				break;
 			}
+			if (vec_reserve(&st->group_pols, &gpcap, st->ngroups,
+					sizeof(*st->group_pols))) {
+				free(key);
+				err = -ENOMEM;
+				break;
+			}
+			memset(&st->group_pols[st->ngroups], 0, sizeof(*st->group_pols));
 			g = st->ngroups++;
 			st->groups[g].slot = s;
 			st->groups[g].block = block;
@@ -186,6 +193,23 @@ static int build_peer_lists(struct seg_compiled *c)
 		}
 		free(key);
 		sl->group = g;
+		if (!err && (!st->group_pols[g].n ||
+			     st->group_pols[g].v[st->group_pols[g].n - 1] != sl->pol))
+			err = sizelist_add(&st->group_pols[g], sl->pol);
+	}
+	for (size_t i = 0; i < m->npols && !err; i++) {
+		const struct seg_netpol *np = &m->pols[i];
+		bool any = false;
+
+		for (size_t r = 0; np->types[SEG_DIR_EGRESS] && r < np->nrules[SEG_DIR_EGRESS];
+		     r++) {
+			const struct seg_rule *ru = &np->rules[SEG_DIR_EGRESS][r];
+
+			for (size_t q = 0; !ru->npeers && q < ru->nports; q++)
+				any |= ru->ports[q].name != NULL;
+		}
+		if (any)
+			err = sizelist_add(&st->any_pols, i);
 	}
 	hmap_free(&shared);
 	return err;
@@ -421,7 +445,8 @@ static int emit_policy(struct emit *e, size_t pi, const struct seg_pod *local)
 }
 
 static int set_emit(struct seg_compiled *c, struct cset *s, size_t only, const unsigned char *gm,
-		    struct seg_pol_entry **out, size_t *n, size_t *cap)
+		    const size_t *pols, size_t npols, struct seg_pol_entry **out, size_t *n,
+		    size_t *cap)
 {
 	struct emit e = {
 		.c = c, .set = s, .out = out, .n = n, .cap = cap, .only = only, .gm = gm
@@ -429,8 +454,8 @@ static int set_emit(struct seg_compiled *c, struct cset *s, size_t only, const u
 	const struct seg_pod *local = &c->m->pods[s->rep];
 	int err = 0;
 
-	for (size_t i = 0; i < s->nsel && !err; i++)
-		err = emit_policy(&e, s->sel[i], local);
+	for (size_t i = 0; i < npols && !err; i++)
+		err = emit_policy(&e, pols[i], local);
 	hmap_free(&e.seen);
 	return err;
 }
@@ -438,13 +463,14 @@ static int set_emit(struct seg_compiled *c, struct cset *s, size_t only, const u
 int set_emit_full(struct seg_compiled *c, struct cset *s, struct seg_pol_entry **out, size_t *n,
 		  size_t *cap)
 {
-	return set_emit(c, s, SIZE_MAX, NULL, out, n, cap);
+	return set_emit(c, s, SIZE_MAX, NULL, s->sel, s->nsel, out, n, cap);
 }
 
 int set_emit_ident(struct seg_compiled *c, struct cset *s, size_t id_idx, const unsigned char *gm,
-		   struct seg_pol_entry **out, size_t *n, size_t *cap)
+		   const size_t *pols, size_t npols, struct seg_pol_entry **out, size_t *n,
+		   size_t *cap)
 {
-	return set_emit(c, s, id_idx, gm, out, n, cap);
+	return set_emit(c, s, id_idx, gm, pols, npols, out, n, cap);
 }
 
 /* ---- endpoints ------------------------------------------------------------------- */

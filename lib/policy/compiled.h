@@ -99,6 +99,11 @@ struct cstatic {
 	struct sizelist *nsg;
 	size_t nnsg;
 	struct sizelist wide;
+	/* per group: the policies with a peer in it (ascending); and the
+	 * policies with an egress rule to a named port and no peers (they name
+	 * every pod identity): where a new identity can gain entries */
+	struct sizelist *group_pols;
+	struct sizelist any_pols;
 	/* policies by namespace (an endpoint looks only at its namespace's) */
 	struct hmap ns_pols; /* namespace name -> index in byns */
 	struct sizelist *byns;
@@ -201,8 +206,11 @@ int ident_add_pod(struct seg_compiled *c, const struct seg_id_alloc *prev, size_
 bool group_matches(const struct seg_compiled *c, size_t g, const struct seg_identity *id);
 int set_emit_full(struct seg_compiled *c, struct cset *s, struct seg_pol_entry **out, size_t *n,
 		  size_t *cap);
+/* The entries of identity id_idx in set s, from its policies pols
+ * (ascending, a subset of s->sel: the others give it none). */
 int set_emit_ident(struct seg_compiled *c, struct cset *s, size_t id_idx, const unsigned char *gm,
-		   struct seg_pol_entry **out, size_t *n, size_t *cap);
+		   const size_t *pols, size_t npols, struct seg_pol_entry **out, size_t *n,
+		   size_t *cap);
 __u32 set_mask(const struct cset *s);
 int set_select(struct seg_compiled *c, size_t pod, __u8 dir, size_t *sel, size_t *nsel, char **sig);
 int pol_cmp(const void *a, const void *b);

@@ -811,6 +811,10 @@ void cstatic_put(struct cstatic *st)
 		free(st->nsg[i].v);
 	free(st->nsg);
 	free(st->wide.v);
+	for (size_t i = 0; st->group_pols && i < st->ngroups; i++)
+		free(st->group_pols[i].v);
+	free(st->group_pols);
+	free(st->any_pols.v);
 	hmap_free(&st->ns_pols);
 	for (size_t i = 0; i < st->nbyns; i++)
 		free(st->byns[i].v);

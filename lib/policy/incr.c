@@ -542,6 +542,118 @@ static int mark_dead(struct upd *u)
 	return err;
 }
 
+static int size_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Step 3. A new identity gains entries only from the policies with a peer
+ * in a group that matches it (or an egress rule to a named port without
+ * peers); a set gets them from those of its own policies, which are all
+ * of its pod's namespace. So: matching groups -> their policies -> the
+ * sets of those policies' namespaces that hold them -> emission of those
+ * policies only, in the set's order.
+ */
+static int emit_new_ids(struct upd *u, size_t nold, unsigned char *gm, struct sizelist *cand)
+{
+	struct seg_compiled *c = u->c;
+	struct cpriv *p = cpriv(c);
+	const struct cstatic *st = p->st;
+	struct hmap byns = {};
+	struct sizelist *nssets = NULL, pols = {}, *per = NULL;
+	size_t nnss = 0, cap_nss = 0;
+	int err = 0;
+
+	per = calloc(nold + 1, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	for (size_t s = 0; s < nold && !err; s++) {
+		const char *ns;
+		size_t k;
+
+		if (!p->sets[s].users || !p->sets[s].nsel)
+			continue;
+		ns = c->m->pols[p->sets[s].sel[0]].ns;
+		if (!hmap_get_str(&byns, ns, &k)) {
+			err = vec_reserve(&nssets, &cap_nss, nnss, sizeof(*nssets));
+			if (err)
+				break;
+			k = nnss++;
+			memset(&nssets[k], 0, sizeof(nssets[k]));
+			err = hmap_put_str(&byns, ns, k);
+		}
+		if (!err && vec_reserve(&nssets[k].v, &nssets[k].cap, nssets[k].n, sizeof(size_t)))
+			err = -ENOMEM;
+		if (!err)
+			nssets[k].v[nssets[k].n++] = s;
+	}
+	for (size_t a = 0; a < u->nadded && !err; a++) {
+		size_t x = u->added[a];
+
+		err = candidates(c, &c->ids[x], cand);
+		memset(gm, 0, st->ngroups);
+		pols.n = 0;
+		for (size_t i = 0; i < cand->n && !err; i++) {
+			const struct sizelist *gp = &st->group_pols[cand->v[i]];
+
+			gm[cand->v[i]] = group_matches(c, cand->v[i], &c->ids[x]);
+			for (size_t j = 0; gm[cand->v[i]] && j < gp->n && !err; j++) {
+				if (vec_reserve(&pols.v, &pols.cap, pols.n, sizeof(size_t)))
+					err = -ENOMEM;
+				else
+					pols.v[pols.n++] = gp->v[j];
+			}
+		}
+		for (size_t j = 0; j < st->any_pols.n && !err; j++) {
+			if (vec_reserve(&pols.v, &pols.cap, pols.n, sizeof(size_t)))
+				err = -ENOMEM;
+			else
+				pols.v[pols.n++] = st->any_pols.v[j];
+		}
+		if (err)
+			break;
+		if (pols.n)
+			qsort(pols.v, pols.n, sizeof(size_t), size_cmp);
+		for (size_t j = 0; j < pols.n && !err; j++) {
+			size_t pi = pols.v[j], k;
+
+			if ((j && pols.v[j - 1] == pi) ||
+			    !hmap_get_str(&byns, c->m->pols[pi].ns, &k))
+				continue;
+			for (size_t q = 0; q < nssets[k].n && !err; q++) {
+				struct cset *s = &p->sets[nssets[k].v[q]];
+				struct sizelist *l = &per[nssets[k].v[q]];
+
+				if (!bsearch(&pi, s->sel, s->nsel, sizeof(size_t), size_cmp))
+					continue;
+				if (vec_reserve(&l->v, &l->cap, l->n, sizeof(size_t)))
+					err = -ENOMEM;
+				else
+					l->v[l->n++] = pi;
+			}
+		}
+		for (size_t s = 0; s < nold && !err; s++) {
+			if (!per[s].n)
+				continue;
+			err = set_emit_ident(c, &p->sets[s], x, gm, per[s].v, per[s].n, &u->adds,
+					     &u->nadds, &u->cap_adds);
+			per[s].n = 0;
+		}
+	}
+	for (size_t s = 0; s < nold; s++)
+		free(per[s].v);
+	free(per);
+	for (size_t k = 0; k < nnss; k++)
+		free(nssets[k].v);
+	free(nssets);
+	free(pols.v);
+	hmap_free(&byns);
+	return err;
+}
+
 /* Steps 2 and 3: the changed pods' identities, ipcache, endpoints; new
  * identities into the groups and the sets that were there. */
 static int link_pods(struct upd *u, struct seg_diag *d)
@@ -598,19 +710,8 @@ static int link_pods(struct upd *u, struct seg_diag *d)
 		}
 	}
 	/* the new identities' entries in the sets that were there */
-	for (size_t a = 0; a < u->nadded && !err; a++) {
-		size_t x = u->added[a];
-
-		err = candidates(c, &c->ids[x], &cand);
-		memset(gm, 0, p->st->ngroups);
-		for (size_t i = 0; i < cand.n && !err; i++)
-			gm[cand.v[i]] = group_matches(c, cand.v[i], &c->ids[x]);
-		for (size_t s = 0; s < nold && !err; s++) {
-			if (p->sets[s].users)
-				err = set_emit_ident(c, &p->sets[s], x, gm, &u->adds, &u->nadds,
-						     &u->cap_adds);
-		}
-	}
+	if (!err && u->nadded)
+		err = emit_new_ids(u, nold, gm, &cand);
 	free(gm);
 	free(cand.v);
 	return err;
