@@ -56,8 +56,8 @@ static int open_module(const char *path, const struct segctl_grpc_ops **ops)
 	if (!o || o->abi != SEGCTL_GRPC_ABI ||
 	    o->observe_opts_size != sizeof(struct segctl_observe_opts) ||
 	    o->topology_opts_size != sizeof(struct segctl_topology_opts)) {
-		log_error("%s does not belong to this segctl (%s %s): reinstall both", path,
-			  o ? "ABI" : "no symbol", SEGCTL_GRPC_OPS_SYM);
+		log_error("%s does not belong to this segctl (%s): reinstall both", path,
+			  o ? "another ABI" : "no " SEGCTL_GRPC_OPS_SYM);
 		dlclose(h);
 		return -ELIBBAD;
 	}
@@ -85,9 +85,8 @@ int segctl_grpc_load(const struct segctl_grpc_ops **ops)
 	}
 	err = open_module(installed, &loaded);
 	if (err == -ENOENT)
-		log_error("this command needs the gRPC module %s, found neither in %s%s%s",
-			  SEGCTL_GRPC_MODULE, here[0] ? here : "", here[0] ? " nor " : "",
-			  installed);
+		log_error("this command needs the gRPC module: no %s%s%s", here,
+			  here[0] ? " nor " : "", installed);
 out:
 	if (!err)
 		*ops = loaded;
