@@ -1,5 +1,13 @@
 # shellcheck shell=bash
-# seg e2e helpers, sourced by tests/e2e/*.sh and scripts/demo.sh.
+# seg e2e helpers, sourced by the root tests (tests/e2e, tests/segd,
+# tests/faults) and scripts/demo.sh.
+#
+# Test scaffolding (see the section at the end):
+#   e2e_require "netns, BPF" "SEGD SEGCTL" SEGD SEGCTL   # root, arguments, jq: or exit
+#   e2e_node_env hs             # E2E_PREFIX=hs-<rand>, E2E_LOGDIR, NODE, PIN, RUNDIR, SOCK, MDIR
+#   trap 'e2e_stopped_early $?; ...cleanup...' EXIT
+#   e2e_check "what" CMD...     # "ok   what" / "FAIL what", counted in passed/failed
+#   e2e_summary                 # "N passed, N failed"; status 0 when none failed
 #
 # A "node" network namespace holds the host ends of the pods' veths, wired
 # Calico-style: host veths named cali*, no bridge, a /32 (/128) route per pod
@@ -113,4 +121,78 @@ e2e_down() {
 	for ns in $(ip netns list | awk '{print $1}' | grep -E "^$E2E_PREFIX-" || true); do
 		ip netns del "$ns" 2>/dev/null || true
 	done
+}
+
+# ---- test scaffolding ------------------------------------------------------------
+
+# e2e_require WHY USAGE VAR...: exits 77 (skip) unless root (WHY: what root is
+# needed for), 2 with "usage: $0 USAGE" unless every VAR is set, 1 unless jq
+# and the commands in E2E_NEEDS (space-separated) are installed.
+e2e_require() {
+	local why=$1 usage=$2 v
+	shift 2
+	if [ "$(id -u)" != 0 ]; then
+		echo "skip: needs root ($why)"
+		exit 77
+	fi
+	for v in "$@"; do
+		if [ -z "${!v:-}" ]; then
+			echo "usage: $0 $usage" >&2
+			exit 2
+		fi
+	done
+	for v in jq ${E2E_NEEDS:-}; do
+		command -v "$v" >/dev/null || { echo "FAIL: $v is not installed"; exit 1; }
+	done
+}
+
+# e2e_node_env TAG: the names of one run, all TAG-<random>: E2E_RAND (6 hex
+# digits), E2E_PREFIX (netns E2E_PREFIX-*), E2E_LOGDIR (made:
+# /tmp/E2E_PREFIX.XXXXXX), NODE (the node netns), PIN (/sys/fs/bpf/E2E_PREFIX),
+# RUNDIR (/run/seg/E2E_PREFIX), SOCK (segd's socket in it), MDIR (a manifests
+# directory in the log dir; not made). Only E2E_LOGDIR exists afterwards.
+# shellcheck disable=SC2034 # for the scripts that source this
+e2e_node_env() {
+	E2E_RAND=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+	E2E_PREFIX=$1-$E2E_RAND
+	E2E_LOGDIR=$(mktemp -d "/tmp/$E2E_PREFIX.XXXXXX")
+	NODE=$E2E_PREFIX-node
+	PIN=/sys/fs/bpf/$E2E_PREFIX
+	RUNDIR=/run/seg/$E2E_PREFIX
+	SOCK=$RUNDIR/segd.sock
+	MDIR=$E2E_LOGDIR/manifests
+}
+
+# Checks: one line each, counted in passed and failed.
+passed=0
+failed=0
+summary_done=false
+e2e_ok() {
+	echo "ok   $*"
+	passed=$((passed + 1))
+}
+e2e_fail() {
+	echo "FAIL $*"
+	failed=$((failed + 1))
+}
+e2e_check() { # e2e_check WHAT CMD...: ok when CMD succeeds
+	local what=$1
+	shift
+	if "$@"; then e2e_ok "$what"; else e2e_fail "$what"; fi
+}
+
+# e2e_summary: the last line of a run; status 0 when no check failed.
+e2e_summary() {
+	summary_done=true
+	echo "$passed passed, $failed failed"
+	[ "$failed" = 0 ]
+}
+
+# e2e_stopped_early RC, first in the EXIT trap: a run that set -e stopped
+# before e2e_summary counts one more failure and prints the summary.
+e2e_stopped_early() {
+	$summary_done && return 0
+	failed=$((failed + 1))
+	echo "FAIL stopped early: a command failed (exit $1)"
+	echo "$passed passed, $failed failed"
 }

@@ -21,39 +21,17 @@ SEGCTL=${1:-${SEGCTL:-}}
 SEGPROBE=${2:-${SEGPROBE:-}}
 here=$(cd "$(dirname "$0")" && pwd)
 
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root (creates network namespaces, loads BPF)"
-	exit 77
-fi
-if [ -z "$SEGCTL" ] || [ -z "$SEGPROBE" ]; then
-	echo "usage: $0 SEGCTL SEGPROBE" >&2
-	exit 2
-fi
-command -v jq >/dev/null || { echo "FAIL: jq is not installed"; exit 1; }
 # shellcheck source=scripts/e2e-lib.sh
 source "$here/../../scripts/e2e-lib.sh"
-
-rand=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-E2E_PREFIX=he-$rand
-PIN=/sys/fs/bpf/he-$rand
-E2E_LOGDIR=$(mktemp -d "/tmp/he-$rand.XXXXXX")
-NODE=$E2E_PREFIX-node
+e2e_require "creates network namespaces, loads BPF" "SEGCTL SEGPROBE" SEGCTL SEGPROBE
+e2e_node_env he
 TO_ALLOW=3000 # ms: an answer normally takes < 1 ms; patience for a loaded CI box
 TO_DENY=700   # ms: a drop costs this much per probe
-
-passed=0
-failed=0
-summary_done=false
 
 cleanup() {
 	local rc=$?
 	set +e
-	if ! $summary_done; then
-		# set -e stopped us: a setup command failed (its error is above).
-		failed=$((failed + 1))
-		echo "FAIL stopped early: a command failed (exit $rc)"
-		echo "$passed passed, $failed failed"
-	fi
+	e2e_stopped_early "$rc"
 	e2e_down
 	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
 	rm -rf "$PIN"
@@ -61,20 +39,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-ok() {
-	echo "ok   $*"
-	passed=$((passed + 1))
-}
-fail() {
-	echo "FAIL $*"
-	failed=$((failed + 1))
-}
-check() { # check DESCRIPTION CMD...: ok when CMD succeeds
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else fail "$what"; fi
-}
 
 sc() { "$SEGCTL" --pin-dir "$PIN" "$@"; }
 scj() { "$SEGCTL" --pin-dir "$PIN" -o json "$@"; }
@@ -92,9 +56,9 @@ expect() {
 	res=$(e2e_result "$out")
 	if { [ "$want" = allow ] && [ "$res" = ok ]; } ||
 		{ [ "$want" = deny ] && [ "$res" = timeout ]; }; then
-		ok "$want $from -> $to $pp IPv$fam${*:+ $*} ($res)"
+		e2e_ok "$want $from -> $to $pp IPv$fam${*:+ $*} ($res)"
 	else
-		fail "$want $from -> $to $pp IPv$fam${*:+ $*}: got ${res:-nothing} ($out)"
+		e2e_fail "$want $from -> $to $pp IPv$fam${*:+ $*}: got ${res:-nothing} ($out)"
 	fi
 }
 
@@ -115,7 +79,7 @@ rule_pkts() {
 }
 # check_grew DESCRIPTION BEFORE AFTER
 check_grew() {
-	if [ "$3" -gt "$2" ]; then ok "$1 ($2 -> $3)"; else fail "$1 (stayed $2 -> $3)"; fi
+	if [ "$3" -gt "$2" ]; then e2e_ok "$1 ($2 -> $3)"; else e2e_fail "$1 (stayed $2 -> $3)"; fi
 }
 
 # Reason numbers from include/seg/abi.h.
@@ -154,7 +118,7 @@ echo "# load seg, attach to the host veths, program endpoints, ipcache and polic
 sc bpf load >/dev/null
 IFK_A=$(scj bpf attach --dev "$E2E_IF_a" --netns "$NODE" --mode veth | jq -r .ifkey)
 IFK_B=$(scj bpf attach --dev "$E2E_IF_b" --netns "$NODE" --mode veth | jq -r .ifkey)
-check "attach printed ifkeys ($IFK_A, $IFK_B)" test "$IFK_A" -gt 0 -a "$IFK_B" -gt 0 -a "$IFK_A" != "$IFK_B"
+e2e_check "attach printed ifkeys ($IFK_A, $IFK_B)" test "$IFK_A" -gt 0 -a "$IFK_B" -gt 0 -a "$IFK_A" != "$IFK_B"
 for addr in "$E2E_IP4_a" "$E2E_IP6_a"; do
 	sc bpf ipcache set "$addr" --identity $ID_A --owner-ifkey "$IFK_A" >/dev/null
 done
@@ -171,7 +135,7 @@ sc bpf endpoint set --ifkey "$IFK_A" --ep-id 1 --identity $ID_A --ingress isolat
 	--policy-ingress 20 --egress open >/dev/null
 sc bpf endpoint set --ifkey "$IFK_B" --ep-id 2 --identity $ID_B --ingress isolated \
 	--policy-ingress 10 --egress open >/dev/null
-check "endpoint list shows both endpoints isolated on ingress" \
+e2e_check "endpoint list shows both endpoints isolated on ingress" \
 	test "$(scj bpf endpoint list | jq '[.[] | select(.ingress.mode == "isolated")] | length')" = 2
 
 drop0=$(reason_pkts $R_DROP_POLICY)
@@ -223,9 +187,9 @@ cut() {
 	read -r r c n < <(jq -r '"\(.result) \(.connected) \(.replies)"' "$out")
 	if [ "$r" = cut ] && [ "$n" -ge 1 ] && [ "$n" -lt 40 ] &&
 		{ [ "$proto" != tcp ] || [ "$c" = true ]; }; then
-		ok "IPv$fam established a -> b $port/$proto cut after $n answers"
+		e2e_ok "IPv$fam established a -> b $port/$proto cut after $n answers"
 	else
-		fail "IPv$fam established a -> b $port/$proto not cut: $(cat "$out")"
+		e2e_fail "IPv$fam established a -> b $port/$proto not cut: $(cat "$out")"
 	fi
 	policy add 10 ingress $ID_A "$proto" "$port" "$rule" # back, for what follows
 }
@@ -266,9 +230,9 @@ host_probe() { # host_probe allow|deny PORT/PROTO: from the node netns to b over
 		--timeout "$([ "$1" = allow ] && echo $TO_ALLOW || echo $TO_DENY)") || true
 	res=$(e2e_result "$out")
 	if { [ "$1" = allow ] && [ "$res" = ok ]; } || { [ "$1" = deny ] && [ "$res" = timeout ]; }; then
-		ok "$1 node -> b $2 IPv4 ($res)"
+		e2e_ok "$1 node -> b $2 IPv4 ($res)"
 	else
-		fail "$1 node -> b $2 IPv4: got ${res:-nothing} ($out)"
+		e2e_fail "$1 node -> b $2 IPv4: got ${res:-nothing} ($out)"
 	fi
 }
 sc bpf ipcache set "$E2E_GW4" --identity 1 >/dev/null # SEG_ID_HOST
@@ -301,7 +265,7 @@ e2e_pod_add d 5
 e2e_serve c --tcp 80,81
 IFK_C=$(scj bpf attach --dev eth0 --netns "$E2E_PREFIX-c" --mode pod --ep-id 3 | jq -r .ifkey)
 IFK_D=$(scj bpf attach --dev "$E2E_IF_d" --netns "$NODE" --mode ovs | jq -r .ifkey)
-check "pod-mode ifkey is 0x80000000|ep-id ($IFK_C)" test "$IFK_C" = $((0x80000003))
+e2e_check "pod-mode ifkey is 0x80000000|ep-id ($IFK_C)" test "$IFK_C" = $((0x80000003))
 for addr in "$E2E_IP4_c" "$E2E_IP6_c"; do
 	sc bpf ipcache set "$addr" --identity $ID_C --owner-ifkey "$IFK_C" >/dev/null
 done
@@ -348,6 +312,4 @@ for _ in $(seq 30); do
 done
 both allow b a 80/tcp
 
-summary_done=true
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+e2e_summary

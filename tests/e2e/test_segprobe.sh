@@ -12,42 +12,27 @@
 set -euo pipefail
 
 SEGPROBE=${1:-${SEGPROBE:-}}
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root (creates network namespaces, raw sockets)"
-	exit 77
-fi
-[ -n "$SEGPROBE" ] || { echo "usage: $0 SEGPROBE" >&2; exit 2; }
-command -v jq >/dev/null || { echo "FAIL: jq is not installed"; exit 1; }
-command -v nft >/dev/null || { echo "FAIL: nft is not installed"; exit 1; }
-
-rand=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-C=he-$rand-c
-S=he-$rand-s
-log=$(mktemp "/tmp/he-$rand-serve.XXXXXX")
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/e2e-lib.sh
+source "$here/../../scripts/e2e-lib.sh"
+E2E_NEEDS=nft e2e_require "creates network namespaces, raw sockets" SEGPROBE SEGPROBE
+e2e_node_env he
+C=$E2E_PREFIX-c
+S=$E2E_PREFIX-s
+log=$E2E_LOGDIR/serve.log
 srv=
-passed=0
-failed=0
-summary_done=false
 
 cleanup() {
 	local rc=$?
 	set +e
-	if ! $summary_done; then
-		# set -e stopped us: a setup command failed (its error is above).
-		failed=$((failed + 1))
-		echo "FAIL stopped early: a command failed (exit $rc)"
-		echo "$passed passed, $failed failed"
-	fi
+	e2e_stopped_early "$rc"
 	[ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null
 	ip netns del "$C" 2>/dev/null
 	ip netns del "$S" 2>/dev/null
-	rm -f "$log"
+	if [ "$failed" = 0 ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
 
 ip netns add "$C"
 ip netns add "$S"
@@ -82,7 +67,7 @@ for _ in $(seq 50); do
 	grep -q '^segprobe: serving' "$log" && break
 	sleep 0.1
 done
-if grep -q '^segprobe: serving' "$log"; then ok "serve started"; else fail "serve started: $(cat "$log")"; fi
+if grep -q '^segprobe: serving' "$log"; then e2e_ok "serve started"; else e2e_fail "serve started: $(cat "$log")"; fi
 
 # probe WANT_RESULT WANT_STATUS ADDR PORT/PROTO [options]
 probe() {
@@ -90,9 +75,9 @@ probe() {
 	shift 4
 	out=$(ip netns exec "$C" "$SEGPROBE" connect "$addr" "$pp" --timeout 500 -o json "$@") || rc=$?
 	if [ "$(jq -r .result <<<"$out" 2>/dev/null)" = "$want" ] && [ "$rc" = "$want_rc" ]; then
-		ok "$pp to $addr: $want, exit $rc"
+		e2e_ok "$pp to $addr: $want, exit $rc"
 	else
-		fail "$pp to $addr: want $want/exit $want_rc, got exit $rc: $out"
+		e2e_fail "$pp to $addr: want $want/exit $want_rc, got exit $rc: $out"
 	fi
 }
 
@@ -111,38 +96,36 @@ out=$(ip netns exec "$C" "$SEGPROBE" connect fd78::2 53/udp --count 2 --interval
 if jq -e '.proto == "udp" and .family == 6 and .src == "fd78::1" and .dst == "fd78::2" and
 	.dport == 53 and .count == 2 and .replies == 2 and (.rtt_ms | type) == "number"' \
 	<<<"$out" >/dev/null; then
-	ok "JSON fields"
+	e2e_ok "JSON fields"
 else
-	fail "JSON fields: $out"
+	e2e_fail "JSON fields: $out"
 fi
 
 rc=0
 ip netns exec "$C" "$SEGPROBE" connect 10.78.0.2 80/icmp >/dev/null 2>&1 || rc=$?
-if [ "$rc" = 2 ]; then ok "bad protocol is a usage error (exit 2)"; else fail "bad protocol: exit $rc"; fi
+if [ "$rc" = 2 ]; then e2e_ok "bad protocol is a usage error (exit 2)"; else e2e_fail "bad protocol: exit $rc"; fi
 rc=0
 "$SEGPROBE" connect 10.78.0.2 80 --count 0 >/dev/null 2>&1 || rc=$?
-if [ "$rc" = 2 ]; then ok "--count 0 is a usage error (exit 2)"; else fail "--count 0: exit $rc"; fi
-if "$SEGPROBE" --help | grep -q 'EXIT STATUS'; then ok "--help"; else fail "--help"; fi
+if [ "$rc" = 2 ]; then e2e_ok "--count 0 is a usage error (exit 2)"; else e2e_fail "--count 0: exit $rc"; fi
+if "$SEGPROBE" --help | grep -q 'EXIT STATUS'; then e2e_ok "--help"; else e2e_fail "--help"; fi
 
 # 3 single INITs + 3 rounds per family = 8 INIT-ACKs seen by the client's conntrack.
 cnt() { ip netns exec "$1" nft list chain inet heprobe pre | sed -n "s/.*state $2 counter packets \([0-9]*\).*/\1/p"; }
 if [ "$(cnt "$S" invalid)" = 0 ] && [ "$(cnt "$C" invalid)" = 0 ]; then
-	ok "kernel conntrack: no SCTP packet invalid (CRC32c, tags)"
+	e2e_ok "kernel conntrack: no SCTP packet invalid (CRC32c, tags)"
 else
-	fail "kernel conntrack: invalid SCTP packets (server $(cnt "$S" invalid), client $(cnt "$C" invalid))"
+	e2e_fail "kernel conntrack: invalid SCTP packets (server $(cnt "$S" invalid), client $(cnt "$C" invalid))"
 fi
 n=$(cnt "$C" established)
-if [ "$n" -ge 8 ]; then ok "kernel conntrack: INIT-ACKs match their INIT ($n)"; else fail "kernel conntrack: $n INIT-ACKs established, want >= 8"; fi
+if [ "$n" -ge 8 ]; then e2e_ok "kernel conntrack: INIT-ACKs match their INIT ($n)"; else e2e_fail "kernel conntrack: $n INIT-ACKs established, want >= 8"; fi
 
 kill "$srv"
 rc=0
 wait "$srv" || rc=$?
 srv=
-if [ "$rc" = 0 ]; then ok "serve exits 0 on SIGTERM"; else fail "serve exit on SIGTERM: $rc"; fi
+if [ "$rc" = 0 ]; then e2e_ok "serve exits 0 on SIGTERM"; else e2e_fail "serve exit on SIGTERM: $rc"; fi
 # Nothing reads SCTP now: the kernel answers ICMP protocol unreachable.
 probe refused 1 10.78.0.2 9/sctp
 probe refused 1 fd78::2 9/sctp
 
-summary_done=true
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+e2e_summary

@@ -28,43 +28,21 @@ SEGPROBE=${3:-${SEGPROBE:-}}
 SEG_CNI=${4:-${SEG_CNI:-}}
 here=$(cd "$(dirname "$0")" && pwd)
 
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root (network namespaces, BPF, the control socket)"
-	exit 77
-fi
-if [ -z "$SEGD" ] || [ -z "$SEGCTL" ] || [ -z "$SEGPROBE" ] || [ -z "$SEG_CNI" ]; then
-	echo "usage: $0 SEGD SEGCTL SEGPROBE SEG_CNI" >&2
-	exit 2
-fi
-command -v jq >/dev/null || { echo "FAIL: jq is not installed"; exit 1; }
 # shellcheck source=scripts/e2e-lib.sh
 source "$here/../../scripts/e2e-lib.sh"
-
-rand=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-E2E_PREFIX=hs-$rand
-E2E_LOGDIR=$(mktemp -d "/tmp/hs-$rand.XXXXXX")
-NODE=$E2E_PREFIX-node
-PIN=/sys/fs/bpf/hs-$rand
-RUNDIR=/run/seg/hs-$rand
-SOCK=$RUNDIR/segd.sock
-MDIR=$E2E_LOGDIR/manifests
+e2e_require "network namespaces, BPF, the control socket" "SEGD SEGCTL SEGPROBE SEG_CNI" \
+	SEGD SEGCTL SEGPROBE SEG_CNI
+e2e_node_env hs
+rand=$E2E_RAND
 METRICS_PORT=$((20000 + 0x${rand:0:3} % 20000))
 TO_ALLOW=3000
 TO_DENY=500
 segd_pid=
 
-passed=0
-failed=0
-summary_done=false
-
 cleanup() {
 	local rc=$?
 	set +e
-	if ! $summary_done; then
-		failed=$((failed + 1))
-		echo "FAIL stopped early: a command failed (exit $rc)"
-		echo "$passed passed, $failed failed"
-	fi
+	e2e_stopped_early "$rc"
 	[ -n "$segd_pid" ] && kill -9 "$segd_pid" 2>/dev/null && wait "$segd_pid" 2>/dev/null
 	e2e_down
 	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
@@ -72,18 +50,6 @@ cleanup() {
 	if [ "$failed" = 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
 }
 trap cleanup EXIT
-
-check() { # check NAME CMD...: ok when CMD succeeds
-	local name=$1
-	shift
-	if "$@"; then
-		echo "ok   $name"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $name"
-		failed=$((failed + 1))
-	fi
-}
 
 ctl() { "$SEGCTL" --socket "$SOCK" "$@"; }
 probe() { # probe FROM ADDR PORT -> ok / timeout / refused ...
@@ -155,88 +121,88 @@ e2e_serve b --tcp 80 --tcp 81
 start_segd
 
 # ---- manifests -> enforcement ---------------------------------------------------------
-check "a -> b:80 allowed by b-from-a" connects a 10.77.0.3 80
-check "a -> b:81 dropped (b isolated)" blocked a 10.77.0.3 81
-check "b -> a:80 allowed (a not isolated)" connects b 10.77.0.2 80
-check "status: 2 pods, 2 attached, 1 policy, no error" \
+e2e_check "a -> b:80 allowed by b-from-a" connects a 10.77.0.3 80
+e2e_check "a -> b:81 dropped (b isolated)" blocked a 10.77.0.3 81
+e2e_check "b -> a:80 allowed (a not isolated)" connects b 10.77.0.2 80
+e2e_check "status: 2 pods, 2 attached, 1 policy, no error" \
 	test "$(st '[.counts.pods, .counts.endpoints_attached, .counts.policies, .last_error] | tostring')" = '[2,2,1,null]'
-check "endpoint list: b isolated on ingress, a not, both in the maps" \
+e2e_check "endpoint list: b isolated on ingress, a not, both in the maps" \
 	test "$(ctl -o json endpoint list | jq -c '[.[] | [.pod, .ingress.isolated, .in_maps]] | sort')" = \
 	'[["default/a",false,true],["default/b",true,true]]'
-check "identity list: a and b have their own identities" \
+e2e_check "identity list: a and b have their own identities" \
 	test "$(ctl -o json identity list | jq '[.[] | select(.labels.app == "a" or .labels.app == "b")] | length')" = 2
 idb=$(ctl -o json endpoint get default/b | jq .identity)
-check "identity get: the identity of b has app=b, in namespace default" \
+e2e_check "identity get: the identity of b has app=b, in namespace default" \
 	test "$(ctl -o json identity get "$idb" | jq -r '"\(.labels.app) \(.namespace)"')" = "b default"
-check "status: the Namespace is counted" test "$(st .counts.namespaces)" = 1
-check "policy list: b-from-a selects 1 endpoint, from its file" \
+e2e_check "status: the Namespace is counted" test "$(st .counts.namespaces)" = 1
+e2e_check "policy list: b-from-a selects 1 endpoint, from its file" \
 	test "$(ctl -o json policy list | jq -r '.[] | select(.name == "b-from-a") | "\(.endpoints) \(.source)"')" = "1 $MDIR/np.yaml:1"
 pt=$(ctl -o json policy test --probe 'default/a->default/b:80/TCP' --probe 'default/a->default/b:81')
-check "policy test (segd's live state): a->b:80 allow, a->b:81 deny" \
+e2e_check "policy test (segd's live state): a->b:80 allow, a->b:81 deny" \
 	test "$(jq -c '[.[].verdict]' <<<"$pt")" = '["allow","deny"]'
-check "policy test --matrix from segd equals the offline one from the same manifests" \
+e2e_check "policy test --matrix from segd equals the offline one from the same manifests" \
 	test "$(ctl -o json policy test --matrix 80/TCP | jq -c '[.[] | [.from, .to, .verdict]] | sort')" = \
 	"$("$SEGCTL" -o json policy test -f "$MDIR" --matrix 80/TCP | jq -c '[.[] | [.from, .to, .verdict]] | sort')"
-check "table output has a header" bash -c "'$SEGCTL' --socket '$SOCK' endpoint list | head -1 | grep -q '^POD '"
+e2e_check "table output has a header" bash -c "'$SEGCTL' --socket '$SOCK' endpoint list | head -1 | grep -q '^POD '"
 
 # ---- apply over the socket ------------------------------------------------------------------
 np_yaml a-from-a a 81 >"$E2E_LOGDIR/np-a.yaml"
 t0=$(date +%s%N)
 ctl apply -f "$E2E_LOGDIR/np-a.yaml" >/dev/null
 t1=$(date +%s%N)
-check "b -> a:80 dropped right after apply returned ($(((t1 - t0) / 1000000)) ms)" blocked b 10.77.0.2 80
-check "apply took under 1 s" test $(((t1 - t0) / 1000000)) -lt 1000
-check "status: 2 policies, 1 applied object" \
+e2e_check "b -> a:80 dropped right after apply returned ($(((t1 - t0) / 1000000)) ms)" blocked b 10.77.0.2 80
+e2e_check "apply took under 1 s" test $(((t1 - t0) / 1000000)) -lt 1000
+e2e_check "status: 2 policies, 1 applied object" \
 	test "$(st '[.counts.policies, .counts.applied_objects] | tostring')" = '[2,1]'
 ctl delete -f "$E2E_LOGDIR/np-a.yaml" >/dev/null
-check "b -> a:80 allowed again after delete" connects b 10.77.0.2 80
+e2e_check "b -> a:80 allowed again after delete" connects b 10.77.0.2 80
 
 # ---- bad manifests ---------------------------------------------------------------------------
 printf 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: default}\nspec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: 99999}]\n' >"$E2E_LOGDIR/bad.yaml"
 out=$(ctl -o json apply -f "$E2E_LOGDIR/bad.yaml" || true)
-check "bad manifest over the socket: refused with file:line:col" \
+e2e_check "bad manifest over the socket: refused with file:line:col" \
 	grep -q "bad.yaml:7:20:" <<<"$(jq -r .error <<<"$out")"
-check "  ... and the old policy is still enforced (a -> b:81 dropped)" blocked a 10.77.0.3 81
-check "  ... a -> b:80 still allowed" connects a 10.77.0.3 80
-check "  ... and nothing of it was kept (1 policy)" test "$(st .counts.policies)" = 1
+e2e_check "  ... and the old policy is still enforced (a -> b:81 dropped)" blocked a 10.77.0.3 81
+e2e_check "  ... a -> b:80 still allowed" connects a 10.77.0.3 80
+e2e_check "  ... and nothing of it was kept (1 policy)" test "$(st .counts.policies)" = 1
 mkdir "$E2E_LOGDIR/batch"
 cp "$E2E_LOGDIR/np-a.yaml" "$E2E_LOGDIR/bad.yaml" "$E2E_LOGDIR/batch/"
-check "apply -f DIR with one bad file: all refused (the good one not applied)" \
+e2e_check "apply -f DIR with one bad file: all refused (the good one not applied)" \
 	bash -c "! '$SEGCTL' --socket '$SOCK' apply -f '$E2E_LOGDIR/batch' 2>/dev/null && \
 		test \"\$('$SEGCTL' --socket '$SOCK' -o json status | jq .counts.policies)\" = 1"
 rm "$E2E_LOGDIR/batch/bad.yaml"
 cp "$MDIR/pods.yaml" "$E2E_LOGDIR/batch/pods-copy.yaml.txt"
-check "apply -f DIR: its files in one request (2 policies after)" \
+e2e_check "apply -f DIR: its files in one request (2 policies after)" \
 	bash -c "'$SEGCTL' --socket '$SOCK' apply -f '$E2E_LOGDIR/batch' >/dev/null && \
 		test \"\$('$SEGCTL' --socket '$SOCK' -o json status | jq .counts.policies)\" = 2"
-check "delete -f DIR: back to 1 policy" \
+e2e_check "delete -f DIR: back to 1 policy" \
 	bash -c "'$SEGCTL' --socket '$SOCK' delete -f '$E2E_LOGDIR/batch' >/dev/null && \
 		test \"\$('$SEGCTL' --socket '$SOCK' -o json status | jq .counts.policies)\" = 1"
 cp "$E2E_LOGDIR/bad.yaml" "$MDIR/zz-bad.yaml"
 sleep 0.5
-check "bad manifest in the directory: status shows file:line" \
+e2e_check "bad manifest in the directory: status shows file:line" \
 	grep -q "zz-bad.yaml:7:20:" <<<"$(st .last_error)"
-check "  ... old policy still enforced" blocked a 10.77.0.3 81
+e2e_check "  ... old policy still enforced" blocked a 10.77.0.3 81
 rm "$MDIR/zz-bad.yaml"
 sleep 0.5
-check "  ... removed: the error clears" test "$(st .last_error)" = null
+e2e_check "  ... removed: the error clears" test "$(st .last_error)" = null
 
 # ---- inotify: a change in the directory -----------------------------------------------------
 np_yaml b-from-a b 80 81 >"$MDIR/np.yaml.tmp" && mv "$MDIR/np.yaml.tmp" "$MDIR/np.yaml"
 sleep 0.5
-check "directory change: a -> b:81 allowed now" connects a 10.77.0.3 81
+e2e_check "directory change: a -> b:81 allowed now" connects a 10.77.0.3 81
 np_yaml b-from-a b 80 >"$MDIR/np.yaml"
 sleep 0.5
-check "directory change back: a -> b:81 dropped" blocked a 10.77.0.3 81
+e2e_check "directory change back: a -> b:81 dropped" blocked a 10.77.0.3 81
 
 cp -r "$MDIR" "$E2E_LOGDIR/mdir-saved"
 rm -rf "$MDIR"
 sleep 0.5
-check "manifests directory removed: no pods, no policies" \
+e2e_check "manifests directory removed: no pods, no policies" \
 	test "$(st '[.counts.pods, .counts.policies] | tostring')" = '[0,0]'
 cp "$E2E_LOGDIR/mdir-saved/"* "$MDIR/"
 sleep 0.5
-check "  ... files back in the directory (watched anew): a -> b:80 allowed, b:81 dropped" \
+e2e_check "  ... files back in the directory (watched anew): a -> b:80 allowed, b:81 dropped" \
 	bash -c "$(declare -f probe connects blocked e2e_probe e2e_result); $(declare -p E2E_PREFIX SEGPROBE TO_ALLOW TO_DENY); connects a 10.77.0.3 80 && blocked a 10.77.0.3 81"
 
 # ---- kill -9 and restart -----------------------------------------------------------------------
@@ -249,16 +215,16 @@ sleep 0.5
 kill -9 "$segd_pid"
 wait "$segd_pid" 2>/dev/null || true
 segd_pid=
-check "segd killed: a -> b:81 still dropped" blocked a 10.77.0.3 81
-check "segd killed: a -> b:80 still allowed" connects a 10.77.0.3 80
+e2e_check "segd killed: a -> b:81 still dropped" blocked a 10.77.0.3 81
+e2e_check "segd killed: a -> b:80 still allowed" connects a 10.77.0.3 80
 start_segd
-check "restart: the first apply rewrote nothing" \
+e2e_check "restart: the first apply rewrote nothing" \
 	test "$(st '.last_apply | [.flipped, .policy_writes, .endpoint_writes, .ipcache_writes, .policy_deletes, .endpoint_deletes, .ipcache_deletes] | tostring')" = '[false,0,0,0,0,0,0]'
-check "restart: a -> b:81 dropped" blocked a 10.77.0.3 81
+e2e_check "restart: a -> b:81 dropped" blocked a 10.77.0.3 81
 wait "$long_pid" || true
-check "an allowed connection lived through kill -9 and restart (200 rounds answered)" \
+e2e_check "an allowed connection lived through kill -9 and restart (200 rounds answered)" \
 	test "$(jq -r '"\(.result) \(.replies)"' "$E2E_LOGDIR/long.json")" = "ok 200"
-check "restart: a -> b:80 allowed" connects a 10.77.0.3 80
+e2e_check "restart: a -> b:80 allowed" connects a 10.77.0.3 80
 
 # ---- CNI -------------------------------------------------------------------------------------------
 e2e_pod_add c 4
@@ -272,33 +238,33 @@ cni() {
 		CNI_PATH=/usr/lib/cni CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=c" \
 		"$SEG_CNI" <<<"$cni_conf"
 }
-check "CNI ADD returns once the pod's endpoint is in the maps" \
+e2e_check "CNI ADD returns once the pod's endpoint is in the maps" \
 	bash -c "$(declare -f cni); $(declare -p cni_conf rand E2E_PREFIX SEG_CNI); cni ADD >/dev/null && \
 		'$SEGCTL' --socket '$SOCK' -o json endpoint get default/c | jq -e .in_maps >/dev/null"
-check "CNI CHECK ok" bash -c "$(declare -f cni); $(declare -p cni_conf rand E2E_PREFIX SEG_CNI); cni CHECK"
-check "CNI pod c (no labels) -> b:80 dropped" blocked c 10.77.0.3 80
-check "a -> c:80 allowed (c not isolated)" connects a 10.77.0.4 80
+e2e_check "CNI CHECK ok" bash -c "$(declare -f cni); $(declare -p cni_conf rand E2E_PREFIX SEG_CNI); cni CHECK"
+e2e_check "CNI pod c (no labels) -> b:80 dropped" blocked c 10.77.0.3 80
+e2e_check "a -> c:80 allowed (c not isolated)" connects a 10.77.0.4 80
 saved_ep_c=$(ctl -o json endpoint get default/c)
 cni DEL >/dev/null
-check "CNI DEL: c's endpoint leaves the maps" \
+e2e_check "CNI DEL: c's endpoint leaves the maps" \
 	test "$(ctl -o json endpoint get default/c | jq .in_maps)" = false
-check "  ... and c's traffic is dropped (no endpoint)" blocked a 10.77.0.4 80
+e2e_check "  ... and c's traffic is dropped (no endpoint)" blocked a 10.77.0.4 80
 
 # ---- access, metrics, SIGTERM ------------------------------------------------------------------------
-check "non-root client refused" bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups \
+e2e_check "non-root client refused" bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups \
 	'$SEGCTL' --socket '$SOCK' status >/dev/null 2>&1"
-check "socket is 0600" test "$(stat -c %a "$SOCK")" = 600
+e2e_check "socket is 0600" test "$(stat -c %a "$SOCK")" = 600
 metrics=$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" || true)
-check "/metrics: 3 endpoints and verdict counters" \
+e2e_check "/metrics: 3 endpoints and verdict counters" \
 	bash -c "grep -qx 'seg_endpoints 3' <<<'$metrics' && grep -q 'seg_verdict_packets_total{reason=\"SEG_DROP_POLICY\"' <<<'$metrics'"
-check "/healthz" test "$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$METRICS_PORT/healthz")" = ok
+e2e_check "/healthz" test "$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$METRICS_PORT/healthz")" = ok
 kill -TERM "$segd_pid"
 rc=0
 wait "$segd_pid" || rc=$?
 segd_pid=
-check "SIGTERM: segd exits 0" test "$rc" = 0
-check "SIGTERM: links stay pinned" test -n "$(ls "$PIN/links")"
-check "SIGTERM: a -> b:81 still dropped" blocked a 10.77.0.3 81
+e2e_check "SIGTERM: segd exits 0" test "$rc" = 0
+e2e_check "SIGTERM: links stay pinned" test -n "$(ls "$PIN/links")"
+e2e_check "SIGTERM: a -> b:81 still dropped" blocked a 10.77.0.3 81
 
 # ---- a pod that went away while segd was down ----------------------------------------------------
 ifkey_c=$(jq -r .ifkey <<<"$saved_ep_c")
@@ -318,21 +284,19 @@ cat >"$E2E_LOGDIR/segd.yaml" <<-EOF
 "$SEGD" --config "$E2E_LOGDIR/segd.yaml" >>"$E2E_LOGDIR/segd.log" 2>&1 &
 segd_pid=$!
 for _ in $(seq 100); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
-check "config file: segd runs with its keys" test "$(st .manifests)" = "$MDIR"
-check "restart: the pinned links of c (gone while segd was down) are unpinned (lib/dp)" \
+e2e_check "config file: segd runs with its keys" test "$(st .manifests)" = "$MDIR"
+e2e_check "restart: the pinned links of c (gone while segd was down) are unpinned (lib/dp)" \
 	test ! -e "$PIN/links/$ifkey_c-from"
-check "  ... and c is no endpoint any more" test "$(st .counts.endpoints_attached)" = 2
-check "config file: a -> b:81 dropped" blocked a 10.77.0.3 81
+e2e_check "  ... and c is no endpoint any more" test "$(st .counts.endpoints_attached)" = 2
+e2e_check "config file: a -> b:81 dropped" blocked a 10.77.0.3 81
 sed -i 's/^audit-default: false/audit-default: true/' "$E2E_LOGDIR/segd.yaml"
 kill -HUP "$segd_pid"
 sleep 0.5
-check "SIGHUP: audit-default from the reread config: b audited on ingress" \
+e2e_check "SIGHUP: audit-default from the reread config: b audited on ingress" \
 	test "$(ctl -o json endpoint get default/b | jq .ingress.audit)" = true
-check "SIGHUP: a -> b:81 passes (audit)" connects a 10.77.0.3 81
+e2e_check "SIGHUP: a -> b:81 passes (audit)" connects a 10.77.0.3 81
 kill -TERM "$segd_pid"
 wait "$segd_pid" || true
 segd_pid=
 
-summary_done=true
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+e2e_summary
