@@ -39,6 +39,9 @@ struct seg_meta {
 	__u32 epoch; /* seg_config.epoch, read once per packet */
 	__u32 rev; /* endpoint revision + seg_config.generation: CT entries
 		    * made under another value are re-checked */
+	__u32 ct_none; /* 1: the fast path found no conntrack entry of this
+			* packet's flow for endpoint ct_none_ep (fast.h) */
+	__u32 ct_none_ep;
 };
 
 /* The hook's context as the parser sees it. data/data_end are set by the

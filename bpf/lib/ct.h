@@ -63,12 +63,11 @@ static __always_inline struct seg_ct_entry *seg_ct_lookup(const struct seg_ct_ke
 	return e;
 }
 
-/* An established packet: counters of its direction, flags, last seen. */
-static __always_inline void seg_ct_account(struct seg_ct_entry *e, const struct seg_meta *m,
-					   const struct seg_pkt *p)
+/* An established packet (TCP flags f): counters of its direction, flags,
+ * last seen. */
+static __always_inline void seg_ct_account(struct seg_ct_entry *e, const struct seg_meta *m, __u8 f)
 {
 	__u8 d = m->dir & 1;
-	__u8 f = p->tcp_flags;
 
 	/* Plain adds, not atomics (~15 ns less per packet): packets of one
 	 * direction of one flow are handled by one CPU at a time in practice

@@ -9,15 +9,12 @@
 #define SEG_LPM_FULL_PREFIX 128
 
 /* Each epoch has its own pair of maps (abi.h "epochs"). */
-static __always_inline const struct seg_ipcache_val *seg_ipc_exact(const __u32 addr[4],
-								   __u32 epoch)
+static __always_inline const struct seg_ipcache_val *seg_ipc_exact(const __u32 addr[4], __u32 epoch)
 {
 	struct seg_ipcache_key k;
 
 	seg_addr_copy(k.addr, addr);
-	if (epoch)
-		return bpf_map_lookup_elem(&seg_ipcache1, &k);
-	return bpf_map_lookup_elem(&seg_ipcache, &k);
+	return seg_epoch_lookup(epoch, seg_ipcache, seg_ipcache1, &k);
 }
 
 static __always_inline __u32 seg_identity(const __u32 addr[4], __u32 epoch)
@@ -29,10 +26,7 @@ static __always_inline __u32 seg_identity(const __u32 addr[4], __u32 epoch)
 		return v->identity;
 	lk.prefixlen = SEG_LPM_FULL_PREFIX;
 	seg_addr_copy(lk.addr, addr);
-	if (epoch)
-		v = bpf_map_lookup_elem(&seg_ipc_lpm1, &lk);
-	else
-		v = bpf_map_lookup_elem(&seg_ipc_lpm, &lk);
+	v = seg_epoch_lookup(epoch, seg_ipc_lpm, seg_ipc_lpm1, &lk);
 	return v ? v->identity : SEG_ID_WORLD;
 }
 

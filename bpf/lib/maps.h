@@ -11,29 +11,29 @@
 #include <seg/abi.h>
 
 /* The epoch-keyed maps: one type each, declared once per epoch. */
-#define SEG_ENDPOINTS_MAP(name)                                                                    \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
-		__uint(max_entries, SEG_MAX_ENDPOINTS);                                            \
-		__type(key, __u32); /* ifkey */                                                    \
-		__type(value, struct seg_endpoint);                                                \
+#define SEG_ENDPOINTS_MAP(name)                         \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_HASH);        \
+		__uint(max_entries, SEG_MAX_ENDPOINTS); \
+		__type(key, __u32); /* ifkey */         \
+		__type(value, struct seg_endpoint);     \
 	} name SEC(".maps")
 
-#define SEG_IPCACHE_MAP(name)                                                                      \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
-		__uint(max_entries, SEG_MAX_IPCACHE);                                              \
-		__type(key, struct seg_ipcache_key);                                               \
-		__type(value, struct seg_ipcache_val);                                             \
+#define SEG_IPCACHE_MAP(name)                          \
+	struct {                                       \
+		__uint(type, BPF_MAP_TYPE_HASH);       \
+		__uint(max_entries, SEG_MAX_IPCACHE);  \
+		__type(key, struct seg_ipcache_key);   \
+		__type(value, struct seg_ipcache_val); \
 	} name SEC(".maps")
 
-#define SEG_IPCACHE_LPM_MAP(name)                                                                  \
-	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                               \
-		__uint(max_entries, SEG_MAX_IPCACHE_LPM);                                          \
-		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
-		__type(key, struct seg_lpm_key);                                                   \
-		__type(value, struct seg_ipcache_val);                                             \
+#define SEG_IPCACHE_LPM_MAP(name)                         \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);      \
+		__uint(max_entries, SEG_MAX_IPCACHE_LPM); \
+		__uint(map_flags, BPF_F_NO_PREALLOC);     \
+		__type(key, struct seg_lpm_key);          \
+		__type(value, struct seg_ipcache_val);    \
 	} name SEC(".maps")
 
 SEG_ENDPOINTS_MAP(seg_endpoints);
@@ -96,5 +96,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct seg_config);
 } seg_config SEC(".maps");
+
+/* Lookup in epoch's map of a twin pair (map0 for epoch 0, map1 for 1).
+ * Two call sites the compiler must not merge into one: the verifier
+ * inlines a lookup only where the map is a known constant, and a merged
+ * call site (map pointer chosen at run time) becomes the generic, indirect
+ * bpf_map_lookup_elem. The empty asm in one branch keeps them apart. */
+#define seg_epoch_lookup(epoch, map0, map1, key)                 \
+	({                                                       \
+		void *__v;                                       \
+		if (epoch) {                                     \
+			__v = bpf_map_lookup_elem(&(map1), key); \
+			asm volatile("" ::: "memory");           \
+		} else {                                         \
+			__v = bpf_map_lookup_elem(&(map0), key); \
+		}                                                \
+		__v;                                             \
+	})
 
 #endif

@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "account.h"
 #include "flow.h"
+#include "fast.h"
 
 static __always_inline void seg_set(struct seg_verdict *v, int reason, __u8 event)
 {
@@ -96,14 +97,17 @@ static __always_inline void seg_flow(const struct seg_meta *m, const struct seg_
 	int r;
 
 	seg_ct_key_make(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, m->dir);
-	e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
+	/* The fast path already looked for it under this endpoint. */
+	if (m->ct_none && m->ct_none_ep == ep->ep_id)
+		e = NULL;
+	else
+		e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
 	if (e) {
 		/* Established: no ipcache or policy lookup unless the
 		 * endpoint's revision moved. */
-		if (e->revision != m->rev &&
-		    seg_ct_revalidate(m, ep, cfg, &k, e, v) != SEG_OK)
+		if (e->revision != m->rev && seg_ct_revalidate(m, ep, cfg, &k, e, v) != SEG_OK)
 			return;
-		seg_ct_account(e, m, p);
+		seg_ct_account(e, m, p->tcp_flags);
 		v->rule_id = e->rule_id;
 		v->remote_id = e->remote_id;
 		seg_set(v, SEG_R_ALLOW_ESTABLISHED, 0);
@@ -165,10 +169,7 @@ __attribute__((noinline)) int seg_decide(struct seg_pkt *p, struct seg_meta *m)
 		return 1;
 	ifkey = m->ifkey;
 	m->epoch = cfg->epoch & 1;
-	if (m->epoch)
-		ep = bpf_map_lookup_elem(&seg_endpoints1, &ifkey);
-	else
-		ep = bpf_map_lookup_elem(&seg_endpoints, &ifkey);
+	ep = seg_epoch_lookup(m->epoch, seg_endpoints, seg_endpoints1, &ifkey);
 	if (ep)
 		m->rev = ep->revision + cfg->generation;
 	if (!ep) {
@@ -180,7 +181,8 @@ __attribute__((noinline)) int seg_decide(struct seg_pkt *p, struct seg_meta *m)
 	} else if (m->parse != SEG_OK) {
 		seg_unclassified(m, ep, m->parse, &v);
 		if (v.event && p->family) /* name the peer in the event */
-			v.remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr, m->epoch);
+			v.remote_id = seg_identity(m->dir == SEG_DIR_EGRESS ? p->daddr : p->saddr,
+						   m->epoch);
 	} else if (p->kind == SEG_PK_ICMP_ERR) {
 		seg_icmp_error(m, p, ep, cfg, &v);
 	} else {
@@ -200,6 +202,8 @@ static __always_inline int seg_pipeline(struct seg_ctx *c, void *ctx, const int 
 	struct seg_pkt p;
 
 	c->m.now = bpf_ktime_get_coarse_ns(); /* ~20 ns less than ktime_get_ns */
+	if (seg_fast(c))
+		return 0; /* established: passed and counted */
 	c->m.parse = seg_parse(c, &p);
 	if (!is_xdp && c->m.parse == SEG_DROP_TRUNCATED && seg_skb_pull(c, ctx))
 		c->m.parse = seg_parse(c, &p);

@@ -11,6 +11,7 @@
 
 #define SEG_PORT_BITS 16 /* k = 0..16 wildcarded low port bits */
 #define SEG_PROBE_IDS 2 /* the remote identity, then SEG_ID_ANY */
+#define SEG_PMASK_PORTS (SEG_PMASK_ALLPORTS | (SEG_PMASK_ALLPORTS - 1)) /* bits k = 0..16 */
 
 static __always_inline const struct seg_policy_val *
 seg_policy_probe(__u32 policy_id, __u32 id, __u16 port, __u8 proto, __u8 dir, __u32 k)
@@ -33,7 +34,7 @@ seg_policy_lookup(const struct seg_endpoint *ep, __u8 dir, __u32 remote_id, __u8
 	__u32 policy_id = ep->policy_id[dir & 1];
 	__u32 mask = ep->port_mask[dir & 1];
 	/* without ports only whole-protocol (k = 16) entries can match */
-	__u32 kmask = seg_proto_has_ports(proto) ? mask : mask & SEG_PMASK_ALLPORTS;
+	__u32 kmask = mask & (seg_proto_has_ports(proto) ? SEG_PMASK_PORTS : SEG_PMASK_ALLPORTS);
 	const struct seg_policy_val *v;
 	__u32 i, k;
 
@@ -41,6 +42,8 @@ seg_policy_lookup(const struct seg_endpoint *ep, __u8 dir, __u32 remote_id, __u8
 		__u32 id = i ? SEG_ID_ANY : remote_id;
 
 		for (k = 0; k <= SEG_PORT_BITS; k++) {
+			if (!(kmask >> k))
+				break; /* no wider block is in use */
 			if (!(kmask & (1u << k)))
 				continue;
 			v = seg_policy_probe(policy_id, id, port, proto, dir, k);

@@ -172,6 +172,100 @@ static void test_established(void **state)
 	assert_int_equal(fx_events(), 1);
 }
 
+/* The established fast path (bpf/lib/fast.h) takes plain packets only;
+ * every other packet of a tracked flow goes through the full parser. Both
+ * must reach the same verdict and accounting, and neither may pass what the
+ * full parser refuses. */
+enum fast_knob { FK_PLAIN, FK_IP4_OPTS, FK_IP6_EXT, FK_FIRST_FRAG, FK_LEN_BEYOND, FK_TCP_CUT };
+
+struct fast_case {
+	struct fx_row row;
+	__u8 proto;
+	enum fast_knob knob;
+	enum fx_hook hook; /* of the second packet (the first leaves the pod) */
+	int verdict;
+	__u32 reason;
+};
+
+/* clang-format off */
+static const struct fast_case fast_cases[] = {
+	{ { "plain TCP" }, IPPROTO_TCP, FK_PLAIN, FX_FROM_POD, FX_PASS, SEG_R_ALLOW_ESTABLISHED },
+	{ { "plain TCP reply" }, IPPROTO_TCP, FK_PLAIN, FX_TO_POD, FX_PASS, SEG_R_ALLOW_ESTABLISHED },
+	{ { "plain UDP (xdp)" }, IPPROTO_UDP, FK_PLAIN, FX_XDP_FROM_POD, FX_PASS,
+	  SEG_R_ALLOW_ESTABLISHED },
+	{ { "SCTP (full parser)" }, IPPROTO_SCTP_, FK_PLAIN, FX_FROM_POD, FX_PASS,
+	  SEG_R_ALLOW_ESTABLISHED },
+	{ { "IPv4 options (full parser)", 4 }, IPPROTO_TCP, FK_IP4_OPTS, FX_FROM_POD, FX_PASS,
+	  SEG_R_ALLOW_ESTABLISHED },
+	{ { "IPv6 extension header (full parser)", 6 }, IPPROTO_TCP, FK_IP6_EXT, FX_TO_POD,
+	  FX_PASS, SEG_R_ALLOW_ESTABLISHED },
+	{ { "first fragment (full parser)" }, IPPROTO_UDP, FK_FIRST_FRAG, FX_FROM_POD, FX_PASS,
+	  SEG_R_ALLOW_ESTABLISHED },
+	{ { "length beyond the packet: dropped" }, IPPROTO_TCP, FK_LEN_BEYOND, FX_FROM_POD,
+	  FX_DROP, SEG_DROP_BAD_LEN },
+	{ { "TCP header cut short: dropped (xdp)" }, IPPROTO_TCP, FK_TCP_CUT, FX_XDP_FROM_POD,
+	  FX_DROP, SEG_DROP_TRUNCATED },
+};
+/* clang-format on */
+
+static void test_fast_path(void **state)
+{
+	const struct fx_inst *in = *state;
+	const struct fast_case *c = (const void *)in->row;
+	struct fx_rule r = { .dir = SEG_DIR_EGRESS,
+			     .remote_id = FX_ID_A,
+			     .proto = c->proto,
+			     .lo = 8080,
+			     .hi = 8080,
+			     .action = SEG_ACT_ALLOW,
+			     .rule_id = 45 };
+	struct tp_spec s = fx_flow(in->family, FX_FROM_POD, FX_A, c->proto, FX_CLIENT_PORT, 8080);
+	struct tp_spec n = c->hook == FX_TO_POD ? reply_of(&s, in->family) : s;
+	bool passes = c->verdict == FX_PASS;
+	struct seg_ct_entry e;
+	int len1, len2 = 0;
+
+	fx_ep_flags(ISO, ISO);
+	fx_rule_add(&r);
+	assert_int_equal(fx_run(FX_FROM_POD, &s, &len1), FX_PASS);
+	n.tcp_flags = TP_ACK;
+	n.payload = 64;
+	switch (c->knob) {
+	case FK_PLAIN:
+		break;
+	case FK_IP4_OPTS:
+		n.ip4_optlen = 8;
+		break;
+	case FK_IP6_EXT:
+		n.ext[0] = IPPROTO_DSTOPTS;
+		n.n_ext = 1;
+		break;
+	case FK_FIRST_FRAG:
+		n.mf = 1;
+		n.frag_id = 77;
+		break;
+	case FK_LEN_BEYOND:
+		n.ip_len = in->family == 4 ? 20 + 20 + 64 + 1 : 20 + 64 + 1;
+		break;
+	case FK_TCP_CUT:
+		n.cut = 14 + (in->family == 4 ? 20 : 40) + 12;
+		break;
+	}
+	assert_int_equal(fx_run(c->hook, &n, &len2), c->verdict);
+
+	assert_int_equal(fx_reason(SEG_R_ALLOW_RULE).packets, 1);
+	assert_int_equal(fx_reason(c->reason).packets, 1);
+	assert_int_equal(fx_reason(c->reason).bytes, len2);
+	assert_int_equal(fx_rule_ctr(r.rule_id).packets, passes ? 2 : 1);
+	assert_int_equal(fx_rule_ctr(r.rule_id).bytes, len1 + (passes ? len2 : 0));
+	assert_int_equal(fx_ct(in->family, FX_A, FX_CLIENT_PORT, 8080, c->proto, &e), 0);
+	assert_int_equal(e.packets[SEG_DIR_EGRESS] + e.packets[SEG_DIR_INGRESS], passes ? 2 : 1);
+	assert_int_equal(e.bytes[fx_hook_dir(c->hook)],
+			 (fx_hook_dir(c->hook) == SEG_DIR_EGRESS ? len1 : 0) + (passes ? len2 : 0));
+	if (passes && c->proto == IPPROTO_TCP)
+		assert_int_equal(e.tcp_flags[fx_hook_dir(c->hook)] & TP_ACK, TP_ACK);
+}
+
 /* Revocation: an allowed flow, then a change, then the next packet. */
 enum change { CH_DEL_RULE, CH_KEEP_RULE, CH_IDENTITY, CH_DENY_RULE, CH_NEW_RULE_ID };
 #define NEW_RULE_ID 43
@@ -420,6 +514,7 @@ int run_flow_tests(void)
 	static const struct fx_row est_rows[] = { { "established packets", 0 } };
 
 	failed += FX_RUN_TABLE("bpf established", test_established, est_rows);
+	failed += FX_RUN_TABLE("bpf fast path", test_fast_path, fast_cases);
 	static const struct fx_row audit_rows[] = {
 		{ "audit flow: tracked, replies pass, cut on enforce", 0 }
 	};
