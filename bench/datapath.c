@@ -50,6 +50,9 @@ static void usage(FILE *f)
 		"  -i, --ipcache N    ipcache entries, both families, 9/10 exact + 1/10 LPM (default %u)\n"
 		"  -e, --entries-per-rule N  policy entries sharing one rule id (default %u:\n"
 		"                     every entry its own rule, the worst case for rule counters)\n"
+		"  -o, --only LIST    seg rows to run, comma-separated: est, new, deny (floors\n"
+		"                     always run; targets of rows not run are not printed)\n"
+		"  -H, --hot-only     only the rows with one hot key (no 'vary' rows)\n"
 		"  -q, --quick        smoke run: --repeat 100000 --rounds 2\n"
 		"  -v, --verbose      libbpf messages\n"
 		"  -h, --help\n"
@@ -74,6 +77,32 @@ static int parse_num(const char *flag, const char *s, long min, long max, long *
 	return 0;
 }
 
+/* "est,new" -> kind bits; -EINVAL (reported) on an unknown name. */
+static int parse_only(const char *s, unsigned int *out)
+{
+	static const struct {
+		const char *name;
+		enum bench_kind k;
+	} names[] = { { "est", BK_EST }, { "new", BK_NEW }, { "deny", BK_DENY } };
+	char buf[64], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	*out = 0;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		size_t i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (!strcmp(t, names[i].name))
+				break;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			log_error("--only: unknown row '%s' (est, new, deny)", t);
+			return -EINVAL;
+		}
+		*out |= 1u << names[i].k;
+	}
+	return 0;
+}
+
 /* 0, 1 = help printed, -EINVAL = usage error (already reported). */
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
@@ -84,6 +113,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "variants", required_argument, NULL, 'k' },
 		{ "ipcache", required_argument, NULL, 'i' },
 		{ "entries-per-rule", required_argument, NULL, 'e' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "hot-only", no_argument, NULL, 'H' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -93,7 +124,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	int c, err = 0;
 
 	*o = bench_defaults;
-	while (!err && (c = getopt_long(argc, argv, "n:r:c:k:i:e:qvh", lopts, NULL)) != -1) {
+	while (!err && (c = getopt_long(argc, argv, "n:r:c:k:i:e:o:Hqvh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			err = parse_num("--repeat", optarg, 1000, 1L << 40, &o->repeat);
@@ -122,6 +153,12 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'e':
 			err = parse_num("--entries-per-rule", optarg, 1, 1000000, &v);
 			o->entries_per_rule = v;
+			break;
+		case 'o':
+			err = parse_only(optarg, &o->only);
+			break;
+		case 'H':
+			o->hot_only = true;
 			break;
 		case 'q':
 			o->repeat = 100000;
@@ -465,11 +502,12 @@ static int make_cases(struct bench *b)
 	add_case(b, BK_EMPTY, 0, 1, -1);
 	add_case(b, BK_EMPTY, 0, 0, -1);
 	for (int v6 = 0; v6 < 2; v6++) {
-		for (int hot = 1; hot >= 0; hot--) {
+		for (int hot = 1; hot >= (b->o.hot_only ? 1 : 0); hot--) {
 			add_case(b, BK_CLASSIFY, v6, hot, -1);
 			add_case(b, BK_STATEFUL, v6, hot, -1);
 			for (enum bench_kind k = BK_EST; k <= BK_DENY; k++)
-				for (int sz = 0; sz < BENCH_NSIZES; sz++)
+				for (int sz = 0;
+				     sz < BENCH_NSIZES && (!b->o.only || b->o.only & 1u << k); sz++)
 					add_case(b, k, v6, hot, sz);
 		}
 	}

@@ -36,6 +36,8 @@ struct bench_opts {
 	__u32 sizes[BENCH_NSIZES]; /* policy entries per seg instance */
 	__u32 entries_per_rule; /* policy entries sharing one rule id */
 	__u32 deny_rate; /* seg_config.evt_rate for the denied rows */
+	unsigned int only; /* bit per seg row kind (1 << BK_EST ...); 0 = all */
+	bool hot_only; /* only the one-hot-key rows */
 	__u64 seed;
 };
 

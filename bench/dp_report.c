@@ -129,11 +129,17 @@ static void print_row(const struct bench *b, const struct bench_case *c)
 	printf("%s\n", case_suspect(c) ? " **!**" : "");
 }
 
+/* 1 when printed; 0 when a row was not run (--only). */
 static int target(const char *what, const struct bench_case *c, const struct bench_case *base,
 		  double limit, int *pass)
 {
-	double q = base->med > 0 ? c->med / base->med : 0;
-	bool ok = base->med > 0 && q <= limit;
+	double q;
+	bool ok;
+
+	if (!c || !base)
+		return 0;
+	q = base->med > 0 ? c->med / base->med : 0;
+	ok = base->med > 0 && q <= limit;
 
 	printf("| %s | %s | %s | %s | %.3f | %.2f | %s%s |\n", what, c->v6 ? "v6" : "v4",
 	       c->hot ? "hot" : "vary",
