@@ -188,6 +188,40 @@ e2e_summary() {
 	[ "$failed" = 0 ]
 }
 
+# e2e_segd_wait PID [TRIES]: waits (0.1 s a try, 300 by default) until segd
+# answers `SEGCTL --socket SOCK status`; fails, showing the end of
+# E2E_LOGDIR/segd.log, if PID exits first or time runs out.
+e2e_segd_wait() {
+	local pid=$1 n=${2:-300}
+	for _ in $(seq "$n"); do
+		"$SEGCTL" --socket "$SOCK" status >/dev/null 2>&1 && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "segd did not come up:" >&2
+	tail -20 "$E2E_LOGDIR/segd.log" >&2
+	return 1
+}
+
+# e2e_logs_done: removes E2E_LOGDIR unless a check failed or KEEP_LOGS is set.
+e2e_logs_done() {
+	if [ "$failed" = 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
+		rm -rf "$E2E_LOGDIR"
+	else
+		echo "logs kept in $E2E_LOGDIR"
+	fi
+}
+
+# e2e_node_down, in the EXIT trap after the processes are stopped: e2e_down,
+# the data path under PIN unloaded (with SEGCTL) and PIN, RUNDIR removed,
+# then e2e_logs_done.
+e2e_node_down() {
+	e2e_down
+	[ -n "${SEGCTL:-}" ] && "$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
+	rm -rf "$PIN" "$RUNDIR"
+	e2e_logs_done
+}
+
 # e2e_stopped_early RC, first in the EXIT trap: a run that set -e stopped
 # before e2e_summary counts one more failure and prints the summary.
 e2e_stopped_early() {

@@ -32,10 +32,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	e2e_stopped_early "$rc"
-	e2e_down
-	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
-	rm -rf "$PIN"
-	if [ "$failed" = 0 ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
+	e2e_node_down
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -29,7 +29,7 @@ cleanup() {
 	[ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null
 	ip netns del "$C" 2>/dev/null
 	ip netns del "$S" 2>/dev/null
-	if [ "$failed" = 0 ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
+	e2e_logs_done
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

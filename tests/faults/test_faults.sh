@@ -65,10 +65,7 @@ cleanup() {
 	[ -n "$long_pid" ] && kill "$long_pid" 2>/dev/null && wait "$long_pid" 2>/dev/null
 	[ -n "$topo_pid" ] && kill "$topo_pid" 2>/dev/null && wait "$topo_pid" 2>/dev/null
 	[ -n "$segd_pid" ] && kill -9 "$segd_pid" 2>/dev/null && wait "$segd_pid" 2>/dev/null
-	e2e_down
-	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
-	rm -rf "$PIN" "$RUNDIR"
-	if [ "$failed" = 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
+	e2e_node_down
 }
 trap cleanup EXIT
 
@@ -99,14 +96,28 @@ start_segd() { # start_segd [PREFIX-CMD...]: segd in the node netns, waits for i
 	"$@" "$SEGD" --node-netns "/run/netns/$NODE" --pin-dir "$PIN" --socket "$SOCK" \
 		--manifests "$MDIR" --debounce 20 -v >>"$E2E_LOGDIR/segd.log" 2>&1 &
 	segd_pid=$!
-	for _ in $(seq 300); do
-		ctl status >/dev/null 2>&1 && return 0
-		kill -0 "$segd_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "segd did not come up:" >&2
-	tail -20 "$E2E_LOGDIR/segd.log" >&2
-	return 1
+	e2e_segd_wait "$segd_pid"
+}
+term_segd() {
+	kill -TERM "$segd_pid"
+	wait "$segd_pid" || true
+	segd_pid=
+}
+# A probe loop in the background until probe_loop_stop: one line a sample in
+# loop.txt, a->b:80 and a->b:81, both with the short timeout.
+probe_loop_start() {
+	(
+		while :; do
+			echo "$(TO_ALLOW=$TO_DENY probe a 10.77.0.3 80) $(probe a 10.77.0.3 81 deny)" \
+				>>"$E2E_LOGDIR/loop.txt"
+		done
+	) &
+	loop_pid=$!
+}
+probe_loop_stop() {
+	kill "$loop_pid" 2>/dev/null || true
+	wait "$loop_pid" 2>/dev/null || true
+	loop_pid=
 }
 kill9_segd() {
 	kill -9 "$segd_pid" 2>/dev/null || true
@@ -220,25 +231,15 @@ e2e_check "before the pin test: set A enforced" test "$(state)" = A
 # Both with the short timeout: a pass on 81 is a hole, and 80 must connect
 # without needing a SYN retransmission (1 s) — the rebuilt map is filled
 # from the live one before the programs switch to it (lib/dp/adopt.c).
-(
-	while :; do
-		echo "$(TO_ALLOW=$TO_DENY probe a 10.77.0.3 80) $(probe a 10.77.0.3 81 deny)" \
-			>>"$E2E_LOGDIR/loop.txt"
-	done
-) &
-loop_pid=$!
+probe_loop_start
 sleep 1
-kill -TERM "$segd_pid"
-wait "$segd_pid" || true
-segd_pid=
+term_segd
 rm -f "$PIN/seg_policy"
 sleep 0.5
 start_segd
 for _ in $(seq 50); do [ -e "$PIN/seg_policy" ] && break; sleep 0.1; done
 sleep 1.5
-kill "$loop_pid" 2>/dev/null || true
-wait "$loop_pid" 2>/dev/null || true
-loop_pid=
+probe_loop_stop
 samples=$(wc -l <"$E2E_LOGDIR/loop.txt")
 bad=$(grep -cvx 'ok timeout' "$E2E_LOGDIR/loop.txt" || true)
 e2e_check "seg_policy pin removed, segd restarted: the pin is back" test -e "$PIN/seg_policy"
@@ -269,17 +270,9 @@ retrans0=$(retrans)
 e2e_probe a 10.77.0.3 80/tcp --count 1500 --interval 2 --timeout 1000 \
 	>"$E2E_LOGDIR/long.json" 2>&1 &
 long_pid=$!
-(
-	while :; do
-		echo "$(TO_ALLOW=$TO_DENY probe a 10.77.0.3 80) $(probe a 10.77.0.3 81 deny)" \
-			>>"$E2E_LOGDIR/loop.txt"
-	done
-) &
-loop_pid=$!
+probe_loop_start
 sleep 1
-kill -TERM "$segd_pid"
-wait "$segd_pid" || true
-segd_pid=
+term_segd
 pol=$(bpftool -j map show pinned "$PIN/seg_policy")
 ct=$(bpftool -j map show pinned "$PIN/seg_ct")
 rm -f "$PIN/seg_policy" "$PIN/seg_ct"
@@ -290,9 +283,7 @@ bpftool map create "$PIN/seg_ct" type lru_hash key "$(jq .bytes_key <<<"$ct")" \
 log_lines=$(wc -l <"$E2E_LOGDIR/segd.log")
 start_segd
 sleep 1.5
-kill "$loop_pid" 2>/dev/null || true
-wait "$loop_pid" 2>/dev/null || true
-loop_pid=
+probe_loop_stop
 long_rc=0
 wait "$long_pid" || long_rc=$?
 long_pid=

@@ -44,10 +44,7 @@ cleanup() {
 	set +e
 	e2e_stopped_early "$rc"
 	[ -n "$segd_pid" ] && kill -9 "$segd_pid" 2>/dev/null && wait "$segd_pid" 2>/dev/null
-	e2e_down
-	"$SEGCTL" --pin-dir "$PIN" bpf unload >/dev/null 2>&1
-	rm -rf "$PIN" "$RUNDIR"
-	if [ "$failed" = 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$E2E_LOGDIR"; else echo "logs kept in $E2E_LOGDIR"; fi
+	e2e_node_down
 }
 trap cleanup EXIT
 
@@ -65,14 +62,7 @@ start_segd() {
 		--manifests "$MDIR" --debounce 20 --metrics "127.0.0.1:$METRICS_PORT" -v \
 		>>"$E2E_LOGDIR/segd.log" 2>&1 &
 	segd_pid=$!
-	for _ in $(seq 100); do
-		ctl status >/dev/null 2>&1 && return 0
-		kill -0 "$segd_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "segd did not come up:" >&2
-	tail -20 "$E2E_LOGDIR/segd.log" >&2
-	return 1
+	e2e_segd_wait "$segd_pid" 100
 }
 
 st() { ctl -o json status | jq -r "$1"; }
