@@ -9,7 +9,12 @@
  *      ovs OVS, macvlan POD inside the pod netns); an interface that is
  *      gone is detached. Unmatched interfaces are left alone;
  *   3. compile (only attached pods get endpoints) and apply (lib/apply:
- *      atomic, and a no-op when the maps already hold the state).
+ *      atomic, and a no-op when the maps already hold the state). When only
+ *      the manifests changed (no interface attached or detached, no
+ *      reconcile asked for), the compile is seg_compile_update() from the
+ *      last one: pod changes cost what they touch, and lib/apply plans
+ *      from its delta (sets changed in place, still atomic); anything
+ *      else it cannot do incrementally it compiles in full by itself.
  * A failure at 1 or 3 keeps the maps as they were and is recorded in
  * d->last_error (shown by `status`), logged once per distinct message.
  */
@@ -20,6 +25,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,12 +66,19 @@ const struct segd_att *segd_att_find(const struct segd *d, const char *pod)
 	return NULL;
 }
 
+/* Called for every pod of every compile and apply: compares "ns/name"
+ * in place instead of formatting it. */
 static const struct segd_att *att_of_pod(const struct segd *d, const struct seg_pod *p)
 {
-	char key[sizeof(d->att[0].pod)];
+	size_t l = strlen(p->ns);
 
-	snprintf(key, sizeof(key), "%s/%s", p->ns, p->name);
-	return segd_att_find(d, key);
+	for (size_t i = 0; i < d->natt; i++) {
+		const char *k = d->att[i].pod;
+
+		if (!strncmp(k, p->ns, l) && k[l] == '/' && !strcmp(k + l + 1, p->name))
+			return &d->att[i];
+	}
+	return NULL;
 }
 
 /* ---- interfaces ---------------------------------------------------------------- */
@@ -312,7 +325,8 @@ static __u32 pod_ep_id(const struct seg_pod *pod, void *ctx)
 	return a && a->style == DISC_MACVLAN ? a->ep_id : 0;
 }
 
-static int compile_apply(struct segd *d, const struct seg_manifests *m, struct seg_compiled **out)
+static int compile_apply(struct segd *d, const struct seg_manifests *m, bool update,
+			 struct seg_compiled **out)
 {
 	struct seg_compile_opts co = {
 		.audit_default = d->o.audit_default,
@@ -326,7 +340,11 @@ static int compile_apply(struct segd *d, const struct seg_manifests *m, struct s
 	struct seg_diag diag = {};
 	int err;
 
-	err = seg_compile(m, &co, &c, &diag);
+	/* d->c's manifests (d->m) are still alive: the update compares them */
+	if (update && d->c)
+		err = seg_compile_update(d->c, m, NULL, &co, &c, &diag);
+	else
+		err = seg_compile(m, &co, &c, &diag);
 	if (err) {
 		set_error(d, "compile: %s", diag.msg[0] ? diag.msg : strerror(-err));
 		goto out;
@@ -342,11 +360,14 @@ static int compile_apply(struct segd *d, const struct seg_manifests *m, struct s
 	d->st.last = st;
 	d->st.have_last = true;
 	if (st.flipped)
-		log_info("applied: %u policy ids added, %u removed; %u endpoint, %u ipcache, %u "
-			 "policy writes; epoch %u generation %u (%llu us)",
+		log_info("applied%s: %u policy ids added, %u removed; %u endpoint, %u ipcache, %u "
+			 "policy writes, %u deletes; epoch %u generation %u (%llu us)",
+			 st.incremental		 ? " (update)" :
+			 seg_compiled_updated(c) ? " (update, full plan)" :
+						   "",
 			 st.policies_added, st.policies_removed, st.endpoint_writes,
-			 st.ipcache_writes, st.policy_writes, st.epoch, st.generation,
-			 st.duration_us);
+			 st.ipcache_writes, st.policy_writes, st.policy_deletes, st.epoch,
+			 st.generation, st.duration_us);
 	*out = c;
 	c = NULL;
 out:
@@ -384,8 +405,8 @@ int segd_sync(struct segd *d)
 	}
 	if (!m_new && !changed && !d->dirty_apply)
 		return build_failed ? err : 0;
+	err = compile_apply(d, mm, m_new && !changed && !d->dirty_apply, &c_new);
 	d->dirty_apply = false;
-	err = compile_apply(d, mm, &c_new);
 	if (err) {
 		seg_manifests_free(m_new);
 		return err;
@@ -396,6 +417,10 @@ int segd_sync(struct segd *d)
 		seg_manifests_free(d->m);
 		d->m = m_new;
 	}
+	/* the previous manifests and compile, the plan: freed, and given back
+	 * (glibc keeps freed heap otherwise; RSS would stay at the peak of a
+	 * sync, two compiles at once) */
+	malloc_trim(0);
 	if (!build_failed)
 		d->last_error[0] = '\0';
 	return build_failed ? -EINVAL : 0;

@@ -236,7 +236,12 @@ static int want_ipc(const struct seg_compiled *c, const struct seg_apply_opts *o
 		w->lpm[i].val = c->lpm[i].val;
 	}
 	w->nlpm = c->nlpm;
-	qsort(w->ipc, w->nipc, sizeof(*w->ipc), cmp_ipc);
+	for (size_t i = 1; i < w->nipc; i++) {
+		if (cmp_ipc(&w->ipc[i - 1], &w->ipc[i]) > 0) { /* the compiler sorts them */
+			qsort(w->ipc, w->nipc, sizeof(*w->ipc), cmp_ipc);
+			break;
+		}
+	}
 	qsort(w->lpm, w->nlpm, sizeof(*w->lpm), cmp_lpm);
 	return 0;
 }
@@ -591,34 +596,19 @@ int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg
 
 /* ---- the plan of an update (seg_compile_update) ------------------------------------ */
 
-/* Identities some address or prefix has in s (sorted, distinct). */
-static int live_ids(const struct ap_state *s, __u32 **out, size_t *n)
+/* Which of the identities ids[] (sorted) some address or prefix of s
+ * has: one pass over s. */
+static void live_of(const struct ap_state *s, const __u32 *ids, size_t n, bool *live)
 {
-	__u32 *v = malloc((s->nipc + s->nlpm + 1) * sizeof(*v));
-	size_t k = 0;
+	const __u32 *f;
 
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->nipc; i++)
-		v[k++] = s->ipc[i].val.identity;
-	for (size_t i = 0; i < s->nlpm; i++)
-		v[k++] = s->lpm[i].val.identity;
-	if (k)
-		qsort(v, k, sizeof(*v), cmp_u32);
-	*n = 0;
-	for (size_t i = 0; i < k; i++) {
-		if (!*n || v[*n - 1] != v[i])
-			v[(*n)++] = v[i];
+	for (size_t i = 0; n && i < s->nipc + s->nlpm; i++) {
+		__u32 id = i < s->nipc ? s->ipc[i].val.identity : s->lpm[i - s->nipc].val.identity;
+
+		f = bsearch(&id, ids, n, sizeof(*ids), cmp_u32);
+		if (f)
+			live[f - ids] = true;
 	}
-	*out = v;
-	return 0;
-}
-
-/* Visible to a packet: reserved numbers (ANY, WORLD, HOST, ...) always;
- * others while an address or prefix has them. */
-static bool id_live(const __u32 *live, size_t n, __u32 id)
-{
-	return id < SEG_ID_FIRST_ALLOC || (n && bsearch(&id, live, n, sizeof(*live), cmp_u32));
 }
 
 /* First entry of policy id in a sorted ap_pol array. */
@@ -664,8 +654,11 @@ struct dplan {
 	struct seg_compiled_delta d;
 	const __u32 *oldmap;
 	size_t noldmap;
-	__u32 *live_old, *live_new;
-	size_t nlive_old, nlive_new;
+	/* the identities the delta's entries name (sorted), and whether an
+	 * address or prefix has them before (old) and after (new) the flip */
+	__u32 *ids;
+	size_t nids;
+	bool *live_old, *live_new;
 	/* per compiled id (index): 0 unseen, 1 in place, 2 written whole */
 	unsigned char *how;
 	size_t cap_add, cap_del;
@@ -690,6 +683,43 @@ static int push_del(struct dplan *x, struct ap_plan *p, const struct seg_policy_
 	return 0;
 }
 
+/* Visible to a packet: reserved numbers (ANY, WORLD, HOST, ...) always;
+ * others while an address or prefix has them. */
+static bool id_live(const struct dplan *x, const bool *live, __u32 id)
+{
+	const __u32 *f;
+
+	if (id < SEG_ID_FIRST_ALLOC)
+		return true;
+	f = x->nids ? bsearch(&id, x->ids, x->nids, sizeof(*x->ids), cmp_u32) : NULL;
+	return !f || live[f - x->ids];
+}
+
+static int delta_ids(struct dplan *x)
+{
+	size_t n = 0;
+
+	x->ids = malloc((x->d.nadd + x->d.ndel + 1) * sizeof(*x->ids));
+	if (!x->ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < x->d.nadd; i++)
+		x->ids[n++] = x->d.add[i].key.remote_id;
+	for (size_t i = 0; i < x->d.ndel; i++)
+		x->ids[n++] = x->d.del[i].remote_id;
+	if (n)
+		qsort(x->ids, n, sizeof(*x->ids), cmp_u32);
+	for (size_t i = 0; i < n; i++) {
+		if (!x->nids || x->ids[x->nids - 1] != x->ids[i])
+			x->ids[x->nids++] = x->ids[i];
+	}
+	x->live_old = calloc(x->nids + 1, sizeof(bool));
+	x->live_new = calloc(x->nids + 1, sizeof(bool));
+	if (!x->live_old || !x->live_new)
+		return -ENOMEM;
+	live_of(x->mirror, x->ids, x->nids, x->live_old);
+	return 0;
+}
+
 /* Can compiled set cid change in place in data path set ds? Its new
  * entries must name identities no address has now (invisible until the
  * flip), the entries it loses identities no address has after it, and ds
@@ -704,12 +734,11 @@ static bool in_place_ok(const struct dplan *x, __u32 cid, __u32 ds)
 		return false;
 	for (size_t i = 0; i < x->d.nadd; i++) {
 		if (x->d.add[i].key.policy_id == cid &&
-		    id_live(x->live_old, x->nlive_old, x->d.add[i].key.remote_id))
+		    id_live(x, x->live_old, x->d.add[i].key.remote_id))
 			return false;
 	}
 	for (size_t i = 0; i < x->d.ndel; i++) {
-		if (x->d.del[i].policy_id == cid &&
-		    id_live(x->live_new, x->nlive_new, x->d.del[i].remote_id))
+		if (x->d.del[i].policy_id == cid && id_live(x, x->live_new, x->d.del[i].remote_id))
 			return false;
 	}
 	return true;
@@ -808,11 +837,10 @@ int ap_plan_delta(const struct ap_state *mirror, __u32 next_id, const __u32 *idm
 	if (!err)
 		err = want_ipc(c, o, &p->want);
 	if (!err)
-		err = live_ids(mirror, &x.live_old, &x.nlive_old);
-	if (!err)
-		err = live_ids(&p->want, &x.live_new, &x.nlive_new);
+		err = delta_ids(&x);
 	if (err)
 		goto out;
+	live_of(&p->want, x.ids, x.nids, x.live_new);
 	for (size_t i = 0; i < p->want.nep; i++) {
 		for (int d = 0; d < SEG_DIR_MAX; d++)
 			maxid = p->want.ep[i].ep.policy_id[d] > maxid ?
@@ -875,6 +903,7 @@ int ap_plan_delta(const struct ap_state *mirror, __u32 next_id, const __u32 *idm
 		err = diff_eps(mirror, p, chg);
 out:
 	free(chg);
+	free(x.ids);
 	free(x.live_old);
 	free(x.live_new);
 	free(x.how);

@@ -819,11 +819,11 @@ void seg_compiled_free(struct seg_compiled *c)
 
 __u32 seg_ipcache_lookup(const struct seg_compiled *c, const struct in6_addr *a)
 {
+	const struct seg_ipc_entry *e = ipc_find(c, a);
 	const struct cpfx *x;
-	size_t i;
 
-	if (hmap_get(&cpriv(c)->ipc_by_addr, a, sizeof(*a), &i))
-		return c->ipc[i].val.identity;
+	if (e)
+		return e->val.identity;
 	x = ident_pfx_lookup(c, a); /* the LPM entries are the prefixes */
 	return x ? x->id : SEG_ID_WORLD;
 }

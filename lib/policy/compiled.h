@@ -143,8 +143,12 @@ struct cpriv {
 	size_t cap_ids;
 	size_t *pod_id; /* per pod: index in c->ids of its endpoint identity */
 	/* lookups */
+	/* c->ipc is sorted by address (bsearch), except while being built:
+	 * then ipc_by_addr (a full compile) or the sorted prefix of ipc_sorted
+	 * entries plus the ones after it (an update) answer */
 	struct hmap ipc_by_addr;
-	size_t cap_ipc;
+	size_t cap_ipc, ipc_sorted;
+	bool ipc_hashed;
 	/* per group: the identity numbers it matches */
 	struct idlist *lists;
 	/* policy sets */
@@ -186,6 +190,10 @@ const struct seg_pod *ident_pod(const struct seg_compiled *c, size_t id_idx);
 const struct cpfx *ident_pfx_lookup(const struct seg_compiled *c, const struct in6_addr *a);
 void ident_free(struct seg_compiled *c);
 void cstatic_put(struct cstatic *st);
+/* The entry of address a, or NULL. */
+const struct seg_ipc_entry *ipc_find(const struct seg_compiled *c, const struct in6_addr *a);
+/* Sorts the entries added since ipc_sorted into place; drops the hash. */
+int ipc_finish(struct seg_compiled *c);
 int ns_index(struct seg_compiled *c);
 
 /* Identity of a pod (and of one address of it): key text, the ipBlock

@@ -36,13 +36,11 @@ static int diff_ipc(const struct seg_compiled *old, const struct seg_compiled *n
 
 	for (size_t i = 0; from && i < from->nipc && !err; i++) {
 		const struct seg_ipc_entry *e = &from->ipc[i];
-		size_t j;
-		bool there = to && hmap_get(&cpriv(to)->ipc_by_addr, &e->addr, sizeof(e->addr), &j);
+		const struct seg_ipc_entry *t = to ? ipc_find(to, &e->addr) : NULL;
 
-		if (del && !there && ops->ipcache_del)
+		if (del && !t && ops->ipcache_del)
 			err = ops->ipcache_del(ctx, &e->addr);
-		else if (!del && (!there || !ipc_equal(new, e, old, &old->ipc[j])) &&
-			 ops->ipcache_set)
+		else if (!del && (!t || !ipc_equal(new, e, old, t)) && ops->ipcache_set)
 			err = ops->ipcache_set(ctx, new, e);
 	}
 	return err;

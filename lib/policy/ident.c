@@ -639,15 +639,73 @@ int ident_get(struct seg_compiled *c, const struct seg_id_alloc *prev, char *key
 	return hmap_put(&p->id_by_num, &id->id, sizeof(id->id), *idx);
 }
 
+static int ipc_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct seg_ipc_entry *)a)->addr,
+		      &((const struct seg_ipc_entry *)b)->addr, sizeof(struct in6_addr));
+}
+
+const struct seg_ipc_entry *ipc_find(const struct seg_compiled *c, const struct in6_addr *a)
+{
+	const struct cpriv *p = cpriv(c);
+	struct seg_ipc_entry k;
+	size_t i;
+
+	if (p->ipc_hashed)
+		return hmap_get(&p->ipc_by_addr, a, sizeof(*a), &i) ? &c->ipc[i] : NULL;
+	k.addr = *a;
+	if (p->ipc_sorted) {
+		const struct seg_ipc_entry *e =
+			bsearch(&k, c->ipc, p->ipc_sorted, sizeof(*c->ipc), ipc_cmp);
+
+		if (e)
+			return e;
+	}
+	for (i = p->ipc_sorted; i < c->nipc; i++) {
+		if (!memcmp(&c->ipc[i].addr, a, sizeof(*a)))
+			return &c->ipc[i];
+	}
+	return NULL;
+}
+
+int ipc_finish(struct seg_compiled *c)
+{
+	struct cpriv *p = cpriv(c);
+	size_t n = p->ipc_sorted, k = c->nipc - n;
+
+	hmap_free(&p->ipc_by_addr);
+	p->ipc_hashed = false;
+	if (k > 1)
+		qsort(c->ipc + n, k, sizeof(*c->ipc), ipc_cmp);
+	if (n && k) {
+		/* merge the sorted tail into the sorted head, from the back */
+		struct seg_ipc_entry *tail = malloc(k * sizeof(*tail));
+		size_t i = n, j = k, o = n + k;
+
+		if (!tail)
+			return -ENOMEM;
+		memcpy(tail, c->ipc + n, k * sizeof(*tail));
+		while (j) {
+			if (i && ipc_cmp(&c->ipc[i - 1], &tail[j - 1]) > 0)
+				c->ipc[--o] = c->ipc[--i];
+			else
+				c->ipc[--o] = tail[--j];
+		}
+		free(tail);
+	}
+	p->ipc_sorted = c->nipc;
+	return 0;
+}
+
 static int ipc_add(struct seg_compiled *c, const struct seg_pod *pod, size_t pi,
 		   const struct in6_addr *a, __u32 id, struct seg_diag *d)
 {
 	struct cpriv *p = cpriv(c);
 	char buf[INET6_ADDRSTRLEN];
-	size_t prev;
+	const struct seg_ipc_entry *prev = ipc_find(c, a);
 
-	if (hmap_get(&p->ipc_by_addr, a, sizeof(*a), &prev)) {
-		const struct seg_pod *o = &c->m->pods[c->ipc[prev].pod];
+	if (prev) {
+		const struct seg_pod *o = &c->m->pods[prev->pod];
 
 		return cdiag(d, "%s:%d:%d: pods %s/%s and %s/%s share the address %s",
 			     pod->loc.file, pod->loc.line, pod->loc.col, o->ns, o->name, pod->ns,
@@ -659,7 +717,8 @@ static int ipc_add(struct seg_compiled *c, const struct seg_pod *pod, size_t pi,
 	c->ipc[c->nipc].addr = *a;
 	c->ipc[c->nipc].val.identity = id;
 	c->ipc[c->nipc].pod = pi;
-	return hmap_put(&p->ipc_by_addr, a, sizeof(*a), c->nipc++);
+	c->nipc++;
+	return p->ipc_hashed ? hmap_put(&p->ipc_by_addr, a, sizeof(*a), c->nipc - 1) : 0;
 }
 
 /* A pod's identities (endpoint, and per address) and ipcache entries. */
@@ -707,8 +766,11 @@ static int build_pod_ids(struct seg_compiled *c, const struct seg_compile_opts *
 	p->pod_id = calloc(m->npods + 1, sizeof(*p->pod_id));
 	if (!p->pod_id)
 		return -ENOMEM;
+	p->ipc_hashed = true; /* while building; sorted after */
 	for (size_t i = 0; i < m->npods && !err; i++)
 		err = ident_add_pod(c, o->prev ? o->prev->ids : NULL, i, d, NULL, NULL, NULL);
+	if (!err)
+		err = ipc_finish(c);
 	if (err == -ENOMEM)
 		return cdiag(d, "out of memory building identities"), -ENOMEM;
 	return err;

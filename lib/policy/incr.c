@@ -357,9 +357,9 @@ static int clone_pods(struct upd *u)
 			continue;
 		}
 		c->ipc[c->nipc] = *e;
-		c->ipc[c->nipc].pod = i;
-		err = hmap_put(&p->ipc_by_addr, &e->addr, sizeof(e->addr), c->nipc++);
+		c->ipc[c->nipc++].pod = i;
 	}
+	p->ipc_sorted = c->nipc; /* prev's order, some left out: still sorted */
 	return err;
 }
 
@@ -889,6 +889,8 @@ static int update(struct upd *u, struct seg_diag *d)
 		p->d_new[p->nd_new++] = c->ids[u->added[a]].id;
 	}
 	err = compact_ids(u);
+	if (!err)
+		err = ipc_finish(c);
 	if (!err)
 		err = drop_sets(u);
 	if (!err)
