@@ -7,13 +7,17 @@
  * update), diffed, and evaluated between the first pods. Invariants beyond
  * "no crash, no leak, no UB": a failed load leaves the manifests empty
  * (loads are atomic) and says why; a failed compile says why; a recompile
- * of the same manifests is an empty diff.
+ * of the same manifests is an empty diff. Limits (policy/limits.h): what
+ * loads loads again with max-rules at its own rule count, and is refused
+ * (-E2BIG, naming the limit, atomic) one policy or one rule below.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/limits.h"
 #include "policy/policy.h"
 
 static int diff_count(void *ctx)
@@ -101,6 +105,42 @@ static void eval_some(const struct seg_compiled *c, const struct seg_manifests *
 			}
 }
 
+/* Rule ids as the compiler numbers them (limits.h). */
+static size_t rules_of(const struct seg_manifests *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->npols; i++)
+		for (int d = 0; d < SEG_DIR_MAX; d++)
+			for (size_t r = 0; m->pols[i].types[d] && r < m->pols[i].nrules[d]; r++)
+				n += m->pols[i].rules[d][r].npeers ? m->pols[i].rules[d][r].npeers :
+								     1;
+	return n;
+}
+
+/* Loads data again under l: 0 and the same objects, or -E2BIG naming what. */
+static void load_limited(const uint8_t *data, size_t size, const struct seg_manifest_limits *l,
+			 const struct seg_manifests *want, const char *refused_by)
+{
+	struct seg_manifests *m = seg_manifests_new();
+	struct seg_diag d = { 0 };
+	int err;
+
+	if (!m)
+		return;
+	err = seg_manifests_load_buf_limited(m, "fuzz.yaml", (const char *)data, size, l, &d);
+	if (refused_by) {
+		check(err == -E2BIG, "a load past a limit is -E2BIG");
+		check(strstr(d.msg, refused_by) != NULL, "a refusal names the limit");
+		check(m->nnss == 0 && m->npods == 0 && m->npols == 0, "a refused load is atomic");
+	} else {
+		check(err == 0, "a load within the limits loads");
+		check(m->npols == want->npols && m->npods == want->npods,
+		      "limits change nothing within them");
+	}
+	seg_manifests_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct seg_manifests *m = seg_manifests_new();
@@ -118,6 +158,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(d.msg[0] != 0, "a failed load says why");
 		check(m->nnss == 0 && m->npods == 0 && m->npols == 0, "a failed load is atomic");
 		goto out;
+	}
+	{
+		size_t rules = rules_of(m);
+
+		load_limited(data, size, &(struct seg_manifest_limits){ .max_rules = rules ?: 1 },
+			     m, NULL);
+		if (rules > 1)
+			load_limited(data, size,
+				     &(struct seg_manifest_limits){ .max_rules = rules - 1 }, m,
+				     "max-rules");
+		if (m->npols > 1)
+			load_limited(data, size,
+				     &(struct seg_manifest_limits){ .max_policies = m->npols - 1 },
+				     m, "max-policies");
 	}
 	/* Audit default on odd sizes: both compile paths are reached. */
 	o.audit_default = size % 2;
