@@ -54,7 +54,8 @@ mkfifo "$dir/np.yaml"
 "$SEGCTL" "${NOSEGD[@]}" apply -f "$dir/np.yaml" >/dev/null 2>&1 &
 apid=$!
 pids="$pids $apid"
-sleep 0.3
+# every linked library is mapped before main(); apply then blocks in open()
+for _ in $(seq 50); do grep -q libjansson "/proc/$apid/maps" 2>/dev/null && break; sleep 0.1; done
 if ! grep -q 'libjansson' "/proc/$apid/maps" 2>/dev/null; then fail "segctl apply is not running"
 elif grep -q libgrpc "/proc/$apid/maps"; then fail "segctl apply maps libgrpc"
 else ok "a running segctl apply maps no libgrpc ($(awk '$6 ~ /\.so/ {print $6}' "/proc/$apid/maps" | sort -u | wc -l) shared objects)"; fi
@@ -87,7 +88,7 @@ out=$("$SEGCTL" -o json observe --server "$GRPC" --since 5m)
 "$SEGCTL" observe --server "$GRPC" --follow >/dev/null 2>&1 &
 opid=$!
 pids="$pids $opid"
-sleep 0.5
+for _ in $(seq 50); do grep -q libgrpc "/proc/$opid/maps" 2>/dev/null && break; sleep 0.1; done
 if grep -q libgrpc "/proc/$opid/maps" 2>/dev/null; then ok "a running segctl observe --server --follow maps libgrpc"
 else fail "segctl observe --server --follow does not map libgrpc"; fi
 
