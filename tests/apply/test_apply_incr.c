@@ -13,8 +13,10 @@
  *     from it is empty (no set to add or remove, nothing to write);
  *   - the plan scales with the change: no more entries written than the
  *     update added (+ the sets it made), none rewritten whole.
- * With --dp (root), the same through seg_apply() on a private data path,
- * and then a new seg_apply (mirror read back from the maps) must find
+ * With --dp (root), the same through seg_apply() on a private data path;
+ * a few times the plan's new entries are written and the apply "killed"
+ * before the flip: a new seg_apply (mirror read back from the maps) must
+ * bring the maps to the compile, and at the end a new seg_apply must find
  * nothing to write.
  */
 #include <setjmp.h>
@@ -213,7 +215,7 @@ struct run {
 	size_t nidmap;
 	struct seg_dp *dp;
 	struct seg_apply *a;
-	unsigned int in_place, delta_applies;
+	unsigned int in_place, delta_applies, crashes;
 };
 
 static void take(struct run *r, struct ap_plan *p)
@@ -308,6 +310,7 @@ static void test_delta_plans(void **state)
 {
 	struct run r = {};
 	struct ap_plan p;
+	bool crash = false;
 	struct seg_diag d = {};
 
 	(void)state;
@@ -349,6 +352,23 @@ static void test_delta_plans(void **state)
 		if (p.npol_add > dl.nadd + whole)
 			fail_msg("step %u: %zu entries written for %zu added + %zu in new sets",
 				 step, p.npol_add, dl.nadd, whole);
+		crash |= step % 50 == 25;
+		if (r.a && crash && p.npol_add) {
+			/* segd killed after writing the new entries, before the
+			 * flip; restarted, it reconciles from the maps */
+			struct seg_apply_stats st;
+
+			for (size_t i = 0; i < p.npol_add; i++)
+				assert_int_equal(seg_dp_policy_set(r.dp, &p.pol_add[i].key,
+								   &p.pol_add[i].val),
+						 0);
+			seg_apply_free(r.a);
+			assert_int_equal(seg_apply_new(r.dp, &r.a), 0);
+			assert_int_equal(seg_apply(r.a, c2, &aopts, &st), 0);
+			assert_false(st.incremental);
+			r.crashes++;
+			crash = false;
+		}
 		take(&r, &p);
 		/* the state reached is the compile's: nothing left to do */
 		assert_int_equal(ap_plan_build(&r.mirror, r.next_id, c2, &aopts, 0, &full), 0);
@@ -379,8 +399,9 @@ static void test_delta_plans(void **state)
 			struct seg_apply_stats st;
 
 			assert_int_equal(seg_apply(r.a, c2, &aopts, &st), 0);
-			assert_true(st.incremental);
-			r.delta_applies++;
+			/* right after a crash the maps already hold c2: nothing to do */
+			assert_true(st.incremental || !st.flipped);
+			r.delta_applies += st.incremental;
 		}
 		seg_compiled_free(r.c);
 		r.c = c2;
@@ -400,8 +421,9 @@ static void test_delta_plans(void **state)
 		seg_apply_free(r.a);
 		seg_dp_close(r.dp);
 	}
-	print_message("200 changes, %u in place, %u applied to the maps by delta\n", r.in_place,
-		      r.delta_applies);
+	print_message("200 changes, %u in place, %u applied to the maps by delta, %u crashes\n",
+		      r.in_place, r.delta_applies, r.crashes);
+	assert_true(!r.a || r.crashes > 0);
 	assert_true(r.in_place > 10);
 	ap_state_free(&r.mirror);
 	free(r.idmap);
