@@ -210,7 +210,12 @@ static int want_eps(const struct seg_compiled *c, const struct seg_apply_opts *o
 		e->ep.revision = 0;
 		w->nep++;
 	}
-	qsort(w->ep, w->nep, sizeof(*w->ep), cmp_ep);
+	for (size_t i = 1; i < w->nep; i++) {
+		if (cmp_ep(&w->ep[i - 1], &w->ep[i]) > 0) {
+			qsort(w->ep, w->nep, sizeof(*w->ep), cmp_ep);
+			break;
+		}
+	}
 	for (size_t i = 1; i < w->nep; i++) {
 		if (w->ep[i].ifkey == w->ep[i - 1].ifkey)
 			return -EEXIST; /* two pods at one ifkey */

@@ -143,6 +143,7 @@ struct upd {
 	size_t *newof; /* prev pod -> new pod, SIZE_MAX: gone or changed */
 	size_t *link; /* new pods to (re)compute */
 	size_t nlink;
+	size_t neps_kept; /* c->eps[0, neps_kept): prev's, copied */
 	size_t *added; /* new identities (indexes in c->ids) */
 	size_t nadded, cap_added;
 	struct seg_pol_entry *adds; /* new entries */
@@ -152,12 +153,16 @@ struct upd {
 static size_t pod_index(const struct seg_manifests *m, const char *nsname)
 {
 	const char *slash = strchr(nsname, '/');
+	size_t l;
 
-	for (size_t i = 0; slash && i < m->npods; i++) {
+	if (!slash)
+		return SIZE_MAX;
+	l = (size_t)(slash - nsname);
+	for (size_t i = 0; i < m->npods; i++) {
 		const struct seg_pod *p = &m->pods[i];
-		size_t l = (size_t)(slash - nsname);
 
-		if (strlen(p->ns) == l && !strncmp(p->ns, nsname, l) && !strcmp(p->name, slash + 1))
+		/* the name first: it differs at once for nearly every pod */
+		if (!strcmp(p->name, slash + 1) && !strncmp(p->ns, nsname, l) && !p->ns[l])
 			return i;
 	}
 	return SIZE_MAX;
@@ -477,6 +482,39 @@ static int ep_cmp(const void *a, const void *b)
 	size_t x = ((const struct seg_ep_entry *)a)->pod, y = ((const struct seg_ep_entry *)b)->pod;
 
 	return x < y ? -1 : x > y;
+}
+
+/* c->eps: the n kept ones (prev's order, pods renumbered: sorted unless
+ * pods moved) then the new ones; back in pod order, merging the few new
+ * ones in rather than sorting them all. */
+static int eps_finish(struct seg_compiled *c, size_t n)
+{
+	size_t k = c->neps - n, i = n, j = k, o = c->neps;
+	struct seg_ep_entry *tail;
+	bool sorted = true;
+
+	for (size_t e = 1; e < n && sorted; e++)
+		sorted = c->eps[e - 1].pod < c->eps[e].pod;
+	if (!sorted) {
+		qsort(c->eps, c->neps, sizeof(*c->eps), ep_cmp);
+		return 0;
+	}
+	if (!k)
+		return 0;
+	if (k > 1)
+		qsort(c->eps + n, k, sizeof(*c->eps), ep_cmp);
+	tail = malloc(k * sizeof(*tail));
+	if (!tail)
+		return -ENOMEM;
+	memcpy(tail, c->eps + n, k * sizeof(*tail));
+	while (j) {
+		if (i && c->eps[i - 1].pod > tail[j - 1].pod)
+			c->eps[--o] = c->eps[--i];
+		else
+			c->eps[--o] = tail[--j];
+	}
+	free(tail);
+	return 0;
 }
 
 static size_t find_rep(const struct seg_compiled *c, __u32 id)
@@ -879,6 +917,7 @@ static int update(struct upd *u, struct seg_diag *d)
 		err = clone_sets(u);
 	if (!err)
 		err = clone_lists(u);
+	u->neps_kept = c->neps;
 	if (!err)
 		err = link_pods(u, d);
 	if (err)
@@ -897,12 +936,9 @@ static int update(struct upd *u, struct seg_diag *d)
 		err = merge_pol(u);
 	if (err)
 		return err;
-	for (size_t k = 1; k < c->neps; k++) {
-		if (c->eps[k - 1].pod > c->eps[k].pod) {
-			qsort(c->eps, c->neps, sizeof(*c->eps), ep_cmp);
-			break;
-		}
-	}
+	err = eps_finish(c, u->neps_kept);
+	if (err)
+		return err;
 	for (size_t k = 0; k < c->neps; k++)
 		c->eps[k].ep.identity = c->ids[p->pod_id[c->eps[k].pod]].id;
 	endpoint_masks(c);
