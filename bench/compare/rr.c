@@ -11,8 +11,8 @@
  *   rr watch-up ADDR PORT MAX_MS  a new non-blocking connect every 200 us
  *                                 (each given up after 20 ms, before any SYN
  *                                 retransmit); prints the CLOCK_REALTIME ns at
- *                                 which the first connect that succeeded was
- *                                 sent
+ *                                 which the first connect that succeeded (and
+ *                                 whose 1-byte request was echoed) was sent
  *   rr watch-down ADDR PORT MAX_MS  1-byte ping-pong on one connection, one
  *                                 every 200 us (not back to back: the watcher
  *                                 must not starve what it measures); prints
@@ -195,11 +195,37 @@ fail:
 	return 1;
 }
 
+/* 0 if a 1-byte request on the connected non-blocking fd gets its answer
+ * within WATCH_GIVEUP_NS: a poll that only says "writable" is not taken as
+ * a connection the policy let through. */
+static int echoes(int fd)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	char c = 'u';
+
+	if (write(fd, &c, 1) != 1)
+		return -1;
+	if (poll(&pf, 1, (int)(WATCH_GIVEUP_NS / 1000000)) != 1)
+		return -1;
+	return read(fd, &c, 1) == 1 ? 0 : -1;
+}
+
+static int local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return 0;
+	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+					       ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
 static int watch_up(const struct sockaddr_storage *ss, socklen_t len, long long max_ns)
 {
 	struct pollfd pf[WATCH_SLOTS];
 	long long sent[WATCH_SLOTS], deadline, next = 0, t;
-	int i, rc = 1;
+	int i, rc = 1, best_port = 0;
 
 	for (i = 0; i < WATCH_SLOTS; i++)
 		pf[i].fd = -1;
@@ -236,9 +262,13 @@ static int watch_up(const struct sockaddr_storage *ss, socklen_t len, long long 
 			if (pf[i].fd < 0)
 				continue;
 			if (pf[i].revents & (POLLOUT | POLLERR | POLLHUP)) {
-				getsockopt(pf[i].fd, SOL_SOCKET, SO_ERROR, &err, &el);
-				if (!err && (best < 0 || sent[i] < best))
+				if (getsockopt(pf[i].fd, SOL_SOCKET, SO_ERROR, &err, &el))
+					err = errno;
+				/* connected for real: the echo server answers */
+				if (!err && !echoes(pf[i].fd) && (best < 0 || sent[i] < best)) {
 					best = sent[i];
+					best_port = local_port(pf[i].fd);
+				}
 				close(pf[i].fd);
 				pf[i].fd = -1;
 			} else if (rt - sent[i] > WATCH_GIVEUP_NS) {
@@ -247,7 +277,7 @@ static int watch_up(const struct sockaddr_storage *ss, socklen_t len, long long 
 			}
 		}
 		if (best >= 0) {
-			printf("t %lld\n", best);
+			printf("t %lld\nport %d\n", best, best_port);
 			rc = 0;
 			break;
 		}
