@@ -63,6 +63,18 @@ static __always_inline struct seg_ct_entry *seg_ct_lookup(const struct seg_ct_ke
 	return e;
 }
 
+/* A TCP SYN without ACK that must be decided as a new flow, not passed on
+ * entry e: one against the entry's direction (the other side opening a
+ * connection is not a reply), or any on a revoked flow (a new connection
+ * reusing the tuple). */
+static __always_inline int seg_ct_fresh_syn(const struct seg_ct_entry *e, __u8 dir, __u8 proto,
+					    __u8 f)
+{
+	if (proto != IPPROTO_TCP || (f & (SEG_TCP_SYN | SEG_TCP_ACK)) != SEG_TCP_SYN)
+		return 0;
+	return (e->dir & 1) != (dir & 1) || e->verdict == SEG_VERDICT_DENY;
+}
+
 /* An established packet (TCP flags f): counters of its direction, flags,
  * last seen. */
 static __always_inline void seg_ct_account(struct seg_ct_entry *e, const struct seg_meta *m, __u8 f)

@@ -136,8 +136,10 @@ static __always_inline int seg_fast(struct seg_ctx *c)
 		c->m.ct_none_ep = ep->ep_id;
 		return 0;
 	}
-	if (e->revision != ep->revision + cfg->generation)
-		return 0; /* re-checked by seg_flow() */
+	/* re-checked, cut or decided afresh by seg_flow() */
+	if (e->revision != ep->revision + cfg->generation || e->verdict == SEG_VERDICT_DENY ||
+	    seg_ct_fresh_syn(e, c->m.dir, k.proto, flags))
+		return 0;
 	seg_ct_account(e, &c->m, flags);
 	v.reason = SEG_R_ALLOW_ESTABLISHED;
 	v.rule_id = e->rule_id;

@@ -63,7 +63,13 @@ static __always_inline int seg_flow_decide(const struct seg_meta *m, const struc
 
 /* Established flow whose endpoint changed revision: decide it again in the
  * direction of its first packet. Still allowed -> updated entry; not ->
- * entry deleted, SEG_DROP_REVOKED. */
+ * the entry stays as a tombstone (verdict DENY, SEG_DROP_REVOKED) at the
+ * new revision, so the flow stays cut in both directions: deleting it would
+ * let the pod's next packet of the same flow start it over as a new flow of
+ * the other direction (e.g. a server's retransmission, allowed when egress
+ * is not isolated), whose "replies" would then be the revoked requests.
+ * A tombstone is refreshed by the packets it drops, is decided again when
+ * the revision moves, and gives way to a fresh TCP SYN. */
 static __always_inline int seg_ct_revalidate(const struct seg_meta *m,
 					     const struct seg_endpoint *ep,
 					     const struct seg_config *cfg,
@@ -74,9 +80,14 @@ static __always_inline int seg_ct_revalidate(const struct seg_meta *m,
 	int r = seg_flow_decide(m, ep, cfg, k, e->dir & 1, v);
 
 	if (seg_reason_is_drop(r)) {
-		bpf_map_delete_elem(&seg_ct, k);
+		int was_cut = e->verdict == SEG_VERDICT_DENY;
+
+		e->revision = m->rev;
+		e->last_seen_ns = m->now;
+		e->verdict = SEG_VERDICT_DENY;
+		e->reason = SEG_DROP_REVOKED;
 		v->rule_id = old_rule; /* the rule that had allowed it */
-		seg_set(v, SEG_DROP_REVOKED, SEG_EV_REVOKED);
+		seg_set(v, SEG_DROP_REVOKED, was_cut ? SEG_EV_DENY : SEG_EV_REVOKED);
 		return SEG_DROP_REVOKED;
 	}
 	e->revision = m->rev;
@@ -102,11 +113,23 @@ static __always_inline void seg_flow(const struct seg_meta *m, const struct seg_
 		e = NULL;
 	else
 		e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
+	/* A TCP SYN without ACK opens a connection in its own direction: it is
+	 * never the reply of a flow the other side opened, and it starts a cut
+	 * flow over. Decided as a new flow (an allowed one replaces the entry). */
+	if (e && seg_ct_fresh_syn(e, m->dir, p->proto, p->tcp_flags))
+		e = NULL;
 	if (e) {
 		/* Established: no ipcache or policy lookup unless the
 		 * endpoint's revision moved. */
 		if (e->revision != m->rev && seg_ct_revalidate(m, ep, cfg, &k, e, v) != SEG_OK)
 			return;
+		if (e->verdict == SEG_VERDICT_DENY) { /* revoked, still cut */
+			e->last_seen_ns = m->now;
+			v->rule_id = e->rule_id;
+			v->remote_id = e->remote_id;
+			seg_set(v, SEG_DROP_REVOKED, SEG_EV_DENY);
+			return;
+		}
 		seg_ct_account(e, m, p->tcp_flags);
 		v->rule_id = e->rule_id;
 		v->remote_id = e->remote_id;
@@ -145,7 +168,7 @@ static __always_inline void seg_icmp_error(const struct seg_meta *m, const struc
 	seg_ct_key_make(&k, q->saddr, q->daddr, q->sport, q->dport, q->proto, m->dir ^ 1);
 	if (seg_addr_eq(p->daddr, q->saddr))
 		e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
-	if (e) {
+	if (e && e->verdict != SEG_VERDICT_DENY) { /* not a revoked flow */
 		v->rule_id = e->rule_id;
 		seg_set(v, SEG_R_ALLOW_RELATED, 0);
 		return;

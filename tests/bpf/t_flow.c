@@ -350,14 +350,22 @@ static void test_revoke(void **state)
 
 	err = fx_ct(in->family, FX_A, FX_CLIENT_PORT, 80, IPPROTO_TCP, &e);
 	if (c->verdict == FX_DROP) {
-		assert_int_equal(err, -ENOENT);
+		/* the entry stays, cut: a tombstone at the new revision */
+		assert_int_equal(err, 0);
+		assert_int_equal(e.verdict, SEG_VERDICT_DENY);
+		assert_int_equal(e.reason, SEG_DROP_REVOKED);
+		assert_int_equal(e.revision, fx()->ep.revision);
 		assert_int_equal(fx_events(), 2);
 		assert_int_equal(fx()->ev[1].type, SEG_EV_REVOKED);
 		assert_int_equal(fx()->ev[1].reason, SEG_DROP_REVOKED);
 		assert_int_equal(fx()->ev[1].ep_id, FX_EP_ID);
-		/* and the flow stays cut: the next packet is a new, denied flow */
+		/* and the flow stays cut, both ways */
 		s.tcp_flags = TP_ACK;
 		assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_DROP);
+		next = reply_of(&s, in->family);
+		next.tcp_flags = TP_ACK;
+		assert_int_equal(fx_run(FX_TO_POD, &next, NULL), FX_DROP);
+		assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 3);
 		return;
 	}
 	assert_int_equal(err, 0);
@@ -398,7 +406,12 @@ static void test_audit_flow(void **state)
 	req.tcp_flags = TP_ACK;
 	assert_int_equal(fx_run(FX_TO_POD, &req, NULL), FX_DROP);
 	assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 1);
-	assert_int_equal(fx_ct_count(), 0);
+	assert_int_equal(fx_ct(in->family, FX_A, 8080, FX_CLIENT_PORT, IPPROTO_TCP, &e), 0);
+	assert_int_equal(e.verdict, SEG_VERDICT_DENY);
+	/* the pod's reply does not start the flow over as its own egress flow */
+	rep.tcp_flags = TP_ACK;
+	assert_int_equal(fx_run(FX_FROM_POD, &rep, NULL), FX_DROP);
+	assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 2);
 }
 
 /* Conntrack entries belong to their endpoint: a new endpoint on the same
@@ -432,7 +445,82 @@ static void test_revoke_on_isolation(void **state)
 		fx_ep_bump();
 		assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_DROP);
 		assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 1);
-		assert_int_equal(fx_ct_count(), 0);
+		assert_int_equal(fx_ct_count(), 1); /* the tombstone */
+		assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_DROP);
+		assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 2);
+	}
+}
+
+/* A revoked flow is not resurrected through the direction that is not
+ * isolated: the pod's own packets of the flow (a server retransmitting)
+ * must not start it over as an egress flow whose "replies" are the revoked
+ * requests. Re-allowed, it passes again; a fresh SYN is decided afresh. */
+static void test_revoke_no_resurrect(void **state)
+{
+	(void)state;
+	for (int fam = 4; fam <= 6; fam += 2) {
+		for (int udp = 0; udp <= 1; udp++) {
+			__u8 proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
+			struct fx_rule r = { .dir = SEG_DIR_INGRESS,
+					     .remote_id = FX_ID_A,
+					     .proto = proto,
+					     .lo = 80,
+					     .hi = 80,
+					     .action = SEG_ACT_ALLOW,
+					     .rule_id = 7 };
+			struct tp_spec req =
+				fx_flow(fam, FX_TO_POD, FX_A, proto, 80, FX_CLIENT_PORT);
+			struct tp_spec rep = reply_of(&req, fam);
+
+			fx_reset(NULL);
+			fx_ep_flags(ISO, 0); /* ingress isolated, egress open */
+			fx_rule_add(&r);
+			assert_int_equal(fx_run(FX_TO_POD, &req, NULL), FX_PASS);
+			fx_rule_del(&r);
+			fx_ep_bump();
+			rep.tcp_flags = TP_ACK;
+			assert_int_equal(fx_run(FX_FROM_POD, &rep, NULL), FX_DROP);
+			/* the server retransmits: still cut, not a new egress flow */
+			assert_int_equal(fx_run(FX_FROM_POD, &rep, NULL), FX_DROP);
+			req.tcp_flags = TP_ACK;
+			assert_int_equal(fx_run(FX_TO_POD, &req, NULL), FX_DROP);
+			assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 3);
+			assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 0);
+			if (!udp) { /* a new connection on the same tuple: the policy's */
+				req.tcp_flags = TP_SYN;
+				assert_int_equal(fx_run(FX_TO_POD, &req, NULL), FX_DROP);
+				assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 1);
+				req.tcp_flags = TP_ACK;
+			}
+			/* allowed again: the cut flow passes again */
+			fx_rule_add(&r);
+			fx_ep_bump();
+			assert_int_equal(fx_run(FX_TO_POD, &req, NULL), FX_PASS);
+			assert_int_equal(fx_run(FX_FROM_POD, &rep, NULL), FX_PASS);
+		}
+	}
+}
+
+/* A TCP SYN from the remote side is never the reply of a flow the pod
+ * opened from the same port: it is a new connection, decided by policy. */
+static void test_syn_against_flow(void **state)
+{
+	(void)state;
+	for (int fam = 4; fam <= 6; fam += 2) {
+		struct tp_spec out =
+			fx_flow(fam, FX_FROM_POD, FX_A, IPPROTO_TCP, 80, FX_CLIENT_PORT);
+		struct tp_spec in = reply_of(&out, fam);
+
+		fx_reset(NULL);
+		fx_ep_flags(ISO, 0); /* ingress isolated without rules, egress open */
+		out.tcp_flags = TP_SYN;
+		assert_int_equal(fx_run(FX_FROM_POD, &out, NULL), FX_PASS);
+		in.tcp_flags = TP_SYN; /* not SYN-ACK: the peer opening to port 80 */
+		assert_int_equal(fx_run(FX_TO_POD, &in, NULL), FX_DROP);
+		assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 1);
+		in.tcp_flags = TP_SYN | TP_ACK; /* the real reply */
+		assert_int_equal(fx_run(FX_TO_POD, &in, NULL), FX_PASS);
+		assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 1);
 	}
 }
 
@@ -508,6 +596,8 @@ int run_flow_tests(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_revoke_on_isolation, fx_reset),
+		cmocka_unit_test_setup(test_revoke_no_resurrect, fx_reset),
+		cmocka_unit_test_setup(test_syn_against_flow, fx_reset),
 		cmocka_unit_test_setup(test_timeouts, fx_reset),
 	};
 	int failed = FX_RUN_TABLE("bpf replies", test_reply, reply_cases);
