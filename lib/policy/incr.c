@@ -295,7 +295,8 @@ static int clone_ids(struct upd *u)
 	p->id_users = malloc(p->cap_ids * sizeof(*p->id_users));
 	if (!c->ids || !p->id_rep || !p->id_users || hmap_clone(&p->id_by_num, &pp->id_by_num))
 		return -ENOMEM;
-	memcpy(p->id_users, pp->id_users, prev->nids * sizeof(*p->id_users));
+	if (prev->nids) /* no identities: pp->id_users may be NULL */
+		memcpy(p->id_users, pp->id_users, prev->nids * sizeof(*p->id_users));
 	for (size_t i = 0; i < prev->nids; i++) {
 		const struct seg_identity *o = &prev->ids[i];
 		struct seg_identity *n = &c->ids[i];
@@ -389,7 +390,8 @@ static int clone_sets(struct upd *u)
 		p->nsets++;
 		if (!s->sel)
 			return -ENOMEM;
-		memcpy(s->sel, pp->sets[k].sel, s->nsel * sizeof(*s->sel));
+		if (s->nsel)
+			memcpy(s->sel, pp->sets[k].sel, s->nsel * sizeof(*s->sel));
 	}
 	/* endpoints of unchanged pods; the others leave their sets */
 	for (size_t k = 0; k < prev->neps; k++) {
