@@ -244,7 +244,13 @@ e2e_check "  ... and c's traffic is dropped (no endpoint)" blocked a 10.77.0.4 8
 e2e_check "non-root client refused" bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups \
 	'$SEGCTL' --socket '$SOCK' status >/dev/null 2>&1"
 e2e_check "socket is 0600" test "$(stat -c %a "$SOCK")" = 600
-metrics=$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" || true)
+for _ in $(seq 30); do # the gauges follow segd's last sync: give it a moment
+	metrics=$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" || true)
+	grep -qx 'seg_endpoints 3' <<<"$metrics" && break
+	sleep 0.1
+done
+[ -n "$metrics" ] || echo "  /metrics: no answer" >&2
+grep -qx 'seg_endpoints 3' <<<"$metrics" || echo "  /metrics: $(grep '^seg_endpoints' <<<"$metrics")" >&2
 e2e_check "/metrics: 3 endpoints and verdict counters" \
 	bash -c "grep -qx 'seg_endpoints 3' <<<'$metrics' && grep -q 'seg_verdict_packets_total{reason=\"SEG_DROP_POLICY\"' <<<'$metrics'"
 e2e_check "/healthz" test "$(ip netns exec "$NODE" curl -sf "http://127.0.0.1:$METRICS_PORT/healthz")" = ok
