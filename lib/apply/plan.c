@@ -560,6 +560,24 @@ out:
 DIFF_FN(diff_ipc, struct ap_ipc, struct seg_ipcache_key, cmp_ipc)
 DIFF_FN(diff_lpm, struct ap_lpm, struct seg_lpm_key, cmp_lpm)
 
+/* The ipcache, LPM and endpoint parts, the same in both plans. *chg: per
+ * wanted endpoint, whether it changed (the caller frees it). */
+static int diff_rest(const struct ap_state *mirror, struct ap_plan *p, bool **chg)
+{
+	int err = diff_ipc(mirror->ipc, mirror->nipc, p->want.ipc, p->want.nipc, &p->ipc_set,
+			   &p->nipc_set, &p->ipc_del, &p->nipc_del);
+
+	if (!err)
+		err = diff_lpm(mirror->lpm, mirror->nlpm, p->want.lpm, p->want.nlpm, &p->lpm_set,
+			       &p->nlpm_set, &p->lpm_del, &p->nlpm_del);
+	if (err)
+		return err;
+	*chg = calloc(p->want.nep + 1, sizeof(**chg));
+	if (!*chg)
+		return -ENOMEM;
+	return diff_eps(mirror, p, *chg);
+}
+
 int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg_compiled *c,
 		  const struct seg_apply_opts *o, unsigned int flags, struct ap_plan *p)
 {
@@ -579,16 +597,7 @@ int ap_plan_build(const struct ap_state *mirror, __u32 next_id, const struct seg
 	if (!err)
 		err = collect_pol(&x, p);
 	if (!err)
-		err = diff_ipc(mirror->ipc, mirror->nipc, p->want.ipc, p->want.nipc, &p->ipc_set,
-			       &p->nipc_set, &p->ipc_del, &p->nipc_del);
-	if (!err)
-		err = diff_lpm(mirror->lpm, mirror->nlpm, p->want.lpm, p->want.nlpm, &p->lpm_set,
-			       &p->nlpm_set, &p->lpm_del, &p->nlpm_del);
-	chg = calloc(p->want.nep + 1, sizeof(*chg));
-	if (!err && !chg)
-		err = -ENOMEM;
-	if (!err)
-		err = diff_eps(mirror, p, chg);
+		err = diff_rest(mirror, p, &chg);
 	if (!err && (flags & AP_BUMP_REIDENTIFIED))
 		err = bump_reidentified(mirror, p, chg);
 	free(chg);
@@ -896,16 +905,7 @@ int ap_plan_delta(const struct ap_state *mirror, __u32 next_id, const __u32 *idm
 	if (!err)
 		err = merge_mirror(mirror, p);
 	if (!err)
-		err = diff_ipc(mirror->ipc, mirror->nipc, p->want.ipc, p->want.nipc, &p->ipc_set,
-			       &p->nipc_set, &p->ipc_del, &p->nipc_del);
-	if (!err)
-		err = diff_lpm(mirror->lpm, mirror->nlpm, p->want.lpm, p->want.nlpm, &p->lpm_set,
-			       &p->nlpm_set, &p->lpm_del, &p->nlpm_del);
-	chg = calloc(p->want.nep + 1, sizeof(*chg));
-	if (!err && !chg)
-		err = -ENOMEM;
-	if (!err)
-		err = diff_eps(mirror, p, chg);
+		err = diff_rest(mirror, p, &chg);
 out:
 	free(chg);
 	free(x.ids);
