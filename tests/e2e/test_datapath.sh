@@ -172,28 +172,71 @@ both allow a b 53/udp
 
 echo "# established flows are cut when their rule goes away (revision bump)"
 revoked0=$(reason_pkts $R_DROP_REVOKED)
-# cut FAM PORT PROTO RULE: a long-lived a -> b flow, its rule deleted midway.
+EP_B=2 # b's ep_id (endpoint set above)
+# b's conntrack entry of the flow a:SPORT -> b:PORT/PROTO (JSON), "{}" while none.
+ct_flow() { # ct_flow PORT PROTO_NUMBER SPORT
+	scj bpf ct list | jq -c --argjson p "$1" --argjson pr "$2" --argjson s "$3" --argjson ep $EP_B \
+		'[.[] | select(.ep_id == $ep and .lport == $p and .proto == $pr and .rport == $s)][0] // {}'
+}
+ep_revision() { scj bpf endpoint list | jq --argjson ep $EP_B '.[] | select(.ep_id == $ep) | .revision'; }
+# cut FAM PORT PROTO RULE SPORT: a long-lived a -> b flow (from SPORT, so
+# its conntrack entry is known), its rule deleted midway. In order, each
+# step waiting for the previous one rather than for a fixed time:
+#   1. the flow is answered: b's entry counted >= 3 packets back to a;
+#   2. the rule is deleted: segctl returns once the maps are written, and
+#      b's revision has moved;
+#   3. the next packets are dropped: the probe (1000 rounds, 100 s) ends
+#      "cut" within CUT_MS, and b's entry is a revoked tombstone, so the cut
+#      was the data path's and no timeout of a slow box.
+CUT_MS=30000 # an answer's timeout (TO_ALLOW) plus a round, with room for a loaded box
 cut() {
-	local fam=$1 port=$2 proto=$3 rule=$4 addr=E2E_IP${1}_b out long r c n
+	local fam=$1 port=$2 proto=$3 rule=$4 sport=$5 addr=E2E_IP${1}_b out long r c n
+	local pn seen=0 rev0 rev1 e t0 ms what res
+	what="IPv$fam established a -> b $port/$proto"
+	pn=$(getent protocols "$proto" | awk '{print $2}')
 	out=$E2E_LOGDIR/long-$proto-$fam.json
-	e2e_probe a "${!addr}" "$port/$proto" --count 40 --interval 100 --timeout 1000 >"$out" &
+	e2e_probe a "${!addr}" "$port/$proto" --sport "$sport" --count 1000 --interval 100 \
+		--timeout "$TO_ALLOW" >"$out" &
 	long=$!
-	sleep 1.5 # some rounds pass first
+	for _ in $(seq 300); do
+		seen=$(ct_flow "$port" "$pn" "$sport" | jq '.packets_out // 0' || true)
+		seen=${seen:-0}
+		[ "$seen" -ge 3 ] && break
+		kill -0 "$long" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ "$seen" -lt 3 ] || ! kill -0 "$long" 2>/dev/null; then
+		kill "$long" 2>/dev/null || true
+		wait "$long" || true
+		e2e_fail "$what: not answered before the rule went ($seen packets back): $(cat "$out")"
+		return
+	fi
+	rev0=$(ep_revision)
+	t0=$(date +%s%3N)
 	policy delete 10 ingress $ID_A "$proto" "$port" # segctl bumps b's revision
+	rev1=$(ep_revision)
+	while kill -0 "$long" 2>/dev/null && [ $(($(date +%s%3N) - t0)) -lt $CUT_MS ]; do
+		sleep 0.05
+	done
+	ms=$(($(date +%s%3N) - t0))
+	kill "$long" 2>/dev/null || true
 	wait "$long" || true
-	read -r r c n < <(jq -r '"\(.result) \(.connected) \(.replies)"' "$out")
-	if [ "$r" = cut ] && [ "$n" -ge 1 ] && [ "$n" -lt 40 ] &&
-		{ [ "$proto" != tcp ] || [ "$c" = true ]; }; then
-		e2e_ok "IPv$fam established a -> b $port/$proto cut after $n answers"
+	res=$(jq -r '"\(.result) \(.connected) \(.replies)"' "$out" 2>/dev/null || true)
+	read -r r c n <<<"${res:-none false 0}"
+	e=$(ct_flow "$port" "$pn" "$sport")
+	if [ "$rev1" -gt "$rev0" ] && [ "$r" = cut ] && [ "$n" -ge 1 ] &&
+		{ [ "$proto" != tcp ] || [ "$c" = true ]; } &&
+		[ "$(jq -r '"\(.verdict) \(.reason)"' <<<"$e")" = "deny $R_DROP_REVOKED" ]; then
+		e2e_ok "$what cut after $n answers (revision $rev0 -> $rev1, $ms ms after the delete)"
 	else
-		e2e_fail "IPv$fam established a -> b $port/$proto not cut: $(cat "$out")"
+		e2e_fail "$what not cut within $CUT_MS ms (revision $rev0 -> $rev1, $ms ms): $(cat "$out"); b's entry: $e"
 	fi
 	policy add 10 ingress $ID_A "$proto" "$port" "$rule" # back, for what follows
 }
-cut 4 80 tcp 101
-cut 6 80 tcp 101
-cut 4 53 udp 102
-cut 6 9 sctp 103
+cut 4 80 tcp 101 44101
+cut 6 80 tcp 101 44102
+cut 4 53 udp 102 44103
+cut 6 9 sctp 103 44104
 check_grew "reason 'established flow no longer allowed' counted" "$revoked0" "$(reason_pkts $R_DROP_REVOKED)"
 policy delete 10 ingress $ID_A tcp 80
 both deny a b 80/tcp
