@@ -4,10 +4,24 @@
  * bench/run (iperf3 has no request/response mode).
  *
  *   rr serve PORT                 echo server (epoll, any number of clients)
+ *   rr sink PORT                  the same, but reads and discards (for stream)
  *   rr crr ADDR PORT SECONDS      connect, 1-byte request, 1-byte answer, close;
  *                                 prints connections per second
  *   rr rr ADDR PORT SECONDS       one connection, 1-byte ping-pong; prints
  *                                 round trips per second
+ *   rr stream ADDR PORT SECONDS   one connection, 128 KiB writes as fast as
+ *                                 it goes (to rr sink); prints bytes per second
+ *
+ * Load options (after SECONDS), for bench/run's in-run alternation:
+ *   -i MS          instead of the total rate, one line per interval of about
+ *                  MS ms, flushed at once: "iv START_NS END_NS COUNT CPU_NS"
+ *                  (CLOCK_REALTIME ns; COUNT = connections, round trips or
+ *                  bytes done in [START, END]; CPU_NS = CPU time this process
+ *                  and the --cpu tasks ran in it, from /proc/PID/schedstat)
+ *   --cpu PID,...  tasks whose CPU time CPU_NS adds (server, ksoftirqd)
+ *   --reconnect    rr: a new connection at the start of every interval, so
+ *                  each interval's round trips ride a connection opened
+ *                  under the filter configuration of that interval
  *   rr watch-up ADDR PORT MAX_MS  a new non-blocking connect every 200 us
  *                                 (each given up after 20 ms, before any SYN
  *                                 retransmit); prints the CLOCK_REALTIME ns at
@@ -84,12 +98,13 @@ static void nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static int serve(const char *port)
+/* echo: write back what was read (serve); otherwise discard it (sink) */
+static int serve(const char *port, int echo)
 {
 	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
 	struct epoll_event ev, evs[64];
 	int lfd = -1, ep = -1, one = 1, zero = 0, n, i;
-	char buf[4096];
+	static char buf[1 << 17];
 
 	sa.sin6_port = htons((unsigned short)strtol(port, NULL, 10));
 	lfd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -128,9 +143,8 @@ static int serve(const char *port)
 			}
 			r = read(fd, buf, sizeof(buf));
 			if (r > 0) {
-				if (write(fd, buf, (size_t)r) != r) {
+				if (echo && write(fd, buf, (size_t)r) != r)
 					close(fd);
-				}
 			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
 				close(fd);
 			}
@@ -155,36 +169,117 @@ static int ping(int fd)
 	return read(fd, &c, 1) == 1 ? 0 : -1;
 }
 
-static int load(const char *mode, const struct sockaddr_storage *ss, socklen_t len, double secs)
+#define STREAM_CHUNK (1 << 17) /* iperf3's default TCP write */
+#define MAX_CPU_PIDS 8
+
+struct load_opts {
+	long long iv_ns; /* 0: print the total rate only */
+	int reconnect; /* rr: new connection every interval */
+	int npids;
+	int pids[MAX_CPU_PIDS];
+};
+
+/* ns the task ran on a CPU (first field of /proc/PID/schedstat), 0 if gone */
+static long long task_cpu_ns(int pid)
 {
-	long long end = now_ns(CLOCK_MONOTONIC) + (long long)(secs * 1e9), start;
-	unsigned long long n = 0;
-	int fd = -1, crr = !strcmp(mode, "crr");
+	char path[64], buf[128];
+	long long v = 0;
+	ssize_t n;
+	int fd;
 
-	start = now_ns(CLOCK_MONOTONIC);
-	do {
-		/* check the clock every 64 operations */
-		for (int k = 0; k < 64; k++) {
-			if (fd < 0) {
-				fd = socket(ss->ss_family, SOCK_STREAM, 0);
-				if (fd < 0 || connect(fd, (const struct sockaddr *)ss, len))
-					goto fail;
-				nodelay(fd);
-			}
-			if (ping(fd))
-				goto fail;
-			n++;
-			if (crr) {
-				/* RST instead of FIN: no TIME_WAIT pile-up over a run */
-				struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		v = strtoll(buf, NULL, 10);
+	}
+	return v;
+}
 
-				setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-				close(fd);
+static long long cpu_ns(const struct load_opts *o)
+{
+	long long v = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+
+	for (int i = 0; i < o->npids; i++)
+		v += task_cpu_ns(o->pids[i]);
+	return v;
+}
+
+static void close_rst(int fd)
+{
+	/* RST instead of FIN: no TIME_WAIT pile-up over a run */
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* One operation of MODE on *fd (connected on demand): the count it adds
+ * (1 or bytes written), or -1. */
+static long long load_op(int mode, int *fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	static char chunk[STREAM_CHUNK];
+	ssize_t w;
+
+	if (*fd < 0) {
+		*fd = socket(ss->ss_family, SOCK_STREAM, 0);
+		if (*fd < 0 || connect(*fd, (const struct sockaddr *)ss, len))
+			return -1;
+		if (mode != 's')
+			nodelay(*fd);
+	}
+	if (mode == 's') {
+		w = write(*fd, chunk, sizeof(chunk));
+		return w > 0 ? w : -1;
+	}
+	if (ping(*fd))
+		return -1;
+	if (mode == 'c') {
+		close_rst(*fd);
+		*fd = -1;
+	}
+	return 1;
+}
+
+/* MODE 'c' (crr), 'r' (rr) or 's' (stream) for SECS: prints the rate per
+ * second, or with o->iv_ns one "iv" line per interval. */
+static int load(int mode, const struct sockaddr_storage *ss, socklen_t len, double secs,
+		const struct load_opts *o)
+{
+	long long start = now_ns(CLOCK_MONOTONIC), end = start + (long long)(secs * 1e9);
+	long long off = now_ns(CLOCK_REALTIME) - start, t = start, ivs = start, cpu0 = 0;
+	unsigned long long n = 0, n0 = 0;
+	int fd = -1;
+
+	if (o->iv_ns)
+		cpu0 = cpu_ns(o);
+	while (t < end) {
+		long long k = load_op(mode, &fd, ss, len);
+
+		if (k < 0)
+			goto fail;
+		n += (unsigned long long)k;
+		t = now_ns(CLOCK_MONOTONIC);
+		if (o->iv_ns && (t - ivs >= o->iv_ns || t >= end)) {
+			long long c = cpu_ns(o);
+
+			printf("iv %lld %lld %llu %lld\n", ivs + off, t + off, n - n0, c - cpu0);
+			fflush(stdout);
+			ivs = t;
+			n0 = n;
+			cpu0 = c;
+			if (o->reconnect && fd >= 0) {
+				close_rst(fd);
 				fd = -1;
 			}
 		}
-	} while (now_ns(CLOCK_MONOTONIC) < end);
-	printf("%.0f\n", (double)n * 1e9 / (double)(now_ns(CLOCK_MONOTONIC) - start));
+	}
+	if (!o->iv_ns)
+		printf("%.0f\n", (double)n * 1e9 / (double)(t - start));
 	if (fd >= 0)
 		close(fd);
 	return 0;
@@ -193,6 +288,31 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	return 1;
+}
+
+/* -i MS, --cpu PID,..., --reconnect after the positional arguments */
+static int parse_load_opts(int argc, char **argv, struct load_opts *o)
+{
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-i") && i + 1 < argc) {
+			o->iv_ns = strtoll(argv[++i], NULL, 10) * 1000000LL;
+			if (o->iv_ns <= 0)
+				return -EINVAL;
+		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
+			char *p = argv[++i];
+
+			while (*p && o->npids < MAX_CPU_PIDS) {
+				o->pids[o->npids++] = (int)strtol(p, &p, 10);
+				if (*p == ',')
+					p++;
+			}
+		} else if (!strcmp(argv[i], "--reconnect")) {
+			o->reconnect = 1;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 /* 0 if a 1-byte request on the connected non-blocking fd gets its answer
@@ -336,24 +456,39 @@ out:
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: rr serve PORT | rr crr|rr ADDR PORT SECONDS |\n"
-			"       rr watch-up|watch-down ADDR PORT MAX_MS\n");
+	fprintf(stderr,
+		"usage: rr serve|sink PORT |\n"
+		"       rr crr|rr|stream ADDR PORT SECONDS [-i MS] [--cpu PID,...] [--reconnect] |\n"
+		"       rr watch-up|watch-down ADDR PORT MAX_MS\n");
 }
 
 int main(int argc, char **argv)
 {
+	struct load_opts lo = { 0 };
 	struct sockaddr_storage ss;
 	socklen_t len;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (argc == 3 && !strcmp(argv[1], "serve"))
-		return serve(argv[2]);
-	if (argc != 5 || parse_addr(argv[2], argv[3], &ss, &len)) {
+	if (argc == 3 && (!strcmp(argv[1], "serve") || !strcmp(argv[1], "sink")))
+		return serve(argv[2], !strcmp(argv[1], "serve"));
+	if (argc < 5 || parse_addr(argv[2], argv[3], &ss, &len)) {
 		usage();
 		return 2;
 	}
-	if (!strcmp(argv[1], "crr") || !strcmp(argv[1], "rr"))
-		return load(argv[1], &ss, len, strtod(argv[4], NULL));
+	if (!strcmp(argv[1], "crr") || !strcmp(argv[1], "rr") || !strcmp(argv[1], "stream")) {
+		if (parse_load_opts(argc - 5, argv + 5, &lo)) {
+			usage();
+			return 2;
+		}
+		return load(argv[1][0] == 'c' ? 'c' :
+			    argv[1][0] == 's' ? 's' :
+						'r',
+			    &ss, len, strtod(argv[4], NULL), &lo);
+	}
+	if (argc != 5) {
+		usage();
+		return 2;
+	}
 	if (!strcmp(argv[1], "watch-up"))
 		return watch_up(&ss, len, strtoll(argv[4], NULL, 10) * 1000000LL);
 	if (!strcmp(argv[1], "watch-down"))
