@@ -69,17 +69,7 @@ struct segd_opts {
 	bool verbose;
 };
 
-/*
- * A label source: where Namespaces and Pods (and policies) come from. Each
- * adds its objects to m (atomically: on error m is unchanged and d says
- * why, file:line:col). The manifests directory, objects applied over the
- * socket and pods registered by the CNI plugin are sources today; a
- * Kubernetes API watch would be one more.
- */
-struct segd_source {
-	const char *name;
-	int (*load)(struct segd *d, struct seg_manifests *m, struct seg_diag *diag);
-};
+struct segd_cache; /* sources.c: what each source item parsed to */
 
 /* An object applied over the socket: its name (usually a file path) and text. */
 struct segd_applied {
@@ -125,7 +115,7 @@ struct segd {
 	struct segd_argv {
 		char **v;
 		int n;
-	} *cfg_argv;
+	} * cfg_argv;
 	size_t ncfg_argv;
 	time_t started;
 	char state_path[PATH_MAX];
@@ -146,6 +136,7 @@ struct segd {
 	size_t napplied;
 	struct segd_cni_pod *cni;
 	size_t ncni;
+	struct segd_cache *cache; /* their parses, reused while unchanged */
 
 	/* live state: what the maps hold (last good) */
 	struct seg_manifests *m;
@@ -161,10 +152,17 @@ struct segd {
 	struct segd_stats st;
 };
 
-/* sources.c */
-extern const struct segd_source segd_sources[];
-/* Builds manifests from every source; 0, or -errno with diag set. */
+/* sources.c. Label sources, in this order: the manifests directory (or
+ * file), the objects applied over the socket, the pods the CNI plugin
+ * registered (a Kubernetes API watch would be one more). */
+/* Builds manifests from every source, parsing only the items that changed
+ * since the last build (d->cache); 0, or -errno with diag set (file:line). */
 int segd_manifests_build(struct segd *d, struct seg_manifests **out, struct seg_diag *diag);
+/* The same, every source parsed into one object: the reference the above
+ * must equal (tests). */
+int segd_manifests_build_full(struct segd *d, struct seg_manifests **out, struct seg_diag *diag);
+/* Source items parsed and reused by the last build. */
+void segd_cache_stats(const struct segd *d, size_t *parsed, size_t *reused);
 int segd_state_load(struct segd *d);
 int segd_state_save(const struct segd *d);
 void segd_state_free(struct segd *d);

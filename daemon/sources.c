@@ -17,10 +17,16 @@
 #include "policy/limits.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <search.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int segd_parse_addr(const char *s, struct in6_addr *a)
@@ -47,107 +53,554 @@ static struct seg_manifest_limits limits_of(const struct segd *d)
 	};
 }
 
-static int load_dir(struct segd *d, struct seg_manifests *m, struct seg_diag *diag)
+/* The Pod a CNI pod without a Pod object becomes, as a manifest. */
+static int cni_doc(const struct segd_cni_pod *p, char **buf, char *name, size_t namelen)
 {
-	if (!d->o.manifests)
-		return 0;
-	if (access(d->o.manifests, F_OK) && errno == ENOENT)
-		return 0; /* not made yet: nothing wanted from it */
-	struct seg_manifest_limits l = limits_of(d);
+	char ips[SEG_POD_MAX_ADDRS * 56] = "";
+	size_t off = 0;
+	int len;
 
-	return seg_manifests_load_path_limited(m, d->o.manifests, &l, diag);
-}
+	for (size_t k = 0; k < p->naddrs; k++) {
+		char a[INET6_ADDRSTRLEN];
 
-static int load_applied(struct segd *d, struct seg_manifests *m, struct seg_diag *diag)
-{
-	struct seg_manifest_limits l = limits_of(d);
-
-	for (size_t i = 0; i < d->napplied; i++) {
-		const struct segd_applied *a = &d->applied[i];
-		int err = seg_manifests_load_buf_limited(m, a->name, a->content, strlen(a->content),
-							 &l, diag);
-
-		if (err)
-			return err;
+		seg_addr_str(&p->addrs[k], a, sizeof(a));
+		off += snprintf(ips + off, sizeof(ips) - off, "%s{ip: \"%s\"}", k ? ", " : "", a);
 	}
-	return 0;
+	len = asprintf(buf,
+		       "apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: \"%s\"\n"
+		       "  name: \"%s\"\nstatus:\n  podIPs: [%s]\n",
+		       p->ns, p->name, ips);
+	snprintf(name, namelen, "cni:%.40s", p->container_id);
+	return len < 0 ? -ENOMEM : len;
 }
 
-static struct seg_pod *pod_find(struct seg_manifests *m, const char *ns, const char *name)
+/* A CNI pod's addresses go to its Pod object if it has none. */
+static void cni_fill(struct seg_pod *pod, const struct segd_cni_pod *p)
 {
-	for (size_t i = 0; i < m->npods; i++)
-		if (!strcmp(m->pods[i].ns, ns) && !strcmp(m->pods[i].name, name))
-			return &m->pods[i];
-	return NULL;
+	if (pod->naddrs)
+		return;
+	pod->naddrs = p->naddrs;
+	memcpy(pod->addrs, p->addrs, p->naddrs * sizeof(p->addrs[0]));
 }
 
-/* A CNI pod gives addresses to its Pod object; one without a Pod object
- * anywhere becomes a Pod with no labels (still isolated by policies that
- * select every pod of its namespace). */
-static int load_cni(struct segd *d, struct seg_manifests *m, struct seg_diag *diag)
+/*
+ * The reference: every source loaded into one object, in order, each
+ * source parsed in full. segd_manifests_build() must give exactly this
+ * (tests/segd/test_sources.c checks it); segd itself does not call it.
+ */
+int segd_manifests_build_full(struct segd *d, struct seg_manifests **out, struct seg_diag *diag)
 {
 	struct seg_manifest_limits l = limits_of(d);
-
-	for (size_t i = 0; i < d->ncni; i++) {
-		const struct segd_cni_pod *p = &d->cni[i];
-		struct seg_pod *pod = pod_find(m, p->ns, p->name);
-		char *buf = NULL, name[64];
-		char ips[SEG_POD_MAX_ADDRS * 56] = "";
-		size_t off = 0;
-		int err, len;
-
-		if (pod) {
-			if (pod->naddrs)
-				continue;
-			pod->naddrs = p->naddrs;
-			memcpy(pod->addrs, p->addrs, p->naddrs * sizeof(p->addrs[0]));
-			continue;
-		}
-		for (size_t k = 0; k < p->naddrs; k++) {
-			char a[INET6_ADDRSTRLEN];
-
-			seg_addr_str(&p->addrs[k], a, sizeof(a));
-			off += snprintf(ips + off, sizeof(ips) - off, "%s{ip: \"%s\"}",
-					k ? ", " : "", a);
-		}
-		len = asprintf(&buf,
-			       "apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: \"%s\"\n"
-			       "  name: \"%s\"\nstatus:\n  podIPs: [%s]\n",
-			       p->ns, p->name, ips);
-		if (len < 0)
-			return -ENOMEM;
-		snprintf(name, sizeof(name), "cni:%.40s", p->container_id);
-		err = seg_manifests_load_buf_limited(m, name, buf, len, &l, diag);
-		free(buf);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-const struct segd_source segd_sources[] = {
-	{ "manifests", load_dir },
-	{ "applied", load_applied },
-	{ "cni", load_cni },
-	{ NULL, NULL },
-};
-
-int segd_manifests_build(struct segd *d, struct seg_manifests **out, struct seg_diag *diag)
-{
 	struct seg_manifests *m = seg_manifests_new();
 	int err = 0;
 
 	if (!m)
 		return -ENOMEM;
-	for (const struct segd_source *s = segd_sources; s->name; s++) {
-		err = s->load(d, m, diag);
-		if (err) {
-			seg_manifests_free(m);
-			return err;
+	if (d->o.manifests && !(access(d->o.manifests, F_OK) && errno == ENOENT))
+		err = seg_manifests_load_path_limited(m, d->o.manifests, &l, diag);
+	for (size_t i = 0; !err && i < d->napplied; i++)
+		err = seg_manifests_load_buf_limited(m, d->applied[i].name, d->applied[i].content,
+						     strlen(d->applied[i].content), &l, diag);
+	for (size_t i = 0; !err && i < d->ncni; i++) {
+		const struct segd_cni_pod *p = &d->cni[i];
+		const struct seg_pod *pod = seg_manifests_pod(m, p->ns, p->name);
+		char *buf = NULL, name[64];
+		int len;
+
+		if (pod) {
+			cni_fill(&m->pods[pod - m->pods], p);
+			continue;
 		}
+		len = cni_doc(p, &buf, name, sizeof(name));
+		err = len < 0 ? len : seg_manifests_load_buf_limited(m, name, buf, len, &l, diag);
+		free(buf);
+	}
+	if (err) {
+		seg_manifests_free(m);
+		return err;
 	}
 	*out = m;
 	return 0;
+}
+
+/* ---- the parse cache -----------------------------------------------------------
+ * Each source item (a file of the manifests directory, an applied
+ * document, the Pod made for a CNI pod) is loaded on its own into a part
+ * (policy/limits.h) and kept with what it was loaded from. A build takes
+ * the parts of unchanged items as they are, loads the others, and puts
+ * them together with seg_manifests_append() in the order and batches of
+ * segd_manifests_build_full(): the same objects, the same duplicate check,
+ * the limits counted over everything before each item (a kept part is
+ * loaded again only if it no longer fits: that load gives the message).
+ * The objects are shared with the merged manifests (no copies); a part
+ * lives while the cache or a merged manifests holds it.
+ */
+struct segd_part {
+	char *key; /* path, applied name, CNI container id; NULL: taken */
+	struct seg_manifests *m; /* NULL: not loaded */
+	struct seg_manifest_counts own, scanned;
+	union {
+		struct { /* file: stat() when loaded */
+			dev_t dev;
+			ino_t ino;
+			off_t size;
+			struct timespec mtime, ctime;
+			bool racy; /* changed too recently to trust the above */
+		} f;
+		struct { /* applied document */
+			uint64_t hash[2];
+			size_t len;
+		} a;
+		struct { /* CNI pod */
+			char *ns, *name;
+			struct in6_addr addrs[SEG_POD_MAX_ADDRS];
+			size_t naddrs;
+		} c;
+	};
+};
+
+struct part_list {
+	struct segd_part *v;
+	size_t n, cap;
+};
+
+enum { PL_FILES, PL_APPLIED, PL_CNI, PL_N };
+
+struct segd_cache {
+	struct part_list l[PL_N]; /* in the order of the last build */
+	size_t parsed, reused; /* items, in the last build */
+};
+
+/* A file whose ctime or mtime is this close to the time its stat() was
+ * taken may change again within the timestamp granularity without its
+ * stat() changing: it is loaded again until it is older. */
+#define RACY_NS 2000000000LL
+
+static void part_clear(struct segd_part *p, int kind)
+{
+	free(p->key);
+	seg_manifests_free(p->m);
+	if (kind == PL_CNI) {
+		free(p->c.ns);
+		free(p->c.name);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
+static void cache_free(struct segd_cache *c)
+{
+	for (int k = 0; c && k < PL_N; k++) {
+		for (size_t i = 0; i < c->l[k].n; i++)
+			part_clear(&c->l[k].v[i], k);
+		free(c->l[k].v);
+	}
+	free(c);
+}
+
+/* Two 64-bit lanes over 8-byte words. For a fixed word each step is a
+ * bijection of the lane, and for a fixed lane it is injective in the
+ * word: texts of one length that differ in one word never collide. */
+static void text_hash(const char *s, size_t len, uint64_t h[2])
+{
+	uint64_t a = 0x243f6a8885a308d3ull ^ len, b = 0x13198a2e03707344ull;
+
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t w = 0;
+
+		memcpy(&w, s + i, len - i < 8 ? len - i : 8);
+		a = (a ^ w) * 0x9e3779b97f4a7c15ull;
+		a ^= a >> 29;
+		b = (b + w) * 0xc2b2ae3d27d4eb4full;
+		b = b << 31 | b >> 33;
+	}
+	h[0] = a;
+	h[1] = b;
+}
+
+static int list_push(struct part_list *l, const struct segd_part *p);
+
+struct build {
+	struct segd *d;
+	struct segd_cache *c;
+	struct seg_manifest_limits lim;
+	struct seg_manifest_counts before; /* of everything put together so far */
+	struct part_list nl[PL_N]; /* the cache after this build */
+	size_t cur[PL_N]; /* where the next item is expected in c->l */
+	struct hsearch_data ht[PL_N]; /* c->l by key, made at the first miss */
+	bool have_ht[PL_N];
+	struct seg_manifests *all;
+	struct seg_diag *diag;
+	struct timespec now;
+};
+
+/* The cached entry of key, moved to the new list (a new empty entry if
+ * there is none). Items keep their order from build to build, so it is
+ * looked for a few entries on from where the last one was found, then in
+ * a hash table of the list (made once per build, when needed). */
+#define PART_SEARCH 16
+
+static size_t part_find(struct build *b, int k, const char *key)
+{
+	struct part_list *o = &b->c->l[k];
+	ENTRY e = { .key = (char *)key }, *r;
+
+	if (!b->have_ht[k]) {
+		if (!hcreate_r(2 * o->n + 16, &b->ht[k]))
+			return SIZE_MAX;
+		b->have_ht[k] = true;
+		for (size_t i = 0; i < o->n; i++) {
+			ENTRY in = { .key = o->v[i].key, .data = (void *)(uintptr_t)i };
+
+			if (in.key && !hsearch_r(in, ENTER, &r, &b->ht[k]))
+				return SIZE_MAX;
+		}
+	}
+	if (!hsearch_r(e, FIND, &r, &b->ht[k]))
+		return SIZE_MAX;
+	return (size_t)(uintptr_t)r->data;
+}
+
+static struct segd_part *part_take(struct build *b, int k, const char *key)
+{
+	struct part_list *o = &b->c->l[k], *n = &b->nl[k];
+	size_t i, end = b->cur[k] + PART_SEARCH < o->n ? b->cur[k] + PART_SEARCH : o->n;
+	struct segd_part p = {};
+
+	for (i = b->cur[k]; i < end && !(o->v[i].key && !strcmp(o->v[i].key, key)); i++)
+		;
+	if (i == end && o->n)
+		i = part_find(b, k, key);
+	if (i < o->n && o->v[i].key) {
+		if (list_push(n, &o->v[i]))
+			return NULL;
+		memset(&o->v[i], 0, sizeof(o->v[i]));
+		b->cur[k] = i + 1;
+	} else {
+		p.key = strdup(key);
+		if (!p.key || list_push(n, &p)) {
+			free(p.key);
+			return NULL;
+		}
+	}
+	return &n->v[n->n - 1];
+}
+
+/* Loads p again (path, or name + buf), judged after b->before. */
+static int part_load(struct build *b, struct segd_part *p, const char *path, const char *name,
+		     const char *buf, size_t len)
+{
+	struct seg_manifests *m = seg_manifests_new();
+	int err;
+
+	seg_manifests_free(p->m);
+	p->m = NULL;
+	if (!m)
+		return -ENOMEM;
+	err = path ? seg_manifests_load_path_part(m, path, &b->lim, &b->before, &p->scanned,
+						  b->diag) :
+		     seg_manifests_load_buf_part(m, name, buf, len, &b->lim, &b->before,
+						 &p->scanned, b->diag);
+	if (err) {
+		seg_manifests_free(m);
+		return err;
+	}
+	p->m = m;
+	seg_manifests_count(m, &p->own);
+	b->c->parsed++;
+	return 0;
+}
+
+/* Counts p in (once it is put together with the rest). */
+static void part_count(struct build *b, const struct segd_part *p)
+{
+	b->before.pols += p->own.pols;
+	b->before.pods += p->own.pods;
+	b->before.rules += p->own.rules;
+}
+
+/* p as loaded still stands: its source is unchanged and it fits. */
+static bool part_reuse(struct build *b, const struct segd_part *p, bool same)
+{
+	if (!p->m || !same || !seg_manifest_part_fits(&b->lim, &b->before, &p->own, &p->scanned))
+		return false;
+	b->c->reused++;
+	return true;
+}
+
+static bool racy(const struct timespec *t, const struct timespec *now)
+{
+	long long dt =
+		(long long)(now->tv_sec - t->tv_sec) * 1000000000LL + (now->tv_nsec - t->tv_nsec);
+
+	return dt < RACY_NS;
+}
+
+static int file_part(struct build *b, const char *path, const struct stat *st,
+		     struct seg_manifests **out)
+{
+	struct segd_part *p = part_take(b, PL_FILES, path);
+	bool same;
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	same = !p->f.racy && p->f.dev == st->st_dev && p->f.ino == st->st_ino &&
+	       p->f.size == st->st_size && p->f.mtime.tv_sec == st->st_mtim.tv_sec &&
+	       p->f.mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       p->f.ctime.tv_sec == st->st_ctim.tv_sec && p->f.ctime.tv_nsec == st->st_ctim.tv_nsec;
+	if (!part_reuse(b, p, same)) {
+		/* stat() before the read: a change after it shows next time */
+		p->f.dev = st->st_dev;
+		p->f.ino = st->st_ino;
+		p->f.size = st->st_size;
+		p->f.mtime = st->st_mtim;
+		p->f.ctime = st->st_ctim;
+		p->f.racy = racy(&st->st_mtim, &b->now) || racy(&st->st_ctim, &b->now);
+		err = part_load(b, p, path, NULL, NULL, 0);
+		if (err)
+			return err;
+	}
+	part_count(b, p);
+	*out = p->m;
+	return 0;
+}
+
+/* The manifests source as one batch, not cached: what is not a directory
+ * of regular files (or cannot be listed) is loaded as the reference does. */
+static int dir_whole(struct build *b)
+{
+	struct seg_manifest_counts scanned, own;
+	struct seg_manifests *m = seg_manifests_new();
+	int err;
+
+	if (!m)
+		return -ENOMEM;
+	err = seg_manifests_load_path_part(m, b->d->o.manifests, &b->lim, &b->before, &scanned,
+					   b->diag);
+	if (!err)
+		err = seg_manifests_append(b->all, &m, 1, b->diag);
+	if (!err) {
+		seg_manifests_count(m, &own);
+		b->before.pols += own.pols;
+		b->before.pods += own.pods;
+		b->before.rules += own.rules;
+		b->c->parsed++;
+	}
+	seg_manifests_free(m);
+	return err;
+}
+
+static int build_dir(struct build *b)
+{
+	const char *dir = b->d->o.manifests;
+	struct seg_manifests **parts = NULL;
+	struct dirent **ents = NULL;
+	int n = 0, np = 0, err = 0;
+	struct stat st;
+
+	if (!dir || (access(dir, F_OK) && errno == ENOENT))
+		return 0; /* not made yet: nothing wanted from it */
+	if (stat(dir, &st) || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+		return dir_whole(b);
+	if (S_ISREG(st.st_mode)) {
+		struct seg_manifests *m;
+
+		err = file_part(b, dir, &st, &m);
+		return err ?: seg_manifests_append(b->all, &m, 1, b->diag);
+	}
+	n = scandir(dir, &ents, NULL, alphasort); /* the order of a directory load */
+	if (n < 0)
+		return dir_whole(b);
+	parts = calloc((size_t)n + 1, sizeof(*parts));
+	if (!parts)
+		err = -ENOMEM;
+	for (int i = 0; i < n && !err; i++) {
+		char full[4096];
+
+		if (!seg_manifest_file_name(ents[i]->d_name))
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", dir, ents[i]->d_name);
+		if (stat(full, &st) || !S_ISREG(st.st_mode)) {
+			err = -EAGAIN; /* gone, or not a file: as the reference does */
+			break;
+		}
+		err = file_part(b, full, &st, &parts[np]);
+		np += !err;
+	}
+	if (!err)
+		err = seg_manifests_append(b->all, parts, (size_t)np, b->diag);
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	free(parts);
+	if (err == -EAGAIN) {
+		/* the parts counted so far are not in: count from here again */
+		struct seg_manifest_counts none = {};
+
+		b->before = none;
+		return dir_whole(b);
+	}
+	return err;
+}
+
+static int build_applied(struct build *b)
+{
+	for (size_t i = 0; i < b->d->napplied; i++) {
+		const struct segd_applied *a = &b->d->applied[i];
+		struct segd_part *p = part_take(b, PL_APPLIED, a->name);
+		size_t len = strlen(a->content);
+		uint64_t h[2];
+		int err;
+
+		if (!p)
+			return -ENOMEM;
+		text_hash(a->content, len, h);
+		if (!part_reuse(b, p,
+				p->a.len == len && p->a.hash[0] == h[0] && p->a.hash[1] == h[1])) {
+			p->a.len = len;
+			p->a.hash[0] = h[0];
+			p->a.hash[1] = h[1];
+			err = part_load(b, p, NULL, a->name, a->content, len);
+			if (err)
+				return err;
+		}
+		err = seg_manifests_append(b->all, &p->m, 1, b->diag);
+		if (err)
+			return err;
+		part_count(b, p);
+	}
+	return 0;
+}
+
+static bool cni_same(const struct segd_part *p, const struct segd_cni_pod *q)
+{
+	return p->c.ns && !strcmp(p->c.ns, q->ns) && !strcmp(p->c.name, q->name) &&
+	       p->c.naddrs == q->naddrs &&
+	       !memcmp(p->c.addrs, q->addrs, q->naddrs * sizeof(q->addrs[0]));
+}
+
+static int cni_part(struct build *b, const struct segd_cni_pod *q)
+{
+	struct segd_part *p = part_take(b, PL_CNI, q->container_id);
+	char *buf = NULL, name[64];
+	int err, len;
+
+	if (!p)
+		return -ENOMEM;
+	if (!part_reuse(b, p, cni_same(p, q))) {
+		free(p->c.ns);
+		free(p->c.name);
+		p->c.ns = strdup(q->ns);
+		p->c.name = strdup(q->name);
+		p->c.naddrs = q->naddrs;
+		memcpy(p->c.addrs, q->addrs, sizeof(p->c.addrs));
+		if (!p->c.ns || !p->c.name)
+			return -ENOMEM;
+		len = cni_doc(q, &buf, name, sizeof(name));
+		err = len < 0 ? len : part_load(b, p, NULL, name, buf, len);
+		free(buf);
+		if (err)
+			return err;
+	}
+	err = seg_manifests_append(b->all, &p->m, 1, b->diag);
+	if (!err)
+		part_count(b, p);
+	return err;
+}
+
+/* A CNI pod gives addresses to its Pod object; one without a Pod object
+ * anywhere becomes a Pod with no labels (still isolated by policies that
+ * select every pod of its namespace). */
+static int build_cni(struct build *b)
+{
+	for (size_t i = 0; i < b->d->ncni; i++) {
+		const struct segd_cni_pod *q = &b->d->cni[i];
+		const struct seg_pod *pod = seg_manifests_pod(b->all, q->ns, q->name);
+		int err;
+
+		if (pod) {
+			cni_fill(&b->all->pods[pod - b->all->pods], q);
+			continue;
+		}
+		err = cni_part(b, q);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int list_push(struct part_list *l, const struct segd_part *p)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct segd_part *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *p;
+	return 0;
+}
+
+/* The new lists become the cache. After a failed build the entries not
+ * reached are kept too (at the end): they still hold their sources. */
+static void cache_commit(struct build *b, bool ok)
+{
+	for (int k = 0; k < PL_N; k++) {
+		struct part_list *o = &b->c->l[k], *n = &b->nl[k];
+
+		for (size_t i = 0; i < o->n; i++)
+			if (o->v[i].key && (ok || list_push(n, &o->v[i])))
+				part_clear(&o->v[i], k);
+		free(o->v);
+		*o = *n;
+	}
+}
+
+int segd_manifests_build(struct segd *d, struct seg_manifests **out, struct seg_diag *diag)
+{
+	struct build b = { .d = d, .lim = limits_of(d), .diag = diag };
+	struct timespec t0, t1;
+	int err = 0;
+
+	if (!d->cache && !(d->cache = calloc(1, sizeof(*d->cache))))
+		return -ENOMEM;
+	b.c = d->cache;
+	b.c->parsed = b.c->reused = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_REALTIME, &b.now); /* before any stat(): see RACY_NS */
+	b.all = seg_manifests_new();
+	if (!b.all)
+		err = -ENOMEM;
+	if (!err)
+		err = build_dir(&b);
+	if (!err)
+		err = build_applied(&b);
+	if (!err)
+		err = build_cni(&b);
+	for (int k = 0; k < PL_N; k++)
+		if (b.have_ht[k])
+			hdestroy_r(&b.ht[k]);
+	cache_commit(&b, !err);
+	if (err) {
+		seg_manifests_free(b.all);
+		return err;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("manifests: %zu namespaces, %zu pods, %zu policies; %zu sources parsed, %zu "
+		 "unchanged, in %.1f ms",
+		 b.all->nnss, b.all->npods, b.all->npols, b.c->parsed, b.c->reused,
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	*out = b.all;
+	return 0;
+}
+
+void segd_cache_stats(const struct segd *d, size_t *parsed, size_t *reused)
+{
+	*parsed = d->cache ? d->cache->parsed : 0;
+	*reused = d->cache ? d->cache->reused : 0;
 }
 
 /* ---- state file ----------------------------------------------------------------- */
@@ -163,6 +616,8 @@ void segd_cni_pod_free(struct segd_cni_pod *p)
 
 void segd_state_free(struct segd *d)
 {
+	cache_free(d->cache);
+	d->cache = NULL;
 	for (size_t i = 0; i < d->napplied; i++) {
 		free(d->applied[i].name);
 		free(d->applied[i].content);
@@ -239,28 +694,154 @@ int segd_cni_pod_parse(json_t *j, struct segd_cni_pod *p, char *err, size_t errl
 	return 0;
 }
 
+/* The state file is written by hand, not with jansson: with 10 000 pods
+ * applied, json_dump_file() of their text took most of an apply (escaping
+ * and fwrite() a few bytes at a time); this is one pass and one write. */
+struct obuf {
+	char *p;
+	size_t n, cap;
+	bool oom;
+};
+
+static void ob_put(struct obuf *b, const char *s, size_t len)
+{
+	if (b->oom)
+		return;
+	if (b->n + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->n + len)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, len);
+	b->n += len;
+}
+
+static void ob_puts(struct obuf *b, const char *s)
+{
+	ob_put(b, s, strlen(s));
+}
+
+/* A JSON string (RFC 8259: '"', '\' and control characters escaped; the
+ * text is UTF-8 already, as every source checked). */
+static void ob_str(struct obuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	ob_put(b, "\"", 1);
+	while (*s) {
+		size_t run = 0;
+		unsigned char ch;
+
+		while (s[run] && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+			run++;
+		ob_put(b, s, run);
+		s += run;
+		ch = (unsigned char)*s;
+		if (!ch)
+			break;
+		if (ch == '"' || ch == '\\') {
+			char e[2] = { '\\', (char)ch };
+
+			ob_put(b, e, 2);
+		} else if (ch == '\n') {
+			ob_put(b, "\\n", 2);
+		} else if (ch == '\t') {
+			ob_put(b, "\\t", 2);
+		} else {
+			char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
+
+			ob_put(b, e, 6);
+		}
+		s++;
+	}
+	ob_put(b, "\"", 1);
+}
+
+static void ob_cni(struct obuf *b, const struct segd_cni_pod *p)
+{
+	ob_puts(b, "{\"container_id\": ");
+	ob_str(b, p->container_id);
+	ob_puts(b, ", \"netns\": ");
+	ob_str(b, p->netns);
+	ob_puts(b, ", \"ifname\": ");
+	ob_str(b, p->ifname);
+	ob_puts(b, ", \"pod_namespace\": ");
+	ob_str(b, p->ns);
+	ob_puts(b, ", \"pod_name\": ");
+	ob_str(b, p->name);
+	ob_puts(b, ", \"ips\": [");
+	for (size_t k = 0; k < p->naddrs; k++) {
+		char a[INET6_ADDRSTRLEN];
+
+		ob_puts(b, k ? ", " : "");
+		ob_str(b, seg_addr_str(&p->addrs[k], a, sizeof(a)));
+	}
+	ob_puts(b, "]}");
+}
+
 int segd_state_save(const struct segd *d)
 {
-	json_t *root = json_object(), *ap = json_array(), *cni = json_array();
+	struct obuf b = {};
 	char tmp[PATH_MAX + 8];
-	int err = 0;
+	int fd = -1, err = 0;
+	size_t off = 0;
 
-	for (size_t i = 0; i < d->napplied; i++)
-		json_array_append_new(ap, json_pack("{s:s, s:s}", "name", d->applied[i].name,
-						    "content", d->applied[i].content));
-	for (size_t i = 0; i < d->ncni; i++)
-		json_array_append_new(cni, cni_pod_json(&d->cni[i]));
-	json_object_set_new(root, "applied", ap);
-	json_object_set_new(root, "cni", cni);
+	ob_puts(&b, "{\"applied\": [");
+	for (size_t i = 0; i < d->napplied; i++) {
+		ob_puts(&b, i ? ",\n {\"name\": " : "\n {\"name\": ");
+		ob_str(&b, d->applied[i].name);
+		ob_puts(&b, ", \"content\": ");
+		ob_str(&b, d->applied[i].content);
+		ob_puts(&b, "}");
+	}
+	ob_puts(&b, "],\n\"cni\": [");
+	for (size_t i = 0; i < d->ncni; i++) {
+		ob_puts(&b, i ? ",\n " : "\n ");
+		ob_cni(&b, &d->cni[i]);
+	}
+	ob_puts(&b, "]}\n");
 	snprintf(tmp, sizeof(tmp), "%s.tmp", d->state_path);
-	if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS)) {
-		err = log_err(-EIO, "write state file %s", tmp);
+	if (b.oom) {
+		err = log_err(-ENOMEM, "write state file %s", tmp);
 		goto out;
 	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = log_err(-errno, "write state file %s", tmp);
+		goto out;
+	}
+	while (off < b.n) {
+		ssize_t w = write(fd, b.p + off, b.n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			err = log_err(-errno, "write state file %s", tmp);
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (close(fd)) {
+		fd = -1;
+		err = log_err(-errno, "write state file %s", tmp);
+		goto out;
+	}
+	fd = -1;
 	if (rename(tmp, d->state_path))
 		err = log_err(-errno, "rename %s to %s", tmp, d->state_path);
 out:
-	json_decref(root);
+	if (fd >= 0)
+		close(fd);
+	free(b.p);
 	return err;
 }
 

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Parsed Kubernetes objects: lifetime, lookups, label selector semantics. */
+/* Parsed Kubernetes objects: lifetime, merged objects, lookups, label
+ * selector semantics. */
 #include "policy.h"
+#include "util.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,10 +81,29 @@ void seg_netpol_clear(struct seg_netpol *np)
 	}
 }
 
+static void index_free(struct seg_name_index *ix);
+
 void seg_manifests_free(struct seg_manifests *m)
 {
 	if (!m)
 		return;
+	if (m->refs) {
+		m->refs--;
+		return;
+	}
+	if (m->merged) {
+		/* the objects and file names are the parts' */
+		for (size_t i = 0; i < m->nparts; i++)
+			seg_manifests_free(m->parts[i]);
+		free(m->parts);
+		index_free(m->index);
+		free(m->nss);
+		free(m->pods);
+		free(m->pols);
+		free(m->files);
+		free(m);
+		return;
+	}
 	for (size_t i = 0; i < m->nnss; i++)
 		seg_namespace_clear(&m->nss[i]);
 	for (size_t i = 0; i < m->npods; i++)
@@ -96,8 +119,237 @@ void seg_manifests_free(struct seg_manifests *m)
 	free(m);
 }
 
+struct seg_manifests *seg_manifests_ref(struct seg_manifests *m)
+{
+	m->refs++;
+	return m;
+}
+
+/* ---- merged objects ------------------------------------------------------------
+ * Per kind, an open-addressing table of positions (+ 1; 0: empty), at most
+ * half full, keyed by namespace and name. Positions are inserted in order
+ * (a grown table too), so a probe sequence only crosses slots of earlier
+ * positions: removing every position from some n on leaves the others
+ * reachable (an append's rollback).
+ */
+enum { IX_NS, IX_POD, IX_POL, IX_KINDS };
+
+struct name_tab {
+	uint32_t *slot;
+	size_t cap; /* a power of two */
+};
+
+struct seg_name_index {
+	struct name_tab t[IX_KINDS];
+};
+
+static const char *const ix_kind[IX_KINDS] = { "Namespace", "Pod", "NetworkPolicy" };
+
+static void index_free(struct seg_name_index *ix)
+{
+	for (int k = 0; ix && k < IX_KINDS; k++)
+		free(ix->t[k].slot);
+	free(ix);
+}
+
+static size_t kind_n(const struct seg_manifests *m, int k)
+{
+	return k == IX_NS ? m->nnss : k == IX_POD ? m->npods : m->npols;
+}
+
+static void obj_key(const struct seg_manifests *m, int k, size_t i, const char **ns,
+		    const char **name, const struct seg_src_loc **loc)
+{
+	if (k == IX_NS) {
+		*ns = "", *name = m->nss[i].name, *loc = &m->nss[i].loc;
+	} else if (k == IX_POD) {
+		*ns = m->pods[i].ns, *name = m->pods[i].name, *loc = &m->pods[i].loc;
+	} else {
+		*ns = m->pols[i].ns, *name = m->pols[i].name, *loc = &m->pols[i].loc;
+	}
+}
+
+/* The slot holding ns/name, or the empty one where it goes. */
+static uint32_t *tab_find(const struct seg_manifests *m, int k, const char *ns, const char *name)
+{
+	const struct name_tab *t = &m->index->t[k];
+	size_t mask = t->cap - 1;
+	size_t i = (hm_hash(ns, strlen(ns)) * 0x9e3779b97f4a7c15ull ^ hm_hash(name, strlen(name))) &
+		   mask;
+
+	for (;; i = (i + 1) & mask) {
+		const struct seg_src_loc *loc;
+		const char *ons, *oname;
+
+		if (!t->slot[i])
+			return &t->slot[i];
+		obj_key(m, k, t->slot[i] - 1, &ons, &oname, &loc);
+		if (!strcmp(oname, name) && !strcmp(ons, ns))
+			return &t->slot[i];
+	}
+}
+
+/* Room for n positions of kind k; the ones m has are inserted again. */
+static int tab_reserve(struct seg_manifests *m, int k, size_t n)
+{
+	struct name_tab *t = &m->index->t[k];
+	size_t cap = t->cap ? t->cap : 16;
+	uint32_t *slot;
+
+	if (n > UINT32_MAX - 1)
+		return -E2BIG;
+	if (t->slot && n * 2 <= t->cap)
+		return 0;
+	while (cap < n * 2)
+		cap *= 2;
+	slot = calloc(cap, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	free(t->slot);
+	t->slot = slot;
+	t->cap = cap;
+	for (size_t i = 0; i < kind_n(m, k); i++) {
+		const struct seg_src_loc *loc;
+		const char *ns, *name;
+
+		obj_key(m, k, i, &ns, &name, &loc);
+		*tab_find(m, k, ns, name) = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+static int reserve(void *v, size_t *cap, size_t need, size_t sz)
+{
+	return need ? vec_reserve(v, cap, need - 1, sz) : 0;
+}
+
+static int append_room(struct seg_manifests *m, struct seg_manifests *const *parts, size_t n)
+{
+	size_t add[IX_KINDS] = {}, files = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		add[IX_NS] += parts[i]->nnss;
+		add[IX_POD] += parts[i]->npods;
+		add[IX_POL] += parts[i]->npols;
+		files += parts[i]->nfiles;
+	}
+	if (!m->index && !(m->index = calloc(1, sizeof(*m->index))))
+		return -ENOMEM;
+	if (reserve(&m->nss, &m->cap_nss, m->nnss + add[IX_NS], sizeof(*m->nss)) ||
+	    reserve(&m->pods, &m->cap_pods, m->npods + add[IX_POD], sizeof(*m->pods)) ||
+	    reserve(&m->pols, &m->cap_pols, m->npols + add[IX_POL], sizeof(*m->pols)) ||
+	    reserve(&m->files, &m->cap_files, m->nfiles + files, sizeof(*m->files)) ||
+	    reserve(&m->parts, &m->cap_parts, m->nparts + n, sizeof(*m->parts)))
+		return -ENOMEM;
+	for (int k = 0; k < IX_KINDS; k++) {
+		int err = tab_reserve(m, k, kind_n(m, k) + add[k]);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Copies the parts' objects of kind k after m's, checking their names;
+ * the position of the first duplicate, or SIZE_MAX. */
+static size_t append_kind(struct seg_manifests *m, int k, struct seg_manifests *const *parts,
+			  size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct seg_manifests *p = parts[i];
+		size_t cnt = kind_n(p, k), at = kind_n(m, k);
+
+		if (!cnt)
+			continue;
+		if (k == IX_NS)
+			memcpy(m->nss + at, p->nss, cnt * sizeof(*p->nss));
+		else if (k == IX_POD)
+			memcpy(m->pods + at, p->pods, cnt * sizeof(*p->pods));
+		else
+			memcpy(m->pols + at, p->pols, cnt * sizeof(*p->pols));
+		for (size_t j = at; j < at + cnt; j++) {
+			const struct seg_src_loc *loc;
+			const char *ns, *name;
+			uint32_t *slot;
+
+			obj_key(m, k, j, &ns, &name, &loc);
+			slot = tab_find(m, k, ns, name);
+			if (*slot)
+				return j;
+			*slot = (uint32_t)j + 1;
+			/* counted one by one: tab_find() reads positions < count */
+			if (k == IX_NS)
+				m->nnss++;
+			else if (k == IX_POD)
+				m->npods++;
+			else
+				m->npols++;
+		}
+	}
+	return SIZE_MAX;
+}
+
+int seg_manifests_append(struct seg_manifests *m, struct seg_manifests *const *parts, size_t nparts,
+			 struct seg_diag *d)
+{
+	size_t old[IX_KINDS] = { m->nnss, m->npods, m->npols };
+	int err, k;
+
+	if (!m->merged && (m->nnss || m->npods || m->npols || m->nfiles)) {
+		snprintf(d->msg, sizeof(d->msg), "manifests: parts go into a merged object only");
+		return -EINVAL;
+	}
+	m->merged = true;
+	err = append_room(m, parts, nparts);
+	if (err) {
+		snprintf(d->msg, sizeof(d->msg), "manifests: out of memory");
+		return err;
+	}
+	for (k = 0; k < IX_KINDS; k++) {
+		size_t dup = append_kind(m, k, parts, nparts);
+		const struct seg_src_loc *loc;
+		const char *ns, *name;
+		char key[600];
+
+		if (dup == SIZE_MAX)
+			continue;
+		/* the message of a load's duplicate check (parse.c) */
+		obj_key(m, k, dup, &ns, &name, &loc);
+		snprintf(key, sizeof(key), "%s %s%s%s", ix_kind[k], ns, *ns ? "/" : "", name);
+		snprintf(d->msg, sizeof(d->msg),
+			 "%s:%d:%d: %.300s: metadata.name: duplicate name (also defined earlier)",
+			 loc->file, loc->line, loc->col, key);
+		for (int r = 0; r <= k; r++) {
+			struct name_tab *t = &m->index->t[r];
+
+			for (size_t i = 0; i < t->cap; i++)
+				if (t->slot[i] > old[r])
+					t->slot[i] = 0;
+		}
+		m->nnss = old[IX_NS];
+		m->npods = old[IX_POD];
+		m->npols = old[IX_POL];
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nparts; i++) {
+		if (parts[i]->nfiles)
+			memcpy(m->files + m->nfiles, parts[i]->files,
+			       parts[i]->nfiles * sizeof(*m->files));
+		m->nfiles += parts[i]->nfiles;
+		m->parts[m->nparts++] = seg_manifests_ref(parts[i]);
+	}
+	return 0;
+}
+
+/* ---- lookups ---------------------------------------------------------------------- */
+
 const struct seg_namespace *seg_manifests_ns(const struct seg_manifests *m, const char *name)
 {
+	if (m->index && m->index->t[IX_NS].slot) {
+		uint32_t s = *tab_find(m, IX_NS, "", name);
+
+		return s ? &m->nss[s - 1] : NULL;
+	}
 	for (size_t i = 0; i < m->nnss; i++) {
 		if (!strcmp(m->nss[i].name, name))
 			return &m->nss[i];
@@ -108,6 +360,11 @@ const struct seg_namespace *seg_manifests_ns(const struct seg_manifests *m, cons
 const struct seg_pod *seg_manifests_pod(const struct seg_manifests *m, const char *ns,
 					const char *name)
 {
+	if (m->index && m->index->t[IX_POD].slot) {
+		uint32_t s = *tab_find(m, IX_POD, ns, name);
+
+		return s ? &m->pods[s - 1] : NULL;
+	}
 	for (size_t i = 0; i < m->npods; i++) {
 		if (!strcmp(m->pods[i].ns, ns) && !strcmp(m->pods[i].name, name))
 			return &m->pods[i];

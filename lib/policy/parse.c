@@ -27,6 +27,7 @@
 struct budget {
 	const struct seg_manifest_limits *lim; /* NULL: no limits */
 	size_t pols, pods, rules;
+	struct seg_manifest_counts *scanned; /* parts: what the text scan counts */
 };
 
 struct pctx {
@@ -1343,7 +1344,7 @@ static int prescan(struct budget *b, const char *name, const char *buf, size_t l
 	size_t pols = b->pols, pods = b->pods;
 	int line = 1;
 
-	if (!l || (!l->max_policies && !l->max_pods))
+	if (!b->scanned && (!l || (!l->max_policies && !l->max_pods)))
 		return 0;
 	/* memchr, not memmem: ASan's memmem checks the whole rest each call */
 	for (; (p = memchr(p, 'k', (size_t)(end - p))); p++) {
@@ -1362,6 +1363,12 @@ static int prescan(struct budget *b, const char *name, const char *buf, size_t l
 			continue;
 		v = kind_value(p + 4, end);
 		if (!v)
+			continue;
+		if (b->scanned) {
+			b->scanned->pols += word_at(v, end, "NetworkPolicy");
+			b->scanned->pods += word_at(v, end, "Pod");
+		}
+		if (!l)
 			continue;
 		if (word_at(v, end, "NetworkPolicy") && l->max_policies &&
 		    ++pols > l->max_policies) {
@@ -1480,7 +1487,7 @@ static int load_file(struct seg_manifests *batch, const char *path, struct budge
 	return err;
 }
 
-static bool manifest_name(const char *n)
+bool seg_manifest_file_name(const char *n)
 {
 	size_t l = strlen(n);
 
@@ -1505,7 +1512,7 @@ static int load_dir(struct seg_manifests *batch, const char *path, struct budget
 	for (int i = 0; i < n; i++) {
 		char full[4096];
 
-		if (!err && manifest_name(ents[i]->d_name)) {
+		if (!err && seg_manifest_file_name(ents[i]->d_name)) {
 			snprintf(full, sizeof(full), "%s/%s", path, ents[i]->d_name);
 			err = load_file(batch, full, b, d);
 		}
@@ -1594,10 +1601,11 @@ static int merge(struct seg_manifests *m, struct seg_manifests *b)
 	return 0;
 }
 
-static int finish_batch(struct seg_manifests *m, struct seg_manifests *b, int err,
+/* dups: false for parts, whose duplicates seg_manifests_append() finds */
+static int finish_batch(struct seg_manifests *m, struct seg_manifests *b, int err, bool dups,
 			struct seg_diag *d)
 {
-	if (!err)
+	if (!err && dups)
 		err = dup_check(m, b, d);
 	if (!err && merge(m, b)) {
 		snprintf(d->msg, sizeof(d->msg), "out of memory");
@@ -1627,7 +1635,7 @@ int seg_manifests_load_buf_limited(struct seg_manifests *m, const char *name, co
 		snprintf(d->msg, sizeof(d->msg), "out of memory");
 		return -ENOMEM;
 	}
-	return finish_batch(m, b, load_buf(b, name, buf, len, &bud, d), d);
+	return finish_batch(m, b, load_buf(b, name, buf, len, &bud, d), true, d);
 }
 
 int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char *buf, size_t len,
@@ -1636,11 +1644,10 @@ int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char
 	return seg_manifests_load_buf_limited(m, name, buf, len, NULL, d);
 }
 
-int seg_manifests_load_path_limited(struct seg_manifests *m, const char *path,
-				    const struct seg_manifest_limits *l, struct seg_diag *d)
+static int load_path(struct seg_manifests *m, const char *path, struct budget *bud, bool dups,
+		     struct seg_diag *d)
 {
 	struct seg_manifests *b = seg_manifests_new();
-	struct budget bud = budget_of(m, l);
 	struct stat st;
 	int err;
 
@@ -1652,11 +1659,89 @@ int seg_manifests_load_path_limited(struct seg_manifests *m, const char *path,
 		err = -errno;
 		snprintf(d->msg, sizeof(d->msg), "%s: %s", path, strerror(errno));
 	} else if (S_ISDIR(st.st_mode)) {
-		err = load_dir(b, path, &bud, d);
+		err = load_dir(b, path, bud, d);
 	} else {
-		err = load_file(b, path, &bud, d);
+		err = load_file(b, path, bud, d);
 	}
-	return finish_batch(m, b, err, d);
+	return finish_batch(m, b, err, dups, d);
+}
+
+int seg_manifests_load_path_limited(struct seg_manifests *m, const char *path,
+				    const struct seg_manifest_limits *l, struct seg_diag *d)
+{
+	struct budget bud = budget_of(m, l);
+
+	return load_path(m, path, &bud, true, d);
+}
+
+/* ---- parts (limits.h) ------------------------------------------------------------ */
+
+static struct budget budget_part(const struct seg_manifests *m, const struct seg_manifest_limits *l,
+				 const struct seg_manifest_counts *before,
+				 struct seg_manifest_counts *scanned)
+{
+	struct budget b = budget_of(m, l);
+
+	if (before) {
+		b.pols = before->pols;
+		b.pods = before->pods;
+		b.rules = before->rules;
+	}
+	memset(scanned, 0, sizeof(*scanned));
+	b.scanned = scanned;
+	return b;
+}
+
+int seg_manifests_load_path_part(struct seg_manifests *m, const char *path,
+				 const struct seg_manifest_limits *l,
+				 const struct seg_manifest_counts *before,
+				 struct seg_manifest_counts *scanned, struct seg_diag *d)
+{
+	struct budget bud = budget_part(m, l, before, scanned);
+
+	return load_path(m, path, &bud, false, d);
+}
+
+int seg_manifests_load_buf_part(struct seg_manifests *m, const char *name, const char *buf,
+				size_t len, const struct seg_manifest_limits *l,
+				const struct seg_manifest_counts *before,
+				struct seg_manifest_counts *scanned, struct seg_diag *d)
+{
+	struct seg_manifests *b = seg_manifests_new();
+	struct budget bud = budget_part(m, l, before, scanned);
+
+	if (!b) {
+		snprintf(d->msg, sizeof(d->msg), "out of memory");
+		return -ENOMEM;
+	}
+	return finish_batch(m, b, load_buf(b, name, buf, len, &bud, d), false, d);
+}
+
+void seg_manifests_count(const struct seg_manifests *m, struct seg_manifest_counts *out)
+{
+	out->pols = m->npols;
+	out->pods = m->npods;
+	out->rules = 0;
+	for (size_t i = 0; i < m->npols; i++)
+		out->rules += netpol_rules(&m->pols[i]);
+}
+
+/* The checks of prescan() and of the parser (parse_pod, netpol_budget) on
+ * the totals: each only fails past its limit, so the totals decide. */
+bool seg_manifest_part_fits(const struct seg_manifest_limits *l,
+			    const struct seg_manifest_counts *before,
+			    const struct seg_manifest_counts *own,
+			    const struct seg_manifest_counts *scanned)
+{
+	if (!l)
+		return true;
+	if (l->max_policies && (before->pols + own->pols > l->max_policies ||
+				before->pols + scanned->pols > l->max_policies))
+		return false;
+	if (l->max_pods &&
+	    (before->pods + own->pods > l->max_pods || before->pods + scanned->pods > l->max_pods))
+		return false;
+	return !l->max_rules || before->rules + own->rules <= l->max_rules;
 }
 
 int seg_manifests_load_path(struct seg_manifests *m, const char *path, struct seg_diag *d)

@@ -157,10 +157,43 @@ struct seg_manifests {
 	char **files;
 	size_t nfiles;
 	size_t cap_nss, cap_pods, cap_pols;
+	/* private: a merged object (seg_manifests_append) shares the objects
+	 * and file names of its parts, holds a reference on each and indexes
+	 * its objects by name */
+	struct seg_manifests **parts;
+	size_t nparts, cap_parts, cap_files;
+	struct seg_name_index *index;
+	unsigned int refs; /* references beyond the first */
+	bool merged;
 };
 
 struct seg_manifests *seg_manifests_new(void);
-void seg_manifests_free(struct seg_manifests *m); /* NULL-safe */
+/* NULL-safe; drops a reference (seg_manifests_ref), the last one frees. */
+void seg_manifests_free(struct seg_manifests *m);
+struct seg_manifests *seg_manifests_ref(struct seg_manifests *m);
+
+/*
+ * Manifests put together from parts: objects loaded one source at a time,
+ * each into its own object (limits.h: seg_manifests_load_*_part), so that
+ * a caller keeping them (segd) parses again only the sources that changed.
+ *
+ *   struct seg_manifests *all = seg_manifests_new();
+ *   seg_manifests_append(all, dir_parts, n, &d);     // as one load of all n
+ *   seg_manifests_append(all, &doc_part, 1, &d);     // as a load after it
+ *
+ * all then holds what loading the parts' sources into one object in the
+ * same order (and batches) gives: each kind's objects and the file names
+ * in order, and the same duplicate check: the first object of the batch
+ * (its namespaces, then pods, then policies) named like an earlier one is
+ * refused, -EINVAL with file:line:col in d, and all is left as it was.
+ * The objects are shared, not copied: all takes a reference on each part,
+ * and a part must not change afterwards. all's arrays are its own (setting
+ * a pod's addresses in all leaves the part's alone), seg_manifests_ns()
+ * and seg_manifests_pod() are hash lookups on it, and it takes no loads
+ * (seg_manifests_load_*) of its own: -EINVAL if m holds objects of its own.
+ */
+int seg_manifests_append(struct seg_manifests *all, struct seg_manifests *const *parts,
+			 size_t nparts, struct seg_diag *d);
 
 /*
  * Loads a file, or every .yaml, .yml and .json file of a directory (sorted by
@@ -172,6 +205,8 @@ int seg_manifests_load_path(struct seg_manifests *m, const char *path, struct se
 /* Same for a buffer; name is used in messages (and as "file"). */
 int seg_manifests_load_buf(struct seg_manifests *m, const char *name, const char *buf, size_t len,
 			   struct seg_diag *d);
+/* The directory entries a load reads: .yaml, .yml and .json, not hidden. */
+bool seg_manifest_file_name(const char *name);
 
 const struct seg_namespace *seg_manifests_ns(const struct seg_manifests *m, const char *name);
 const struct seg_pod *seg_manifests_pod(const struct seg_manifests *m, const char *ns,

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "addr.h"
+#include "policy/limits.h"
 #include "segd.h"
 
 #include <errno.h>
@@ -214,6 +215,460 @@ static void test_limits(void **state)
 	segd_state_free(&d);
 }
 
+/* ---- the parse cache: a cached build equals a full parse --------------------- */
+
+static void dump_sel(FILE *f, const struct seg_selector *s)
+{
+	fprintf(f, "{");
+	for (size_t i = 0; i < s->match.n; i++)
+		fprintf(f, "%s=%s,", s->match.v[i].key, s->match.v[i].val);
+	for (size_t i = 0; i < s->nexprs; i++) {
+		fprintf(f, "%s op%d[", s->exprs[i].key, (int)s->exprs[i].op);
+		for (size_t j = 0; j < s->exprs[i].nvalues; j++)
+			fprintf(f, "%s,", s->exprs[i].values[j]);
+		fprintf(f, "]");
+	}
+	fprintf(f, "}");
+}
+
+static void dump_labels(FILE *f, const struct seg_labels *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(f, "%s=%s,", l->v[i].key, l->v[i].val);
+}
+
+static void dump_loc(FILE *f, const struct seg_src_loc *loc)
+{
+	fprintf(f, " @%s:%d:%d\n", loc->file, loc->line, loc->col);
+}
+
+/* Every field of every object, as text. */
+static char *dump(const struct seg_manifests *m)
+{
+	char *buf = NULL, a[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	for (size_t i = 0; i < m->nfiles; i++)
+		fprintf(f, "file %s\n", m->files[i]);
+	for (size_t i = 0; i < m->nnss; i++) {
+		const struct seg_namespace *ns = &m->nss[i];
+
+		fprintf(f, "ns %s enf %d impl %d ", ns->name, ns->enforcement, ns->implicit);
+		dump_labels(f, &ns->labels);
+		dump_loc(f, &ns->loc);
+	}
+	for (size_t i = 0; i < m->npods; i++) {
+		const struct seg_pod *p = &m->pods[i];
+
+		fprintf(f, "pod %s/%s ", p->ns, p->name);
+		dump_labels(f, &p->labels);
+		for (size_t k = 0; k < p->naddrs; k++)
+			fprintf(f, " %s", seg_addr_str(&p->addrs[k], a, sizeof(a)));
+		for (size_t k = 0; k < p->nports; k++)
+			fprintf(f, " %s:%u/%u", p->ports[k].name ?: "-", p->ports[k].port,
+				p->ports[k].proto);
+		dump_loc(f, &p->loc);
+	}
+	for (size_t i = 0; i < m->npols; i++) {
+		const struct seg_netpol *np = &m->pols[i];
+
+		fprintf(f, "np %s/%s ", np->ns, np->name);
+		dump_sel(f, &np->pod_sel);
+		for (int d = 0; d < SEG_DIR_MAX; d++) {
+			fprintf(f, " dir%d:%d", d, np->types[d]);
+			for (size_t r = 0; r < np->nrules[d]; r++) {
+				const struct seg_rule *ru = &np->rules[d][r];
+
+				fprintf(f, " rule(");
+				for (size_t k = 0; k < ru->npeers; k++) {
+					const struct seg_peer *pe = &ru->peers[k];
+
+					fprintf(f, "peer%d ", (int)pe->kind);
+					dump_sel(f, &pe->pod_sel);
+					dump_sel(f, &pe->ns_sel);
+					fprintf(f, " %s/%u",
+						seg_addr_str(&pe->block.cidr, a, sizeof(a)),
+						pe->block.plen);
+					for (size_t e = 0; e < pe->block.nexcept; e++)
+						fprintf(f, " -%s/%u",
+							seg_addr_str(&pe->block.except[e], a,
+								     sizeof(a)),
+							pe->block.except_plen[e]);
+				}
+				for (size_t k = 0; k < ru->nports; k++)
+					fprintf(f, " port %u %d %s %u-%u", ru->ports[k].proto,
+						ru->ports[k].has_port, ru->ports[k].name ?: "-",
+						ru->ports[k].port, ru->ports[k].end_port);
+				fprintf(f, ")");
+			}
+		}
+		dump_loc(f, &np->loc);
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The cached build and the reference agree: both fail with the same error,
+ * or both give the same objects. Returns the cached build's manifests
+ * (NULL on error) and its count of parsed items. */
+static struct seg_manifests *same_as_full(struct segd *d, size_t *parsed)
+{
+	struct seg_manifests *a = NULL, *b = NULL;
+	struct seg_diag da = {}, db = {};
+	int ea = segd_manifests_build(d, &a, &da), eb = segd_manifests_build_full(d, &b, &db);
+	size_t reused;
+
+	segd_cache_stats(d, parsed, &reused);
+	if (ea != eb || strcmp(da.msg, db.msg))
+		fail_msg("cached: %d %s\nfull:   %d %s", ea, da.msg, eb, db.msg);
+	if (!ea) {
+		char *x = dump(a), *y = dump(b);
+
+		assert_string_equal(x, y);
+		free(x);
+		free(y);
+	} else {
+		assert_null(a);
+	}
+	seg_manifests_free(b);
+	return a;
+}
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *content)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+static void remove_file(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	unlink(path);
+}
+
+static void rm_tmpdir(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void applied_set(struct segd *d, const char *name, const char *content)
+{
+	for (size_t i = 0; i < d->napplied; i++)
+		if (!strcmp(d->applied[i].name, name)) {
+			free(d->applied[i].content);
+			d->applied[i].content = strdup(content);
+			return;
+		}
+	applied_add(d, name, content);
+}
+
+static void applied_del(struct segd *d, const char *name)
+{
+	for (size_t i = 0; i < d->napplied; i++)
+		if (!strcmp(d->applied[i].name, name)) {
+			free(d->applied[i].name);
+			free(d->applied[i].content);
+			memmove(&d->applied[i], &d->applied[i + 1],
+				(d->napplied - i - 1) * sizeof(d->applied[0]));
+			d->napplied--;
+			return;
+		}
+}
+
+static void cni_del(struct segd *d, const char *cid)
+{
+	for (size_t i = 0; i < d->ncni; i++)
+		if (!strcmp(d->cni[i].container_id, cid)) {
+			segd_cni_pod_free(&d->cni[i]);
+			memmove(&d->cni[i], &d->cni[i + 1], (d->ncni - i - 1) * sizeof(d->cni[0]));
+			d->ncni--;
+			return;
+		}
+}
+
+#define POD(ns, name, app, ip)                                                           \
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: " name ", namespace: " ns      \
+	", labels: {app: " app "}}\nspec: {containers: [{name: c, ports: [{name: http, " \
+	"containerPort: 8080}]}]}\nstatus: {podIP: " ip "}\n"
+#define NS(name, team)                                                                          \
+	"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: " name ", labels: {team: " team \
+	"}}\n"
+
+/* Unchanged items are not parsed again; a changed one is, alone, also when
+ * it keeps its size; a file that turns invalid fails as a full parse does
+ * and the build after its repair parses only it. */
+static void test_cache_parses_only_changes(void **state)
+{
+	struct segd d = { .o = { .max_policies = 100, .max_pods = 100, .max_rules = 100 } };
+	struct seg_manifests *m, *old;
+	size_t parsed;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sgsr-cache.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	d.o.manifests = tmpdir;
+	write_file("a.yaml", NS("x", "t1") POD("x", "a", "a1", "10.0.0.2"));
+	write_file("b.yaml", POD("x", "b", "b1", "10.0.0.3") NP("np", NP_1RULE));
+	write_file("c.json", "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": "
+			     "{\"name\": \"noip\", \"namespace\": \"x\"}}");
+	write_file(".hidden.yaml", "not: [read");
+	write_file("notes.txt", "not: [read");
+	applied_add(&d, "/p/ns-y.yaml", NS("y", "t2") POD("y", "c", "c1", "10.0.1.2"));
+	cni(&d, "{\"container_id\": \"c1\", \"pod_namespace\": \"x\", \"pod_name\": \"noip\","
+		" \"ips\": [\"10.0.0.9\"]}");
+	cni(&d, "{\"container_id\": \"c2\", \"pod_namespace\": \"z\", \"pod_name\": \"made\","
+		" \"ips\": [\"fd00::9\"]}");
+	sleep(3); /* older than the racy window (RACY_NS in sources.c) */
+	m = same_as_full(&d, &parsed);
+	assert_int_equal(parsed, 5); /* 3 files, 1 applied, 1 made-up pod */
+	addr_is(seg_manifests_pod(m, "x", "noip"), "10.0.0.9");
+	old = m;
+
+	m = same_as_full(&d, &parsed);
+	assert_int_equal(parsed, 0);
+	seg_manifests_free(m);
+
+	/* one applied document changes: only it */
+	applied_set(&d, "/p/ns-y.yaml", NS("y", "t3") POD("y", "c", "c1", "10.0.1.2"));
+	m = same_as_full(&d, &parsed);
+	assert_int_equal(parsed, 1);
+	assert_string_equal(seg_labels_get(&seg_manifests_ns(m, "y")->labels, "team"), "t3");
+	seg_manifests_free(m);
+
+	/* a file rewritten with the same size: its ctime tells */
+	write_file("b.yaml", POD("x", "b", "b2", "10.0.0.3") NP("np", NP_1RULE));
+	m = same_as_full(&d, &parsed);
+	assert_int_equal(parsed, 1);
+	assert_string_equal(seg_labels_get(&seg_manifests_pod(m, "x", "b")->labels, "app"), "b2");
+	seg_manifests_free(m);
+	/* and again at once, same size: within the racy window it is read again */
+	write_file("b.yaml", POD("x", "b", "b3", "10.0.0.3") NP("np", NP_1RULE));
+	m = same_as_full(&d, &parsed);
+	assert_string_equal(seg_labels_get(&seg_manifests_pod(m, "x", "b")->labels, "app"), "b3");
+	seg_manifests_free(m);
+
+	/* invalid, then repaired */
+	write_file("a.yaml", NS("x", "t1") "---\nkind: Pod\nmetadata: {name: [a]}\n");
+	assert_null(same_as_full(&d, &parsed));
+	write_file("a.yaml", NS("x", "t1") POD("x", "a", "a2", "10.0.0.2"));
+	m = same_as_full(&d, &parsed);
+	assert_true(parsed <= 2); /* a.yaml, and b.yaml if still in its racy window */
+	seg_manifests_free(m);
+
+	/* the pod the CNI pod c2 made up appears in a file: it gets c2's address;
+	 * the file goes: made up again */
+	write_file("d.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: made, namespace: z}\n");
+	m = same_as_full(&d, &parsed);
+	addr_is(seg_manifests_pod(m, "z", "made"), "fd00::9");
+	assert_int_equal(seg_manifests_pod(m, "z", "made")->labels.n, 0);
+	seg_manifests_free(m);
+	remove_file("d.yaml");
+	seg_manifests_free(same_as_full(&d, &parsed));
+
+	/* a duplicate across sources: the full parse's message */
+	applied_set(&d, "/p/dup.yaml", POD("x", "a", "zz", "10.0.0.7"));
+	assert_null(same_as_full(&d, &parsed));
+	applied_del(&d, "/p/dup.yaml");
+	/* a limit crossed by a part kept from before: refused as a full parse does */
+	d.o.max_pods = 4;
+	assert_null(same_as_full(&d, &parsed));
+	d.o.max_pods = 100;
+	d.o.max_rules = 0;
+
+	/* the first build's manifests still read fine: they hold their parts */
+	segd_state_free(&d);
+	free(dump(old));
+	assert_string_equal(seg_manifests_pod(old, "x", "a")->labels.v[0].val, "a1");
+	seg_manifests_free(old);
+	rm_tmpdir();
+}
+
+/* Hundreds of random changes to every source (files written, rewritten,
+ * removed, some invalid, some duplicating others; applied documents;
+ * CNI pods; limits), each build compared with a full parse. */
+static const char *const docs[] = {
+	NS("x", "t1"),
+	NS("x", "t2"),
+	POD("x", "a", "a1", "10.0.0.2") POD("x", "b", "b1", "10.0.0.3"),
+	POD("x", "a", "a2", "10.0.0.2") POD("x", "b", "b1", "10.0.0.3"),
+	POD("y", "c", "c1", "10.0.1.2"),
+	POD("y", "c", "c2", "10.0.1.2"),
+	"apiVersion: v1\nkind: Pod\nmetadata: {name: noip, namespace: x}\n",
+	NP("np1", NP_1RULE),
+	NP("np1", NP_3RULES),
+	NP("np2", NP_3RULES) NP("np3", NP_1RULE),
+	"apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.k8s.io/v1\n  kind: "
+	"NetworkPolicy\n  metadata: {name: np4, namespace: y}\n  spec: {podSelector: {}}\n",
+	"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n",
+	"",
+	"# kind: Pod\n" NS("z", "t9"),
+	/* the last two are broken */
+	"kind: Pod\nmetadata: {name: [broken]}\n",
+	"not: [closed\n",
+};
+#define NDOCS (sizeof(docs) / sizeof(docs[0]))
+
+static unsigned int rnd(unsigned int *s, unsigned int n)
+{
+	*s = *s * 1103515245u + 12345u;
+	return (*s >> 16) % n;
+}
+
+/* A document; one in 12 is broken. */
+static const char *doc(unsigned int *s)
+{
+	return rnd(s, 12) ? docs[rnd(s, NDOCS - 2)] : docs[NDOCS - 2 + rnd(s, 2)];
+}
+
+static void test_cache_equals_full_random(void **state)
+{
+	static const char *const files[] = { "f0.yaml", "f1.yaml", "f2.yml", "f3.json", "f4.yaml" };
+	static const char *const names[] = { "/a/0.yaml", "/a/1.yaml", "/a/2.yml" };
+	static const char *const cpods[][2] = {
+		{ "x", "noip" }, { "x", "a" }, { "y", "new" }, { "z", "q" }
+	};
+	struct segd d = {};
+	struct seg_manifests *prev = NULL;
+	unsigned int seed = 42, ok = 0;
+	size_t parsed;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sgsr-cache.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	d.o.manifests = tmpdir;
+	for (int step = 0; step < 400; step++) {
+		unsigned int op = rnd(&seed, 10), k;
+		struct seg_manifests *m;
+		char json[256], cid[8];
+
+		switch (op) {
+		case 0:
+		case 1: /* write a file */
+			k = rnd(&seed, 5);
+			write_file(files[k], k == 3 ? "{\"kind\": \"ConfigMap\"}" : doc(&seed));
+			break;
+		case 2:
+		case 3:
+			remove_file(files[rnd(&seed, 5)]);
+			break;
+		case 4:
+			applied_set(&d, names[rnd(&seed, 3)], doc(&seed));
+			break;
+		case 5:
+		case 6:
+			applied_del(&d, names[rnd(&seed, 3)]);
+			break;
+		case 7:
+			k = rnd(&seed, 4);
+			snprintf(cid, sizeof(cid), "c%u", rnd(&seed, 6));
+			snprintf(json, sizeof(json),
+				 "{\"container_id\": \"%s\", \"pod_namespace\": \"%s\", "
+				 "\"pod_name\": \"%s\", \"ips\": [\"10.9.0.%u\"]}",
+				 cid, cpods[k][0], cpods[k][1], rnd(&seed, 3));
+			cni_del(&d, cid); /* a new ADD replaces an old one */
+			cni(&d, json);
+			break;
+		case 8:
+			snprintf(cid, sizeof(cid), "c%u", rnd(&seed, 6));
+			cni_del(&d, cid);
+			break;
+		default:
+			d.o.max_policies = rnd(&seed, 6) ? 0 : 1 + rnd(&seed, 5);
+			d.o.max_pods = rnd(&seed, 6) ? 0 : 1 + rnd(&seed, 6);
+			d.o.max_rules = rnd(&seed, 6) ? 0 : 1 + rnd(&seed, 8);
+		}
+		m = same_as_full(&d, &parsed);
+		ok += m != NULL;
+		seg_manifests_free(prev); /* after the next build: parts outlive */
+		prev = m;
+	}
+	if (ok < 100) /* builds that succeed, of 400 */
+		fail_msg("only %u builds succeeded", ok);
+	seg_manifests_free(prev);
+	segd_state_free(&d);
+	rm_tmpdir();
+}
+
+/* Parts put together: the first duplicate of the batch (namespaces, then
+ * pods, then policies) is named, and the merged object is left as it was. */
+static void test_append_duplicate_leaves_it(void **state)
+{
+	struct seg_manifests *all = seg_manifests_new(), *p[3];
+	struct seg_manifest_counts before = {}, scanned;
+	struct seg_diag diag = {};
+	const char *const text[3] = { NS("x", "t") POD("x", "a", "a", "10.0.0.2"),
+				      POD("x", "b", "b", "10.0.0.3") POD("x", "c", "c", "10.0.0.4"),
+				      NS("w", "t") POD("x", "a", "a", "10.0.0.5") };
+
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "p%d.yaml", i);
+		p[i] = seg_manifests_new();
+		assert_int_equal(seg_manifests_load_buf_part(p[i], name, text[i], strlen(text[i]),
+							     NULL, &before, &scanned, &diag),
+				 0);
+	}
+	assert_int_equal(seg_manifests_append(all, p, 1, &diag), 0);
+	/* p2 repeats pod x/a: found after namespace w and pods b, c went in */
+	assert_int_equal(seg_manifests_append(all, p + 1, 2, &diag), -EINVAL);
+	assert_non_null(strstr(diag.msg, "p2.yaml:"));
+	assert_non_null(strstr(diag.msg, "Pod x/a: metadata.name: duplicate name"));
+	assert_int_equal(all->nnss, 1);
+	assert_int_equal(all->npods, 1);
+	assert_null(seg_manifests_ns(all, "w"));
+	assert_null(seg_manifests_pod(all, "x", "b"));
+	assert_null(seg_manifests_pod(all, "x", "c"));
+	assert_non_null(seg_manifests_pod(all, "x", "a"));
+	assert_int_equal(seg_manifests_append(all, p + 1, 1, &diag), 0);
+	assert_int_equal(all->npods, 3);
+	assert_int_equal(all->nfiles, 2);
+	for (int i = 0; i < 3; i++)
+		seg_manifests_free(p[i]); /* all holds p[0] and p[1] */
+	assert_string_equal(seg_manifests_pod(all, "x", "c")->labels.v[0].val, "c");
+	assert_string_equal(seg_manifests_ns(all, "x")->name, "x");
+	seg_manifests_free(all);
+}
+
+/* The state file holds any text: quotes, backslashes, control characters
+ * and UTF-8 come back as they were. */
+static void test_state_file_escapes(void **state)
+{
+	struct segd d = {}, e = {};
+	char path[] = "/tmp/sgsr-state-test.XXXXXX";
+	int fd = mkstemp(path);
+	const char *text = "a: \"q\" \\ b\n\tc\r\x01\x1f caf\xc3\xa9 \xe2\x82\xac";
+
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(d.state_path, sizeof(d.state_path), "%s", path);
+	snprintf(e.state_path, sizeof(e.state_path), "%s", path);
+	applied_add(&d, "/p/\"odd\" name.yaml", text);
+	applied_add(&d, "/p/two.yaml", "");
+	assert_int_equal(segd_state_save(&d), 0);
+	assert_int_equal(segd_state_load(&e), 0);
+	assert_int_equal(e.napplied, 2);
+	assert_string_equal(e.applied[0].name, "/p/\"odd\" name.yaml");
+	assert_string_equal(e.applied[0].content, text);
+	assert_string_equal(e.applied[1].content, "");
+	segd_state_free(&d);
+	segd_state_free(&e);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +677,10 @@ int main(void)
 		cmocka_unit_test(test_cni_args_refused),
 		cmocka_unit_test(test_state_file_round_trip),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_cache_parses_only_changes),
+		cmocka_unit_test(test_cache_equals_full_random),
+		cmocka_unit_test(test_append_duplicate_leaves_it),
+		cmocka_unit_test(test_state_file_escapes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
