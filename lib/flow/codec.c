@@ -6,6 +6,7 @@
  * is bytebuf.c), so segctl's local commands link it without libgrpc.
  */
 #include "flow.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -129,21 +130,26 @@ struct flow_batch {
 	size_t n_owned, cap_owned;
 };
 
+int flow_batch_msg_init(FlowBatch *msg, char **node_copy, const char *node, uint64_t session)
+{
+	seg__flow__v1__batch__init(msg);
+	*node_copy = strdup(node ?: "");
+	if (!*node_copy)
+		return -ENOMEM;
+	msg->version = FLOW_PROTO_VERSION;
+	msg->node = *node_copy;
+	msg->session = session;
+	return 0;
+}
+
 struct flow_batch *flow_batch_new(const char *node, uint64_t session)
 {
 	struct flow_batch *b = calloc(1, sizeof(*b));
 
-	if (!b)
-		return NULL;
-	seg__flow__v1__batch__init(&b->msg);
-	b->node = strdup(node ?: "");
-	if (!b->node) {
+	if (b && flow_batch_msg_init(&b->msg, &b->node, node, session)) {
 		free(b);
 		return NULL;
 	}
-	b->msg.version = FLOW_PROTO_VERSION;
-	b->msg.node = b->node;
-	b->msg.session = session;
 	return b;
 }
 

@@ -7,6 +7,7 @@
  * once (flow_cols_check) and then read the columns directly.
  */
 #include "flow.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -170,16 +171,11 @@ struct flow_cols *flow_cols_new(const char *node, uint64_t session)
 
 	if (!b)
 		return NULL;
-	seg__flow__v1__batch__init(&b->msg);
 	seg__flow__v1__columns__init(&b->cols);
-	b->node = strdup(node ?: "");
-	if (!b->node) {
+	if (flow_batch_msg_init(&b->msg, &b->node, node, session)) {
 		free(b);
 		return NULL;
 	}
-	b->msg.version = FLOW_PROTO_VERSION;
-	b->msg.node = b->node;
-	b->msg.session = session;
 	return b;
 }
 

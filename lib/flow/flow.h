@@ -12,6 +12,7 @@
  *             certificate, optional client certificates)
  *   client.c  a blocking client: Export stream (open, send, close with the
  *             ack), Query, Watch; reconnect backoff; counters
+ *   internal.h what codec.c and cols.c share (the Batch header)
  *
  * Method paths are spelled here: the gRPC C core has no codegen.
  */
