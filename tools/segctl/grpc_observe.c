@@ -65,29 +65,23 @@ static int follow(struct segctl *c, struct flow_client *fc, Seg__Flow__V1__Filte
 int segctl_grpc_observe(struct segctl *c, const struct segctl_observe_opts *o)
 {
 	Seg__Flow__V1__Filter f = SEG__FLOW__V1__FILTER__INIT;
-	Seg__Flow__V1__QueryRequest req = SEG__FLOW__V1__QUERY_REQUEST__INIT;
 	Seg__Flow__V1__QueryResponse *resp = NULL;
-	struct flow_client_opts co = { .target = o->server, .tls = o->tls };
 	struct flow_client *fc = NULL;
 	int err;
 
 	err = fill_filter(c, o, &f);
+	if (!err)
+		err = segctl_grpc_client(o->server, &o->tls, &fc);
 	if (err)
-		return err;
-	if (flow_client_new(&fc, &co))
-		return SEGCTL_EREPORTED;
+		goto out;
 	if (o->follow) {
 		err = follow(c, fc, &f);
 		goto out;
 	}
-	req.version = FLOW_PROTO_VERSION;
-	req.what = SEG__FLOW__V1__QUERY_REQUEST__WHAT__WHAT_FLOWS;
-	req.filter = &f;
-	req.limit = o->last;
-	if (flow_query(fc, &req, &resp)) {
-		err = SEGCTL_EREPORTED;
+	err = segctl_grpc_query(fc, SEG__FLOW__V1__QUERY_REQUEST__WHAT__WHAT_FLOWS, &f, o->last,
+				&resp);
+	if (err)
 		goto out;
-	}
 	out_list_begin(c->out, NULL);
 	for (size_t i = 0; i < resp->n_flows; i++)
 		segctl_flow_print(c->out, resp->workloads, resp->n_workloads, "", resp->flows[i]);

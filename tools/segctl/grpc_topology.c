@@ -44,24 +44,19 @@ static void print_dot(const Seg__Flow__V1__QueryResponse *r)
 int segctl_grpc_topology(struct segctl *c, const struct segctl_topology_opts *o)
 {
 	Seg__Flow__V1__Filter f = SEG__FLOW__V1__FILTER__INIT;
-	Seg__Flow__V1__QueryRequest req = SEG__FLOW__V1__QUERY_REQUEST__INIT;
 	Seg__Flow__V1__QueryResponse *r = NULL;
-	struct flow_client_opts co = { .target = o->server, .tls = o->tls };
 	struct flow_client *fc = NULL;
 	char a[600], b[600], pb[16], tb[64];
-	int err = 0;
+	int err;
 
-	if (flow_client_new(&fc, &co))
-		return SEGCTL_EREPORTED;
-	req.version = FLOW_PROTO_VERSION;
-	req.what = SEG__FLOW__V1__QUERY_REQUEST__WHAT__WHAT_GRAPH;
 	f.namespace_ = (char *)(o->ns ?: "");
 	f.verdict = o->verdict;
-	req.filter = &f;
-	if (flow_query(fc, &req, &r)) {
-		err = SEGCTL_EREPORTED;
+	err = segctl_grpc_client(o->server, &o->tls, &fc);
+	if (!err)
+		err = segctl_grpc_query(fc, SEG__FLOW__V1__QUERY_REQUEST__WHAT__WHAT_GRAPH, &f, 0,
+					&r);
+	if (err)
 		goto out;
-	}
 	if (o->dot) {
 		print_dot(r);
 		goto out;
