@@ -37,11 +37,11 @@ struct seg_meta {
 	__u32 dir; /* SEG_DIR_* */
 	__s32 parse; /* parser result: SEG_OK or a reason */
 	__u32 epoch; /* seg_config.epoch, read once per packet */
-	__u32 rev; /* endpoint revision + seg_config.generation: CT entries
-		    * made under another value are re-checked */
-	__u32 ct_none; /* 1: the fast path found no conntrack entry of this
-			* packet's flow for endpoint ct_none_ep (fast.h) */
-	__u32 ct_none_ep;
+	__u32 gen; /* seg_config.generation, read once, before the endpoint */
+	__u32 rev; /* endpoint revision + gen: CT entries made under another
+		    * value (or another gen) are re-checked */
+	__u32 ct_none; /* 1: the fast path found no conntrack entry with
+			* this packet's key (fast.h) */
 };
 
 /* The hook's context as the parser sees it. data/data_end are set by the

@@ -48,6 +48,13 @@ static __always_inline __u64 seg_ct_timeout_ns(const struct seg_ct_entry *e, __u
 	return (__u64)s * SEG_NSEC_PER_SEC;
 }
 
+static __always_inline int seg_ct_expired(const struct seg_ct_entry *e, __u8 proto,
+					  const struct seg_config *cfg, __u64 now)
+{
+	/* last_seen may be a little ahead: another CPU wrote it meanwhile */
+	return now > e->last_seen_ns && now - e->last_seen_ns > seg_ct_timeout_ns(e, proto, cfg);
+}
+
 /* The entry of key k for endpoint ep_id, or NULL (none, another endpoint's
  * leftover, or expired). */
 static __always_inline struct seg_ct_entry *seg_ct_lookup(const struct seg_ct_key *k, __u32 ep_id,
@@ -55,12 +62,25 @@ static __always_inline struct seg_ct_entry *seg_ct_lookup(const struct seg_ct_ke
 {
 	struct seg_ct_entry *e = bpf_map_lookup_elem(&seg_ct, k);
 
-	if (!e || e->ep_id != ep_id)
-		return NULL;
-	/* last_seen may be a little ahead: another CPU wrote it meanwhile */
-	if (now > e->last_seen_ns && now - e->last_seen_ns > seg_ct_timeout_ns(e, k->proto, cfg))
+	if (!e || e->ep_id != ep_id || seg_ct_expired(e, k->proto, cfg, now))
 		return NULL;
 	return e;
+}
+
+/* Entry e was (re)checked by the full pipeline against the state this
+ * packet sees (endpoint revision and generation m->rev, m->gen): the fast
+ * path may pass its packets from now on, until the generation moves. The
+ * generation is written last, after the verdict and rule, by the caller's
+ * order of stores (a barrier keeps the compiler from moving it up). */
+static __always_inline void seg_ct_validated(struct seg_ct_entry *e, const struct seg_meta *m)
+{
+	if (e->revision != m->rev)
+		e->revision = m->rev;
+	if (e->ifkey != m->ifkey)
+		e->ifkey = m->ifkey;
+	asm volatile("" ::: "memory");
+	if (e->generation != m->gen)
+		e->generation = m->gen;
 }
 
 /* A TCP SYN without ACK that must be decided as a new flow, not passed on
@@ -121,6 +141,8 @@ static __always_inline int seg_ct_create(const struct seg_ct_key *k, const struc
 		e.tcp_flags[SEG_DIR_INGRESS] = p->tcp_flags;
 	}
 	e.revision = m->rev;
+	e.generation = m->gen;
+	e.ifkey = m->ifkey;
 	e.rule_id = v->rule_id;
 	e.remote_id = v->remote_id;
 	e.ep_id = ep->ep_id;

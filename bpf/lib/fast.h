@@ -4,17 +4,17 @@
  * Most packets belong to a tracked flow and are plain: IPv4 without options
  * and not fragmented, or IPv6 without extension headers, carrying TCP or
  * UDP whose header is in the linear area. For those, a compact parse builds
- * the conntrack key, and the configuration, endpoint and conntrack lookups
- * decide at once: an entry of this endpoint, unexpired, of the endpoint's
- * current revision passes as SEG_R_ALLOW_ESTABLISHED with the same
+ * the conntrack key, and the configuration and conntrack lookups decide at
+ * once: an entry validated for this endpoint key in the current generation,
+ * unexpired, not revoked, passes as SEG_R_ALLOW_ESTABLISHED with the
  * accounting seg_flow() does. Everything else (another protocol, a header
- * the full parser could refuse or must look at more closely, no endpoint,
- * no entry, an entry to re-check) returns 0 and takes the full pipeline,
+ * the full parser could refuse or must look at more closely, no entry, an
+ * entry to re-check) returns 0 and takes the full pipeline,
  * which then decides it exactly as if this file did not exist: the fast
  * path takes only packets the full parser parses to the same tuple, and
  * passes only what seg_flow() passes as established. What it learned, "no
- * entry of this flow for this endpoint", it hands on (seg_meta.ct_none) so
- * a new flow is not looked up twice. */
+ * entry with this key", it hands on (seg_meta.ct_none) so a new flow is not
+ * looked up twice. */
 #ifndef SEG_BPF_FAST_H
 #define SEG_BPF_FAST_H
 
@@ -110,15 +110,20 @@ static __always_inline int seg_fast_parse(const struct seg_ctx *c, struct seg_ct
 }
 
 /* 1: an established packet, passed and counted; 0: take the full pipeline.
- * A subprogram: its stack is not added to seg_decide()'s. */
+ *
+ * No endpoint lookup: an entry passes only while it names this packet's
+ * endpoint key (ifkey) and the current seg_config.generation, i.e. the full
+ * pipeline (re)checked it against the endpoint, ipcache and policy state of
+ * this generation, and every writer that changes what a flow may do bumps
+ * the generation after its write (docs/architecture.md, "The established
+ * fast path"). A revoked entry (verdict DENY) never passes here. */
 static __always_inline int seg_fast(struct seg_ctx *c)
 {
-	const struct seg_endpoint *ep;
 	const struct seg_config *cfg;
-	struct seg_verdict v = {};
 	struct seg_ct_entry *e;
+	struct seg_verdict v = {};
 	struct seg_ct_key k;
-	__u32 zero = 0, ifkey = c->m.ifkey;
+	__u32 zero = 0;
 	__u8 flags;
 
 	__builtin_memset(&k, 0, sizeof(k));
@@ -127,17 +132,14 @@ static __always_inline int seg_fast(struct seg_ctx *c)
 	cfg = bpf_map_lookup_elem(&seg_config, &zero);
 	if (!cfg)
 		return 0;
-	ep = seg_epoch_lookup(cfg->epoch & 1, seg_endpoints, seg_endpoints1, &ifkey);
-	if (!ep)
-		return 0;
-	e = seg_ct_lookup(&k, ep->ep_id, cfg, c->m.now);
+	e = bpf_map_lookup_elem(&seg_ct, &k);
 	if (!e) {
-		c->m.ct_none = 1;
-		c->m.ct_none_ep = ep->ep_id;
+		c->m.ct_none = 1; /* a new flow: not looked up again */
 		return 0;
 	}
-	/* re-checked, cut or decided afresh by seg_flow() */
-	if (e->revision != ep->revision + cfg->generation || e->verdict == SEG_VERDICT_DENY ||
+	/* re-checked, cut, expired or decided afresh by seg_flow() */
+	if (e->ifkey != c->m.ifkey || e->generation != cfg->generation ||
+	    e->verdict == SEG_VERDICT_DENY || seg_ct_expired(e, k.proto, cfg, c->m.now) ||
 	    seg_ct_fresh_syn(e, c->m.dir, k.proto, flags))
 		return 0;
 	seg_ct_account(e, &c->m, flags);

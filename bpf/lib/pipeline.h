@@ -61,15 +61,16 @@ static __always_inline int seg_flow_decide(const struct seg_meta *m, const struc
 	return seg_policy_decide(ep, cfg, dir, k->proto, port, v);
 }
 
-/* Established flow whose endpoint changed revision: decide it again in the
- * direction of its first packet. Still allowed -> updated entry; not ->
+/* Established flow whose endpoint revision or generation moved: decide it
+ * again in the direction of its first packet. Still allowed -> updated entry; not ->
  * the entry stays as a tombstone (verdict DENY, SEG_DROP_REVOKED) at the
  * new revision, so the flow stays cut in both directions: deleting it would
  * let the pod's next packet of the same flow start it over as a new flow of
  * the other direction (e.g. a server's retransmission, allowed when egress
  * is not isolated), whose "replies" would then be the revoked requests.
  * A tombstone is refreshed by the packets it drops, is decided again when
- * the revision moves, and gives way to a fresh TCP SYN. */
+ * the revision or generation moves, and gives way to a fresh TCP SYN; the
+ * fast path never passes it (verdict DENY). */
 static __always_inline int seg_ct_revalidate(const struct seg_meta *m,
 					     const struct seg_endpoint *ep,
 					     const struct seg_config *cfg,
@@ -82,19 +83,19 @@ static __always_inline int seg_ct_revalidate(const struct seg_meta *m,
 	if (seg_reason_is_drop(r)) {
 		int was_cut = e->verdict == SEG_VERDICT_DENY;
 
-		e->revision = m->rev;
 		e->last_seen_ns = m->now;
 		e->verdict = SEG_VERDICT_DENY;
 		e->reason = SEG_DROP_REVOKED;
+		seg_ct_validated(e, m);
 		v->rule_id = old_rule; /* the rule that had allowed it */
 		seg_set(v, SEG_DROP_REVOKED, was_cut ? SEG_EV_DENY : SEG_EV_REVOKED);
 		return SEG_DROP_REVOKED;
 	}
-	e->revision = m->rev;
 	e->rule_id = v->rule_id;
 	e->remote_id = v->remote_id;
 	e->reason = r;
 	e->verdict = seg_reason_verdict(r);
+	seg_ct_validated(e, m);
 	return SEG_OK;
 }
 
@@ -108,8 +109,8 @@ static __always_inline void seg_flow(const struct seg_meta *m, const struct seg_
 	int r;
 
 	seg_ct_key_make(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, m->dir);
-	/* The fast path already looked for it under this endpoint. */
-	if (m->ct_none && m->ct_none_ep == ep->ep_id)
+	/* The fast path already looked for it and found no entry. */
+	if (m->ct_none)
 		e = NULL;
 	else
 		e = seg_ct_lookup(&k, ep->ep_id, cfg, m->now);
@@ -120,9 +121,13 @@ static __always_inline void seg_flow(const struct seg_meta *m, const struct seg_
 		e = NULL;
 	if (e) {
 		/* Established: no ipcache or policy lookup unless the
-		 * endpoint's revision moved. */
-		if (e->revision != m->rev && seg_ct_revalidate(m, ep, cfg, &k, e, v) != SEG_OK)
-			return;
+		 * endpoint's revision or the generation moved. */
+		if (e->revision != m->rev || e->generation != m->gen) {
+			if (seg_ct_revalidate(m, ep, cfg, &k, e, v) != SEG_OK)
+				return;
+		} else if (e->ifkey != m->ifkey && e->verdict != SEG_VERDICT_DENY) {
+			seg_ct_validated(e, m); /* this endpoint's, now on this ifkey */
+		}
 		if (e->verdict == SEG_VERDICT_DENY) { /* revoked, still cut */
 			e->last_seen_ns = m->now;
 			v->rule_id = e->rule_id;
@@ -191,10 +196,14 @@ __attribute__((noinline)) int seg_decide(struct seg_pkt *p, struct seg_meta *m)
 	if (!cfg) /* cannot happen: an array's entry 0 always exists */
 		return 1;
 	ifkey = m->ifkey;
-	m->epoch = cfg->epoch & 1;
+	/* The generation before the epoch and any state it covers: writers
+	 * bump it after their writes (a flip writes both in one update), so a
+	 * packet that sees a generation sees at least that state. */
+	m->gen = *(volatile const __u32 *)&cfg->generation;
+	m->epoch = *(volatile const __u32 *)&cfg->epoch & 1;
 	ep = seg_epoch_lookup(m->epoch, seg_endpoints, seg_endpoints1, &ifkey);
 	if (ep)
-		m->rev = ep->revision + cfg->generation;
+		m->rev = ep->revision + m->gen;
 	if (!ep) {
 		seg_set(&v, SEG_DROP_NO_ENDPOINT, SEG_EV_DENY);
 		if (cfg->flags & SEG_CFG_PASS_NO_ENDPOINT) {

@@ -20,7 +20,7 @@
 
 #include <linux/types.h>
 
-#define SEG_ABI_VERSION 1
+#define SEG_ABI_VERSION 2
 
 /* ---- pin names: one spelling for bpf/, segd and segctl ---------------- */
 #define SEG_PIN_DIR_DEFAULT "/sys/fs/bpf/seg"
@@ -86,8 +86,10 @@ struct seg_endpoint {
 	__u32 identity; /* local workload identity */
 	__u32 policy_id[SEG_DIR_MAX];
 	__u32 port_mask[SEG_DIR_MAX];
-	__u32 revision; /* bumped on any change deciding this endpoint (tools);
-			 * segd bumps seg_config.generation instead */
+	__u32 revision; /* bumped on any change deciding this endpoint; the
+			 * writer then also bumps seg_config.generation (only
+			 * that is seen by established packets on the fast
+			 * path); segd's flips bump the generation alone */
 	__u8 flags[SEG_DIR_MAX]; /* SEG_EPF_* */
 	__u8 _pad[2];
 };
@@ -178,22 +180,35 @@ _Static_assert(sizeof(struct seg_ct_key) == 40, "ABI: seg_ct_key");
 #define SEG_VERDICT_DENY 2
 #define SEG_VERDICT_AUDIT 3 /* would be denied, passed in audit mode */
 
+/* What an established packet reads and writes comes first, so it shares
+ * cache lines with the key: an LRU hash element is 48 bytes of header + the
+ * key (40) + this value (80) = 168 bytes, preallocated back to back.
+ * Validity: the entry passes packets on the fast path only while ifkey is
+ * the packet's endpoint key and generation is seg_config.generation (every
+ * writer that changes what a flow may do bumps it, docs/architecture.md
+ * "The established fast path"); the full pipeline also compares revision. */
 struct seg_ct_entry {
-	__u64 first_seen_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns) */
-	__u64 last_seen_ns;
-	__u64 packets[SEG_DIR_MAX]; /* by packet direction */
-	__u64 bytes[SEG_DIR_MAX];
-	__u32 revision; /* endpoint revision that last allowed it */
-	__u32 rule_id;
-	__u32 remote_id;
-	__u32 ep_id;
+	__u64 last_seen_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns) */
+	__u32 ifkey; /* endpoint key (seg_endpoints) of its last (re)validation */
+	__u32 generation; /* seg_config.generation of its last (re)validation */
+	__u8 tcp_flags[SEG_DIR_MAX]; /* OR of flags seen, by direction */
 	__u8 dir; /* direction of the first packet */
 	__u8 verdict; /* SEG_VERDICT_* */
 	__u8 reason; /* enum seg_reason that allowed it */
-	__u8 tcp_flags[SEG_DIR_MAX]; /* OR of flags seen, by direction */
 	__u8 _pad[3];
+	__u64 packets[SEG_DIR_MAX]; /* by packet direction */
+	__u64 bytes[SEG_DIR_MAX];
+	/* not read by established packets */
+	__u64 first_seen_ns;
+	__u32 revision; /* endpoint revision + generation that last allowed it */
+	__u32 rule_id;
+	__u32 remote_id;
+	__u32 ep_id;
 };
-_Static_assert(sizeof(struct seg_ct_entry) == 72, "ABI: seg_ct_entry");
+_Static_assert(sizeof(struct seg_ct_entry) == 80, "ABI: seg_ct_entry");
+_Static_assert(__builtin_offsetof(struct seg_ct_entry, packets) == 24 &&
+		       __builtin_offsetof(struct seg_ct_entry, first_seen_ns) == 56,
+	       "ABI: seg_ct_entry layout (established fields first)");
 
 /* Timeouts (seconds) unless seg_config overrides them (0 = default). */
 #define SEG_CT_TIMEOUT_TCP 21600
@@ -325,7 +340,10 @@ struct seg_config {
 	__u32 ct_timeout_tcp_close;
 	__u32 ct_timeout_other;
 	__u32 epoch; /* active epoch slot of endpoint/ipcache values (0 or 1) */
-	__u32 generation; /* bumped with each epoch flip */
+	__u32 generation; /* bumped with each epoch flip and after every
+			   * in-place write that changes what a flow may do
+			   * (seg_dp_generation_bump): conntrack entries of
+			   * another generation are re-checked */
 };
 _Static_assert(sizeof(struct seg_config) == 32, "ABI: seg_config");
 

@@ -169,6 +169,16 @@ int seg_dp_map_fd_in(const struct seg_dp *dp, const char *name);
 int seg_dp_epoch_get(struct seg_dp *dp, __u32 *epoch, __u32 *generation);
 /* epoch ^= 1, generation += 1, in one write of seg_config. */
 int seg_dp_epoch_flip(struct seg_dp *dp);
+/* generation += 1 (epoch unchanged). Established packets on the fast path
+ * see no endpoint, ipcache or policy write, only the generation their
+ * conntrack entry was checked in: whoever writes those maps in place (the
+ * plain set/del calls above, with an effect on flows already tracked) must
+ * call this after its writes, or established flows go on as they were
+ * (docs/architecture.md, "The established fast path"). A flip bumps it
+ * already. Read-modify-write of seg_config, like seg_dp_config_set() by
+ * tools: not atomic against a concurrent flip (segd is the single writer
+ * of a node it runs on). */
+int seg_dp_generation_bump(struct seg_dp *dp);
 /* Every ipcache entry of one epoch (0 or 1): the exact table first
  * (prefixlen 128, lpm false), then the LPM trie. cb returns 0 to go on. */
 typedef int (*seg_dp_ipc_cb)(const struct in6_addr *addr, __u32 prefixlen, bool lpm,

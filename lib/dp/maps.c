@@ -93,6 +93,17 @@ int seg_dp_epoch_flip(struct seg_dp *dp)
 	return seg_dp_config_set(dp, &cfg); /* one write: the switch */
 }
 
+int seg_dp_generation_bump(struct seg_dp *dp)
+{
+	struct seg_config cfg;
+	int err = seg_dp_config_get(dp, &cfg);
+
+	if (err)
+		return err;
+	cfg.generation++;
+	return seg_dp_config_set(dp, &cfg);
+}
+
 /* Writes to one epoch, or to both (SEG_EPOCH_BOTH). Deleting from both
  * is -ENOENT only if neither had the key. */
 static int map_update_in(struct seg_dp *dp, enum seg_dpm m, __u32 epoch, const void *k,

@@ -249,10 +249,35 @@ void fx_ep_flags(__u8 flags_in, __u8 flags_eg)
 	fx_ep_write();
 }
 
-void fx_ep_bump(void)
+void fx_gen_bump(void)
+{
+	struct seg_config cfg;
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(fx_g.fd_cfg, &zero, &cfg), 0);
+	cfg.generation++;
+	assert_int_equal(bpf_map_update_elem(fx_g.fd_cfg, &zero, &cfg, BPF_ANY), 0);
+}
+
+__u32 fx_gen(void)
+{
+	struct seg_config cfg;
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(fx_g.fd_cfg, &zero, &cfg), 0);
+	return cfg.generation;
+}
+
+void fx_ep_bump_only(void)
 {
 	fx_g.ep.revision++;
 	fx_ep_write();
+}
+
+void fx_ep_bump(void)
+{
+	fx_ep_bump_only();
+	fx_gen_bump();
 }
 
 void fx_ep_delete(void)

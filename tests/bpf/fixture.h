@@ -79,10 +79,16 @@ __u32 fx_peer_id(enum fx_peer peer);
 const char *fx_hook_name(enum fx_hook hook);
 __u8 fx_hook_dir(enum fx_hook hook);
 
-/* Endpoint: set flags per direction and write; bump its revision. */
+/* Endpoint: set flags per direction and write (in place, no generation
+ * bump: a writer that forgot it). fx_ep_bump: revision + 1, written, then
+ * seg_config.generation + 1, as every in-place writer does
+ * (seg_dp_generation_bump); fx_ep_bump_only: the revision alone. */
 void fx_ep_flags(__u8 flags_in, __u8 flags_eg);
 void fx_ep_write(void);
 void fx_ep_bump(void);
+void fx_ep_bump_only(void);
+void fx_gen_bump(void);
+__u32 fx_gen(void);
 void fx_ep_delete(void);
 void fx_config(__u32 flags);
 void fx_config_full(const struct seg_config *cfg);

@@ -266,14 +266,19 @@ static void test_fast_path(void **state)
 		assert_int_equal(e.tcp_flags[fx_hook_dir(c->hook)] & TP_ACK, TP_ACK);
 }
 
-/* Revocation: an allowed flow, then a change, then the next packet. */
-enum change { CH_DEL_RULE, CH_KEEP_RULE, CH_IDENTITY, CH_DENY_RULE, CH_NEW_RULE_ID };
+/* Revocation: an allowed flow, then a change, then the next packet (a
+ * plain TCP ACK: the established fast path takes it when the entry is
+ * current). What a writer bumps after its change decides what the fast path
+ * sees: only seg_config.generation (docs/architecture.md, "The established
+ * fast path"); the endpoint revision is compared by the full pipeline. */
+enum change { CH_DEL_RULE, CH_KEEP_RULE, CH_IDENTITY, CH_DENY_RULE, CH_NEW_RULE_ID, CH_DEL_EP };
+enum bump { B_NONE, B_REV, B_GEN, B_BOTH };
 #define NEW_RULE_ID 43
 
 struct revoke_case {
 	struct fx_row row;
 	enum change change;
-	bool bump; /* bump the endpoint revision after the change */
+	enum bump bump; /* after the change */
 	enum fx_hook next_hook; /* the next packet: request direction again, or reply */
 	int verdict;
 	__u32 reason;
@@ -281,24 +286,36 @@ struct revoke_case {
 
 /* clang-format off */
 static const struct revoke_case revoke_cases[] = {
-	{ { "rule removed + revision bump: next packet revoked" }, CH_DEL_RULE, true, FX_FROM_POD,
-	  FX_DROP, SEG_DROP_REVOKED },
-	{ { "rule removed + revision bump: reply revoked too" }, CH_DEL_RULE, true, FX_TO_POD,
-	  FX_DROP, SEG_DROP_REVOKED },
-	{ { "rule removed + revision bump: xdp packet revoked" }, CH_DEL_RULE, true,
-	  FX_XDP_FROM_POD, FX_DROP, SEG_DROP_REVOKED },
-	{ { "rule removed, no bump: established still passes" }, CH_DEL_RULE, false, FX_FROM_POD,
+	{ { "rule removed + revision and generation bump: next packet revoked" }, CH_DEL_RULE,
+	  B_BOTH, FX_FROM_POD, FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule removed + revision and generation bump: reply revoked too" }, CH_DEL_RULE,
+	  B_BOTH, FX_TO_POD, FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule removed + revision and generation bump: xdp packet revoked" }, CH_DEL_RULE,
+	  B_BOTH, FX_XDP_FROM_POD, FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule removed + generation bump alone (a flip, a policy write): revoked" },
+	  CH_DEL_RULE, B_GEN, FX_FROM_POD, FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule removed + generation bump alone: reply revoked" }, CH_DEL_RULE, B_GEN,
+	  FX_TO_POD, FX_DROP, SEG_DROP_REVOKED },
+	{ { "rule removed, no bump: established still passes" }, CH_DEL_RULE, B_NONE, FX_FROM_POD,
 	  FX_PASS, SEG_R_ALLOW_ESTABLISHED },
-	{ { "rule kept + revision bump: passes, entry takes new revision" }, CH_KEEP_RULE, true,
-	  FX_FROM_POD, FX_PASS, (__u32)-1 },
-	{ { "rule kept + revision bump: reply passes" }, CH_KEEP_RULE, true, FX_TO_POD, FX_PASS,
+	/* the contract: a revision bump without a generation bump is not seen
+	 * by the fast path (every writer bumps both, tests/dp/test_dp_gen) */
+	{ { "rule removed + revision bump alone: the fast path still passes" }, CH_DEL_RULE,
+	  B_REV, FX_FROM_POD, FX_PASS, SEG_R_ALLOW_ESTABLISHED },
+	{ { "rule kept + revision and generation bump: passes, entry takes them" }, CH_KEEP_RULE,
+	  B_BOTH, FX_FROM_POD, FX_PASS, (__u32)-1 },
+	{ { "rule kept + generation bump: reply passes" }, CH_KEEP_RULE, B_GEN, FX_TO_POD, FX_PASS,
 	  (__u32)-1 },
-	{ { "allow rule replaced by a deny rule + bump: revoked" }, CH_DENY_RULE, true, FX_TO_POD,
+	{ { "allow rule replaced by a deny rule + bump: revoked" }, CH_DENY_RULE, B_BOTH, FX_TO_POD,
 	  FX_DROP, SEG_DROP_REVOKED },
 	{ { "rule replaced by another allow rule + bump: entry takes its id" }, CH_NEW_RULE_ID,
-	  true, FX_FROM_POD, FX_PASS, (__u32)-1 },
-	{ { "peer identity changed + bump: revoked" }, CH_IDENTITY, true, FX_FROM_POD, FX_DROP,
-	  SEG_DROP_REVOKED },
+	  B_BOTH, FX_FROM_POD, FX_PASS, (__u32)-1 },
+	{ { "peer identity changed + generation bump: revoked" }, CH_IDENTITY, B_GEN, FX_FROM_POD,
+	  FX_DROP, SEG_DROP_REVOKED },
+	{ { "endpoint deleted + generation bump: no endpoint" }, CH_DEL_EP, B_GEN, FX_FROM_POD,
+	  FX_DROP, SEG_DROP_NO_ENDPOINT },
+	{ { "endpoint deleted, no bump: the fast path still passes" }, CH_DEL_EP, B_NONE,
+	  FX_FROM_POD, FX_PASS, SEG_R_ALLOW_ESTABLISHED },
 };
 /* clang-format on */
 
@@ -322,6 +339,13 @@ static void test_revoke(void **state)
 	fx_rule_add(&r);
 	assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_PASS);
 	assert_int_equal(fx_events(), 1);
+	assert_int_equal(fx_ct(in->family, FX_A, FX_CLIENT_PORT, 80, IPPROTO_TCP, &e), 0);
+	assert_int_equal(e.generation, fx_gen());
+	assert_int_equal(e.ifkey, fx()->ifkey);
+	/* established, on the fast path */
+	next.tcp_flags = TP_ACK;
+	assert_int_equal(fx_run(FX_FROM_POD, &next, NULL), FX_PASS);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 1);
 
 	switch (c->change) {
 	case CH_DEL_RULE:
@@ -338,28 +362,38 @@ static void test_revoke(void **state)
 	case CH_IDENTITY:
 		fx_ipcache(fx_addr(FX_A, in->family), FX_ID_B, 0);
 		break;
+	case CH_DEL_EP:
+		fx_ep_delete();
+		break;
 	}
-	if (c->bump)
-		fx_ep_bump();
+	if (c->bump == B_REV || c->bump == B_BOTH)
+		fx_ep_bump_only();
+	if (c->bump == B_GEN || c->bump == B_BOTH)
+		fx_gen_bump();
 	if (c->next_hook == FX_TO_POD)
 		next = reply_of(&s, in->family);
 	next.tcp_flags = TP_ACK;
 	assert_int_equal(fx_run(c->next_hook, &next, NULL), c->verdict);
 	if (c->reason != (__u32)-1)
-		assert_int_equal(fx_reason(c->reason).packets, 1);
+		assert_int_equal(fx_reason(c->reason).packets,
+				 c->reason == SEG_R_ALLOW_ESTABLISHED ? 2 : 1);
+	if (c->change == CH_DEL_EP)
+		return;
 
 	err = fx_ct(in->family, FX_A, FX_CLIENT_PORT, 80, IPPROTO_TCP, &e);
 	if (c->verdict == FX_DROP) {
-		/* the entry stays, cut: a tombstone at the new revision */
+		/* the entry stays, cut: a tombstone of the new state */
 		assert_int_equal(err, 0);
 		assert_int_equal(e.verdict, SEG_VERDICT_DENY);
 		assert_int_equal(e.reason, SEG_DROP_REVOKED);
-		assert_int_equal(e.revision, fx()->ep.revision);
+		assert_int_equal(e.revision, fx()->ep.revision + fx_gen());
+		assert_int_equal(e.generation, fx_gen());
 		assert_int_equal(fx_events(), 2);
 		assert_int_equal(fx()->ev[1].type, SEG_EV_REVOKED);
 		assert_int_equal(fx()->ev[1].reason, SEG_DROP_REVOKED);
 		assert_int_equal(fx()->ev[1].ep_id, FX_EP_ID);
-		/* and the flow stays cut, both ways */
+		/* and the flow stays cut, both ways, though the entry is of
+		 * this generation */
 		s.tcp_flags = TP_ACK;
 		assert_int_equal(fx_run(FX_FROM_POD, &s, NULL), FX_DROP);
 		next = reply_of(&s, in->family);
@@ -369,13 +403,18 @@ static void test_revoke(void **state)
 		return;
 	}
 	assert_int_equal(err, 0);
-	assert_int_equal(e.revision, fx()->ep.revision);
-	assert_int_equal(e.rule_id, r.rule_id);
 	assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 0);
-	if (c->bump) { /* and now it is established at the new revision */
-		assert_int_equal(fx_run(c->next_hook, &next, NULL), FX_PASS);
-		assert_true(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets >= 1);
+	if (c->bump == B_REV || c->bump == B_NONE) {
+		/* not re-checked: the entry is as it was */
+		assert_int_equal(e.revision, FX_REV + fx_gen());
+		return;
 	}
+	assert_int_equal(e.revision, fx()->ep.revision + fx_gen());
+	assert_int_equal(e.generation, fx_gen());
+	assert_int_equal(e.rule_id, r.rule_id);
+	/* and now it is established in the new generation */
+	assert_int_equal(fx_run(c->next_hook, &next, NULL), FX_PASS);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 3);
 }
 
 /* Audit: a would-deny flow passes, is tracked (its replies pass), and is

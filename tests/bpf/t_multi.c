@@ -94,6 +94,30 @@ static void test_antispoof_per_interface(void **state)
 	assert_int_equal(fx_reason(SEG_DROP_SPOOF).packets, 1);
 }
 
+/* A conntrack entry passes on the fast path only for the endpoint key it
+ * was validated for: another interface sending a packet with the same key
+ * (here ht-d0 using the first pod's address, anti-spoofing off) is decided
+ * by its own endpoint, and the first pod's flow goes on. */
+static void test_fast_path_other_interface(void **state)
+{
+	struct tp_spec s = fx_flow(4, FX_FROM_POD, FX_A, IPPROTO_UDP, FX_CLIENT_PORT, 53);
+	struct seg_ct_entry e;
+
+	fx_ep_flags(ISO, 0); /* egress open: the flow is allowed */
+	ep2_write(ISO); /* isolated, no rule */
+	assert_int_equal(fx_run_on(FX_FROM_POD, &s, FX_IFKEY), FX_PASS);
+	assert_int_equal(fx_run_on(FX_FROM_POD, &s, FX_IFKEY), FX_PASS);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 1);
+	assert_int_equal(fx_run_on(FX_FROM_POD, &s, dev_ifindex), FX_DROP);
+	assert_int_equal(fx_reason(SEG_DROP_POLICY).packets, 1);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 1);
+	assert_int_equal(fx_ct(4, FX_A, FX_CLIENT_PORT, 53, IPPROTO_UDP, &e), 0);
+	assert_int_equal(e.ifkey, FX_IFKEY);
+	assert_int_equal(e.ep_id, FX_EP_ID);
+	assert_int_equal(fx_run_on(FX_FROM_POD, &s, FX_IFKEY), FX_PASS);
+	assert_int_equal(fx_reason(SEG_R_ALLOW_ESTABLISHED).packets, 2);
+}
+
 /* Event token buckets are per endpoint: one endpoint's burst does not
  * silence another's. */
 static void test_rate_limit_per_endpoint(void **state)
@@ -132,6 +156,7 @@ int run_multi_tests(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_endpoint_by_ifindex, fx_reset),
 		cmocka_unit_test_setup(test_antispoof_per_interface, fx_reset),
+		cmocka_unit_test_setup(test_fast_path_other_interface, fx_reset),
 		cmocka_unit_test_setup(test_rate_limit_per_endpoint, fx_reset),
 	};
 

@@ -136,7 +136,10 @@ int segctl_endpoints_resync(struct seg_dp *dp, uint32_t policy_id, bool all, boo
 			goto out;
 		updated++;
 	}
-	err = updated;
+	/* after the writes: established flows on the fast path see this only */
+	err = updated ? seg_dp_generation_bump(dp) : 0;
+	if (!err)
+		err = updated;
 out:
 	free(vec.v);
 	return err;
@@ -283,6 +286,8 @@ static int do_delete(void *ctx, void *opts)
 		err = seg_dp_endpoint_del(dp, ifkey);
 	if (err == -ENOENT)
 		log_error("no endpoint with ifkey %u", ifkey);
+	if (!err) /* its established flows are checked again: no endpoint */
+		err = seg_dp_generation_bump(dp);
 	if (err)
 		return err;
 	segctl_out_ifkey(c->out, "deleted", ifkey);
@@ -362,6 +367,8 @@ static int do_set(void *ctx, void *opts)
 		return err;
 	ep.revision = segctl_given(c, "revision") ? o->revision : ep.revision + 1;
 	err = seg_dp_endpoint_set(dp, ifkey, &ep);
+	if (!err) /* after the write: what established flows check */
+		err = seg_dp_generation_bump(dp);
 	if (err)
 		return err;
 	print_endpoint(c->out, ifkey, &ep);
@@ -409,18 +416,22 @@ const struct cmd segctl_bpf_endpoint_cmds[] = {
 		.description =
 			"Changes only the fields given (a new endpoint starts all zero: open both\n"
 			"ways). The port masks are always recomputed from the policy map for the\n"
-			"endpoint's policies, and the revision is bumped unless --revision is given,\n"
-			"so established flows are re-checked against the new state.",
+			"endpoint's policies, the revision is bumped unless --revision is given,\n"
+			"and the data path's generation is bumped after the write, so established\n"
+			"flows (of every endpoint) are re-checked against the new state.",
 		.examples = "segctl bpf endpoint set --dev veth1 --ep-id 3 --identity 300 \\\n"
 			    "    --ingress isolated --policy-ingress 7\n"
 			    "segctl bpf endpoint set --ifkey 12 --bump-revision"),
-	CMD_LEAF("delete", do_delete, ep_get_optv, ep_get_defaults, "delete an endpoint"),
+	CMD_LEAF("delete", do_delete, ep_get_optv, ep_get_defaults, "delete an endpoint",
+		 .description = "Then bumps the data path's generation: established flows of the\n"
+				"interface are checked again (and dropped: no endpoint)."),
 	CMD_LEAF(
 		"sync-masks", do_sync, sync_optv, sync_defaults,
 		"recompute port masks from the policy map",
 		.description =
 			"policy add/delete already keep the masks of the endpoints using the policy\n"
 			"in step; this repairs maps written by something else. Endpoints whose masks\n"
-			"change get their revision bumped."),
+			"change get their revision bumped, and then the data path's generation, so\n"
+			"established flows are re-checked."),
 	CMD_END,
 };

@@ -103,6 +103,8 @@ static int do_set(void *ctx, void *opts)
 		err = seg_dp_ipcache_lpm_set(dp, &a, plen, &v);
 	else
 		err = seg_dp_ipcache_set(dp, &a, &v);
+	if (!err) /* established flows with this peer are checked again */
+		err = seg_dp_generation_bump(dp);
 	if (err)
 		return err;
 	print_entry(&a, plen, strchr(o->addr, '/'), &v, c->out);
@@ -126,6 +128,8 @@ static int do_delete(void *ctx, void *opts)
 		err = seg_dp_ipcache_lpm_del(dp, &a, plen);
 	else
 		err = seg_dp_ipcache_del(dp, &a);
+	if (!err)
+		err = seg_dp_generation_bump(dp);
 	if (err)
 		return err;
 	out_str(c->out, OUT_ANY, "deleted", NULL, o->addr);
@@ -138,9 +142,11 @@ const struct cmd segctl_bpf_ipcache_cmds[] = {
 		 .description =
 			 "Exact addresses go to seg_ipcache, prefixes to seg_ipc_lpm. The data\n"
 			 "path looks up the exact table first, then the longest prefix, else\n"
-			 "the address is WORLD (2).",
+			 "the address is WORLD (2). Then the data path's generation is bumped:\n"
+			 "established flows are re-checked against the new identities.",
 		 .examples = "segctl bpf ipcache set 10.1.0.5 --identity 300 --owner-ifkey 12\n"
 			     "segctl bpf ipcache set 192.168.0.0/16 --identity 2000"),
-	CMD_LEAF("delete", do_delete, del_optv, ipc_defaults, "remove an address or prefix"),
+	CMD_LEAF("delete", do_delete, del_optv, ipc_defaults, "remove an address or prefix",
+		 .description = "Then bumps the data path's generation, as set does."),
 	CMD_END,
 };

@@ -3,7 +3,8 @@
  * segctl bpf policy: entries of seg_policy. A port range is written as its
  * aligned power-of-two blocks (seg_dp_policy_set_range). After a change the
  * endpoints using the policy get their port masks recomputed and their
- * revision bumped, so established flows are re-checked.
+ * revision bumped, then the data path's generation (segctl_endpoints_resync),
+ * so established flows are re-checked.
  */
 #include "segctl.h"
 
@@ -263,7 +264,8 @@ const struct cmd segctl_bpf_policy_cmds[] = {
 		.description =
 			"A port range is stored as its aligned power-of-two blocks (at most 30\n"
 			"entries). Afterwards every endpoint using the policy gets its port masks\n"
-			"recomputed and its revision bumped, so established flows are re-checked.",
+			"recomputed and its revision bumped, then the data path's generation, so\n"
+			"established flows are re-checked.",
 		.examples =
 			"segctl bpf policy add --policy 7 --dir ingress --peer 300 --proto tcp "
 			"--port 8000-8080 --rule 12\n"

@@ -81,6 +81,8 @@ static int ct_print(const struct seg_ct_key *k, const struct seg_ct_entry *e, vo
 	out_str(o, OUT_JSON, "reason_text", NULL, seg_reason_str(e->reason));
 	out_u64(o, OUT_ANY, "rule", NULL, e->rule_id);
 	out_u64(o, OUT_ANY, "revision", NULL, e->revision);
+	out_u64(o, OUT_JSON, "generation", NULL, e->generation);
+	out_u64(o, OUT_JSON, "ifkey", NULL, e->ifkey);
 	out_u64(o, OUT_ANY, "packets_in", NULL, e->packets[SEG_DIR_INGRESS]);
 	out_u64(o, OUT_ANY, "packets_out", NULL, e->packets[SEG_DIR_EGRESS]);
 	out_u64(o, OUT_ANY, "bytes_in", NULL, e->bytes[SEG_DIR_INGRESS]);
