@@ -55,6 +55,13 @@ struct exp_addr {
 	uint32_t wl;
 };
 
+/* A local endpoint (the ep_id its events and conntrack entries carry, the
+ * ifkey its events carry) and its pod. */
+struct exp_ep {
+	uint32_t ep_id, ifkey;
+	uint32_t wl;
+};
+
 struct exp_snap {
 	atomic_uint refs;
 	uint64_t id; /* unique in the process: with an index, the encoder's key */
@@ -64,6 +71,8 @@ struct exp_snap {
 	size_t naddr;
 	struct exp_rule *rules; /* sorted by id */
 	size_t nrules;
+	struct exp_ep *eps;
+	size_t neps;
 };
 
 /* One record, fixed size. Counters are deltas (see seg_flow.proto). */
@@ -74,6 +83,10 @@ struct exp_rec {
 	struct in6_addr src, dst;
 	uint64_t pk[2], by[2]; /* fwd, rev */
 	uint32_t src_id, dst_id, rule_id, suppressed;
+	/* the local endpoint (source on egress, destination on ingress):
+	 * conntrack entries name its ep_id, events its ifkey too (also when
+	 * it had no endpoint entry yet: SEG_DROP_NO_ENDPOINT, ep_id 0) */
+	uint32_t ep_id, ifkey;
 	int32_t src_wl, dst_wl, rule; /* indexes into snap, -1 = none */
 	uint16_t sport, dport;
 	uint8_t proto, kind, dir, verdict, reason, tf[2];
@@ -178,6 +191,7 @@ static void snap_free(struct exp_snap *s)
 	}
 	free(s->rules);
 	free(s->addr);
+	free(s->eps);
 	free(s);
 }
 
@@ -205,6 +219,39 @@ static int rule_cmp(const void *a, const void *b)
 	uint32_t x = ((const struct exp_rule *)a)->id, y = ((const struct exp_rule *)b)->id;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The local endpoints of compiled state c: each attachment's ep_id (as
+ * lib/apply writes it: the attachment's own, else its ifkey) with the pod
+ * it was attached for. Pods come from c->eps (the local ones), so this is
+ * (local pods x attachments), not the cluster's pods. */
+static int snap_eps(struct exp_snap *s, const struct segd *d, const struct seg_compiled *c)
+{
+	if (!c->neps || !d->natt)
+		return 0;
+	s->eps = calloc(c->neps, sizeof(*s->eps));
+	if (!s->eps)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->neps; i++) {
+		size_t wl = c->eps[i].pod, l;
+
+		if (wl >= s->nwl)
+			continue;
+		l = strlen(s->wl[wl].ns);
+		for (size_t j = 0; j < d->natt; j++) {
+			const struct segd_att *a = &d->att[j];
+
+			if (strncmp(a->pod, s->wl[wl].ns, l) || a->pod[l] != '/' ||
+			    strcmp(a->pod + l + 1, s->wl[wl].name))
+				continue;
+			s->eps[s->neps].ep_id = a->ep_id ? a->ep_id : a->ifkey;
+			s->eps[s->neps].ifkey = a->ifkey;
+			s->eps[s->neps].wl = (uint32_t)wl;
+			s->neps++;
+			break;
+		}
+	}
+	return 0;
 }
 
 /* Workloads are the pods of the manifests (names point into the
@@ -295,6 +342,8 @@ static int snap_build(const struct segd *d, struct exp_snap **out)
 		}
 		qsort(s->rules, s->nrules, sizeof(*s->rules), rule_cmp);
 	}
+	if (c && snap_eps(s, d, c))
+		goto fail;
 	*out = s;
 	return 0;
 fail:
@@ -331,6 +380,51 @@ static int32_t snap_wl(const struct exp_snap *s, const struct in6_addr *a)
 	return r ? (int32_t)r->wl : -1;
 }
 
+/* The pod of the endpoint a record was made on. A scan of this node's
+ * endpoints: only records with a link-only local address ask. */
+static int32_t snap_ep_wl(const struct exp_snap *s, const struct exp_rec *r)
+{
+	for (size_t i = 0; s && i < s->neps; i++) {
+		const struct exp_ep *e = &s->eps[i];
+
+		if ((r->ifkey && e->ifkey == r->ifkey) || (r->ep_id && e->ep_id == r->ep_id))
+			return (int32_t)e->wl;
+	}
+	return -1;
+}
+
+/* An address that does not leave the link: IPv6 unspecified, link-local
+ * (fe80::/10) and link-scope multicast (ff02::/16: ND, MLD, RS), IPv4
+ * 0.0.0.0, link-local (169.254/16), local network control multicast
+ * (224.0.0.0/24) and broadcast. */
+static bool addr_on_link(const struct in6_addr *a)
+{
+	const uint8_t *v4 = &a->s6_addr[12];
+
+	if (seg_addr_is_v4(a))
+		return !memcmp(v4, "\0\0\0\0", 4) || (v4[0] == 169 && v4[1] == 254) ||
+		       (v4[0] == 224 && v4[1] == 0 && v4[2] == 0) ||
+		       !memcmp(v4, "\xff\xff\xff\xff", 4);
+	return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
+	       IN6_IS_ADDR_MC_LINKLOCAL(a);
+}
+
+/* The workloads at both ends. By address (the ipcache's pods); besides, a
+ * record's local side at a link-only address (a pod's MLD reports from
+ * fe80:: or ::, ping or UDP between fe80:: addresses, a link multicast it
+ * receives) is the pod of the endpoint the data path saw it on, which no
+ * address names: without this both ends were world (docs/flows.md). */
+static void rec_workloads(const struct exp_snap *s, struct exp_rec *r)
+{
+	bool egress = r->dir == SEG_DIR_EGRESS;
+	int32_t *local_wl = egress ? &r->src_wl : &r->dst_wl;
+
+	r->src_wl = snap_wl(s, &r->src);
+	r->dst_wl = snap_wl(s, &r->dst);
+	if (*local_wl < 0 && addr_on_link(egress ? &r->src : &r->dst))
+		*local_wl = snap_ep_wl(s, r);
+}
+
 static int32_t snap_rule(const struct exp_snap *s, uint32_t id)
 {
 	struct exp_rule k = { .id = id };
@@ -350,8 +444,7 @@ static void rec_emit(struct segd_export *x, struct exp_rec *r)
 	struct exp_rec *slot;
 
 	r->snap = s;
-	r->src_wl = snap_wl(s, &r->src);
-	r->dst_wl = snap_wl(s, &r->dst);
+	rec_workloads(s, r);
 	r->rule = snap_rule(s, r->rule_id);
 	if (r->src_wl >= 0 && !r->src_id)
 		r->src_id = s->wl[r->src_wl].identity;
@@ -453,7 +546,7 @@ static void ct_record(struct segd_export *x, const struct exp_track *t, uint8_t 
 {
 	const struct seg_ct_entry *e = &t->e;
 	const struct seg_ct_key *k = &t->k;
-	struct exp_rec r = { .kind = kind, .proto = k->proto, .dir = e->dir };
+	struct exp_rec r = { .kind = kind, .proto = k->proto, .dir = e->dir, .ep_id = e->ep_id };
 	uint8_t fwd = e->dir & 1, rev = fwd ^ 1;
 
 	if (e->dir == SEG_DIR_EGRESS) { /* first packet left the pod: local is the source */
@@ -583,6 +676,8 @@ static int on_event(const struct seg_flow_event *ev, void *ctx)
 	r.reason = ev->reason;
 	r.rule_id = ev->rule_id;
 	r.suppressed = ev->suppressed;
+	r.ep_id = ev->ep_id;
+	r.ifkey = ev->ifkey;
 	if (ev->dir == SEG_DIR_EGRESS) {
 		r.src_id = ev->local_id;
 		r.dst_id = ev->remote_id;
@@ -626,6 +721,7 @@ static int on_event(const struct seg_flow_event *ev, void *ctx)
 			t->e.reason = ev->reason;
 			t->e.rule_id = ev->rule_id;
 			t->e.remote_id = ev->remote_id;
+			t->e.ep_id = ev->ep_id;
 			t->e.first_seen_ns = ev->ts_ns;
 			t->e.last_seen_ns = ev->ts_ns;
 		}

@@ -15,7 +15,11 @@
 #      as Flow messages, still exactly once;
 #   3. `segctl observe --follow` (from segd) prints a new connection within
 #      a second;
-#   4. a service whose certificate another CA signed: segd's status names
+#   4. a pod's link-local traffic (fe80::, ff02::: neighbour discovery,
+#      MLD, router solicitations) is that pod's, not world -> world: the
+#      edges x/a -> world and world -> x/a, the pod's own records in
+#      `segctl observe --pod`, and no world -> world edge in the graph;
+#   5. a service whose certificate another CA signed: segd's status names
 #      the TLS failure (last_error says "certificate verify failed"),
 #      nothing is sent, the service holds nothing.
 # The exporters send columnar batches (the service announces them): status
@@ -133,6 +137,23 @@ deny $L1 x/a x/b 80/TCP
 for _ in $(seq $N2); do allow $L2 shop/web shop/api 8080/TCP; done
 deny $L2 shop/batch shop/api 8080/TCP
 deny $L2 shop/batch shop/api 8080/TCP
+# Link-local traffic of node-1's pod x/a, both ways over its veth: UDP
+# from its fe80:: address to the host side's (egress, open), and from the
+# host side to it (ingress, isolated in x: denied). No address of either
+# is in an ipcache entry; only the endpoint tells whose traffic it is.
+PROBE=${SEGLAB_SEGPROBE:-$(dirname "$SEGLAB")/../segprobe/segprobe}
+ll_addr() { # ll_addr NETNS IFNAME: its fe80:: address, once DAD is done
+	ip -n "$1" -6 -j addr show dev "$2" scope link -tentative | jq -r '.[0].addr_info[0].local // empty'
+}
+LL_POD=$L1-x-a
+LL_HIF=$(ip -n $L1-node -j link | jq -r --argjson i "$(ip -n $LL_POD -j link show eth0 |
+	jq '.[0].link_index')" '.[] | select(.ifindex == $i) | .ifname')
+ll_ready() { [ -n "$(ll_addr $LL_POD eth0)" ] && [ -n "$(ll_addr $L1-node "$LL_HIF")" ]; }
+wait_for 10 ll_ready || bad "x/a and its host veth $LL_HIF have link-local addresses"
+ip netns exec $LL_POD "$PROBE" connect "$(ll_addr $L1-node "$LL_HIF")%eth0" 44053/udp \
+	--timeout 300 -q || true
+ip netns exec $L1-node "$PROBE" connect "$(ll_addr $LL_POD eth0)%$LL_HIF" 44054/udp \
+	--timeout 300 -q || true
 # flows end (idle 2 s) at the next walk; then everything is acked
 sleep 4
 wait_for 15 spool_empty || bad "spools drained (node-1 $(xstat $L1 spooled), node-2 $(xstat $L2 spooled))"
@@ -149,12 +170,22 @@ is "records name both nodes" "$(jq -r '[.flows[].node] | unique | join(",")' <<<
 is "labels travel with the workload" \
 	"$(curl -sf "$HTTP/api/v1/graph" | jq -r '.nodes[] | select(.id=="shop/web") | .labels.app')" web
 is "policy named on the allowed ingress record" \
-	"$(jq -r '[.flows[] | select(.kind=="new" and .direction=="ingress" and .dst.workload=="x/b" and .verdict=="allow") | .policy] | unique | join(",")' <<<"$g")" \
+	"$(jq -r '[.flows[] | select(.kind=="new" and .direction=="ingress" and .dst.workload=="x/b" and .dst.port==80 and .verdict=="allow") | .policy] | unique | join(",")' <<<"$g")" \
 	"x/b-from-y"
 is "exporter connected (node-1)" "$(xstat $L1 connected)" true
 is "node-1 sends columnar batches (the service announced them)" "$(xstat $L1 wire)" columns
 is "node-2 sends columnar batches" "$(xstat $L2 wire)" columns
 is "nothing dropped (node-1)" "$(xstat $L1 dropped)" 0
+is "link-local: x/a -> world 44053/UDP (fe80:: to its host veth) allowed" \
+	"$(edge x/a world 44053 allowed)" 1
+is "link-local: world -> x/a 44054/UDP (its host veth to its fe80::) denied" \
+	"$(edge world x/a 44054 denied)" 1
+is "link-local: no world -> world edge (ND, MLD, fe80:: of the pods)" \
+	"$(curl -sf "$HTTP/api/v1/graph" | jq -c '[.edges[] | select(.src=="world" and .dst=="world")]')" "[]"
+is "link-local: segctl observe --pod x/a (segd) names x/a on its fe80:: records" \
+	"$(sc $L1 observe --pod x/a --last 1000 -o json | jq -rs '[.. | objects |
+		select((.addr // "") | startswith("fe80:")) | .workload // ""] |
+		map(select(. != "")) | unique | join(",")')" x/a
 
 # ---- the service goes away under traffic ----------------------------------------
 sent0=$(($(xstat $L1 sent) + $(xstat $L2 sent)))
