@@ -66,9 +66,11 @@ static void test_counters(void **state)
 	assert_int_equal(fx_reason(SEG_DROP_POLICY).bytes, l3);
 	assert_int_equal(fx_reason(SEG_R_ALLOW_NOT_ISOLATED).packets, 0);
 
+	/* per rule: the packets it decided (the flow's first); the established
+	 * ones are under their reason and in the entry */
 	rc = fx_rule_ctr(r.rule_id);
-	assert_int_equal(rc.packets, 3);
-	assert_int_equal(rc.bytes, l1 + l2 + l4);
+	assert_int_equal(rc.packets, 1);
+	assert_int_equal(rc.bytes, l1);
 	assert_true(rc.last_hit_ns >= t0 && rc.last_hit_ns <= mono_ns());
 	assert_int_equal(fx_rule_ctr(61).packets, 0);
 
@@ -79,6 +81,16 @@ static void test_counters(void **state)
 	assert_int_equal(e.bytes[SEG_DIR_INGRESS], l4);
 	assert_true(e.first_seen_ns >= t0 && e.last_seen_ns <= mono_ns());
 	assert_int_equal(fx_ct_count(), 1);
+
+	/* the rule goes: the flow's next packet is a drop counted under the
+	 * rule that had allowed it */
+	fx_rule_del(&r);
+	fx_ep_bump();
+	assert_int_equal(fx_run(FX_FROM_POD, &s, &l2), FX_DROP);
+	assert_int_equal(fx_reason(SEG_DROP_REVOKED).packets, 1);
+	rc = fx_rule_ctr(r.rule_id);
+	assert_int_equal(rc.packets, 2);
+	assert_int_equal(rc.bytes, l1 + l2);
 }
 
 /* A revoked flow's event names the flow, the rule that had allowed it and

@@ -143,7 +143,10 @@ const struct cmd segctl_bpf_ct_cmds[] = {
 const struct segctl_counters_opts segctl_counters_defaults;
 const struct opt segctl_counters_optv[] = {
 	OPT_BOOL('r', "rules", struct segctl_counters_opts, rules,
-		 "also counters by rule (rules that saw packets)"),
+		 "also counters by rule (rules that decided packets): a rule counts the\n"
+		 "first packet of each flow it decided, the drops of revoked flows it had\n"
+		 "allowed and ICMP errors of its flows; established packets are counted\n"
+		 "under 'established or reply' and per flow (segctl bpf ct), not per rule"),
 	OPT_BOOL('a', "all", struct segctl_counters_opts, all,
 		 "list reasons and rules without packets too"),
 	OPT_END,
