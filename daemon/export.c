@@ -34,6 +34,10 @@
 #define EXP_BATCH_MS 200 /* flush a partial batch after this long */
 #define EXP_ACK_MS 1000 /* close the stream (ack) this often while sending */
 #define EXP_POP 256 /* records taken from the queue per lock */
+/* A conntrack entry's first_seen_ns (coarse clock) trails its first
+ * packet's event time (precise) by less than a tick: an entry first seen
+ * no earlier than this before a NEW event is the event's flow. */
+#define EXP_CLOCK_SLACK_NS (50 * 1000000ull)
 
 /* ---- snapshot of the compiled state: what records point into ---------------- */
 
@@ -656,6 +660,7 @@ static int on_ct_timer(struct loop *l, struct loop_src *s, uint32_t ev, void *ct
 static int on_event(const struct seg_flow_event *ev, void *ctx)
 {
 	struct segd_export *x = ctx;
+	struct exp_track *t = NULL;
 	struct exp_rec r = { 0 };
 	static const uint8_t kinds[] = {
 		[SEG_EV_NEW] = SEG__FLOW__V1__KIND__KIND_NEW,
@@ -689,11 +694,9 @@ static int on_event(const struct seg_flow_event *ev, void *ctx)
 	r.pk[0] = 1;
 	r.by[0] = ev->pkt_len;
 	r.tf[0] = ev->tcp_flags;
-	rec_emit(x, &r);
 	if (ev->type == SEG_EV_NEW) {
 		/* the conntrack walk reports what comes after this packet */
 		struct seg_ct_key k = { .proto = ev->proto };
-		struct exp_track *t;
 
 		if (ev->dir == SEG_DIR_EGRESS) {
 			memcpy(k.laddr, ev->saddr, 16);
@@ -707,24 +710,33 @@ static int on_event(const struct seg_flow_event *ev, void *ctx)
 			k.rport = ev->sport;
 		}
 		t = track_get(x, &k, true);
-		if (t) {
-			memset(t->rep_pk, 0, sizeof(t->rep_pk));
-			memset(t->rep_by, 0, sizeof(t->rep_by));
-			t->rep_pk[0] = 1;
-			t->rep_by[0] = ev->pkt_len;
-			t->ended = false;
-			t->walked = false;
-			t->gen = x->gen;
-			memset(&t->e, 0, sizeof(t->e)); /* filled by the next walk */
-			t->e.dir = ev->dir;
-			t->e.verdict = ev->verdict;
-			t->e.reason = ev->reason;
-			t->e.rule_id = ev->rule_id;
-			t->e.remote_id = ev->remote_id;
-			t->e.ep_id = ev->ep_id;
-			t->e.first_seen_ns = ev->ts_ns;
-			t->e.last_seen_ns = ev->ts_ns;
+		if (t && t->walked && t->e.first_seen_ns + EXP_CLOCK_SLACK_NS >= ev->ts_ns) {
+			/* The walk came first (timer and ring buffer ready in one
+			 * loop turn): it has reported this flow from its first
+			 * packet, this one included, and keeps its baseline. */
+			r.pk[0] = 0;
+			r.by[0] = 0;
+			t = NULL;
 		}
+	}
+	rec_emit(x, &r);
+	if (t) {
+		memset(t->rep_pk, 0, sizeof(t->rep_pk));
+		memset(t->rep_by, 0, sizeof(t->rep_by));
+		t->rep_pk[0] = 1;
+		t->rep_by[0] = ev->pkt_len;
+		t->ended = false;
+		t->walked = false;
+		t->gen = x->gen;
+		memset(&t->e, 0, sizeof(t->e)); /* filled by the next walk */
+		t->e.dir = ev->dir;
+		t->e.verdict = ev->verdict;
+		t->e.reason = ev->reason;
+		t->e.rule_id = ev->rule_id;
+		t->e.remote_id = ev->remote_id;
+		t->e.ep_id = ev->ep_id;
+		t->e.first_seen_ns = ev->ts_ns;
+		t->e.last_seen_ns = ev->ts_ns;
 	}
 	return 0;
 }
