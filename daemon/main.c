@@ -287,21 +287,22 @@ static int watch_manifests(struct segd *d)
 
 /* seg_config: flags and the event rate from the options; written only
  * when they differ (a restart with the same options writes nothing). */
+/* segd's options in seg_config (the rest as it is), under the pin dir's
+ * lock like every seg_config writer (lib/dp). */
+static int cfg_opts(struct seg_config *cfg, void *arg)
+{
+	const struct segd *d = arg;
+
+	cfg->flags &= ~SEG_CFG_ALLOW_HOST;
+	if (d->o.allow_host)
+		cfg->flags |= SEG_CFG_ALLOW_HOST;
+	cfg->evt_rate = d->o.event_rate;
+	return 0;
+}
+
 static int dp_config(struct segd *d)
 {
-	struct seg_config cfg, want;
-	int err = seg_dp_config_get(d->dp, &cfg);
-
-	if (err)
-		return err;
-	want = cfg;
-	want.flags &= ~SEG_CFG_ALLOW_HOST;
-	if (d->o.allow_host)
-		want.flags |= SEG_CFG_ALLOW_HOST;
-	want.evt_rate = d->o.event_rate;
-	if (!memcmp(&want, &cfg, sizeof(cfg)))
-		return 0;
-	return seg_dp_config_set(d->dp, &want);
+	return seg_dp_config_update(d->dp, cfg_opts, d);
 }
 
 /* Keeps a config-built argv (option strings point into it) until exit. */

@@ -175,10 +175,17 @@ int seg_dp_epoch_flip(struct seg_dp *dp);
  * plain set/del calls above, with an effect on flows already tracked) must
  * call this after its writes, or established flows go on as they were
  * (docs/architecture.md, "The established fast path"). A flip bumps it
- * already. Read-modify-write of seg_config, like seg_dp_config_set() by
- * tools: not atomic against a concurrent flip (segd is the single writer
- * of a node it runs on). */
+ * already. */
 int seg_dp_generation_bump(struct seg_dp *dp);
+/* Read-modify-write of seg_config under the pin directory's lock (the one
+ * seg_dp_open() and seg_dp_commit() take; none for a private instance):
+ * fn edits the value read (0, or -errno to write nothing); it is written
+ * back in one write if it changed. Flips, generation bumps and every
+ * config change of segd and segctl go through it, so writers in different
+ * processes never lose each other's epoch or generation (a plain get +
+ * set racing a flip could roll the epoch back). */
+typedef int (*seg_dp_config_fn)(struct seg_config *cfg, void *arg);
+int seg_dp_config_update(struct seg_dp *dp, seg_dp_config_fn fn, void *arg);
 /* Every ipcache entry of one epoch (0 or 1): the exact table first
  * (prefixlen 128, lpm false), then the LPM trie. cb returns 0 to go on. */
 typedef int (*seg_dp_ipc_cb)(const struct in6_addr *addr, __u32 prefixlen, bool lpm,

@@ -134,4 +134,8 @@ void seg_dp_att_close_all(struct seg_dp *dp);
  * newly loaded programs (bpf_link_update), so a restart runs new code. */
 int seg_dp_links_refresh(struct seg_dp *dp);
 
+/* flock(LOCK_EX) on the pin directory: one loader, committer or seg_config
+ * writer at a time across processes. The fd to close, or -errno (logged). */
+int seg_dp_pin_dir_lock(const char *pin_dir);
+
 #endif

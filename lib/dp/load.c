@@ -497,7 +497,7 @@ static int dp_switch(struct seg_dp *dp)
 	return err;
 }
 
-static int pin_dir_lock(const char *pin_dir)
+int seg_dp_pin_dir_lock(const char *pin_dir)
 {
 	int fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -522,7 +522,7 @@ int seg_dp_commit(struct seg_dp *dp)
 
 	if (!dp->stale)
 		return 0;
-	lock_fd = pin_dir_lock(dp->pin_dir);
+	lock_fd = seg_dp_pin_dir_lock(dp->pin_dir);
 	if (lock_fd < 0)
 		return lock_fd;
 	err = dp_switch(dp);
@@ -566,7 +566,7 @@ int seg_dp_open(struct seg_dp **out, const struct seg_dp_opts *opts)
 			if (err)
 				goto out;
 			/* One loader at a time per pin dir. */
-			lock_fd = pin_dir_lock(dp->pin_dir);
+			lock_fd = seg_dp_pin_dir_lock(dp->pin_dir);
 			if (lock_fd < 0) {
 				err = lock_fd;
 				goto out;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Update/lookup/delete with one log line naming the map on failure.
  * A missing key on lookup/delete is -ENOENT and is not logged: callers
@@ -81,27 +82,51 @@ int seg_dp_epoch_get(struct seg_dp *dp, __u32 *epoch, __u32 *generation)
 	return 0;
 }
 
+int seg_dp_config_update(struct seg_dp *dp, seg_dp_config_fn fn, void *arg)
+{
+	struct seg_config cfg, old;
+	int lock_fd = -1, err;
+
+	if (dp->pin_dir) {
+		lock_fd = seg_dp_pin_dir_lock(dp->pin_dir);
+		if (lock_fd < 0)
+			return lock_fd;
+	}
+	err = seg_dp_config_get(dp, &cfg);
+	if (!err) {
+		old = cfg;
+		err = fn(&cfg, arg);
+		if (!err && memcmp(&old, &cfg, sizeof(cfg)))
+			err = seg_dp_config_set(dp, &cfg); /* one write */
+	}
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return err;
+}
+
+static int cfg_flip(struct seg_config *cfg, void *arg)
+{
+	(void)arg;
+	cfg->epoch = (cfg->epoch & 1) ^ 1;
+	cfg->generation++;
+	return 0;
+}
+
 int seg_dp_epoch_flip(struct seg_dp *dp)
 {
-	struct seg_config cfg;
-	int err = seg_dp_config_get(dp, &cfg);
+	return seg_dp_config_update(dp, cfg_flip, NULL);
+}
 
-	if (err)
-		return err;
-	cfg.epoch = (cfg.epoch & 1) ^ 1;
-	cfg.generation++;
-	return seg_dp_config_set(dp, &cfg); /* one write: the switch */
+static int cfg_bump(struct seg_config *cfg, void *arg)
+{
+	(void)arg;
+	cfg->generation++;
+	return 0;
 }
 
 int seg_dp_generation_bump(struct seg_dp *dp)
 {
-	struct seg_config cfg;
-	int err = seg_dp_config_get(dp, &cfg);
-
-	if (err)
-		return err;
-	cfg.generation++;
-	return seg_dp_config_set(dp, &cfg);
+	return seg_dp_config_update(dp, cfg_bump, NULL);
 }
 
 /* Writes to one epoch, or to both (SEG_EPOCH_BOTH). Deleting from both

@@ -223,38 +223,51 @@ static void set_flag(__u32 *flags, __u32 bit, bool on)
 	*flags = on ? *flags | bit : *flags & ~bit;
 }
 
+struct config_edit {
+	struct segctl *c;
+	const struct config_set_opts *o;
+	struct seg_config cfg; /* as written */
+};
+
+/* Only the options given change; under the pin dir's lock (lib/dp), so a
+ * concurrent flip of segd is neither lost nor rolled back. */
+static int config_edit(struct seg_config *cfg, void *arg)
+{
+	struct config_edit *x = arg;
+	const struct config_set_opts *o = x->o;
+	struct segctl *c = x->c;
+
+	if (segctl_given(c, "allow-host"))
+		set_flag(&cfg->flags, SEG_CFG_ALLOW_HOST, o->allow_host);
+	if (segctl_given(c, "antispoof"))
+		set_flag(&cfg->flags, SEG_CFG_ANTISPOOF, o->antispoof);
+	if (segctl_given(c, "pass-no-endpoint"))
+		set_flag(&cfg->flags, SEG_CFG_PASS_NO_ENDPOINT, o->pass_no_ep);
+	if (segctl_given(c, "event-rate"))
+		cfg->evt_rate = o->rate;
+	if (segctl_given(c, "event-burst"))
+		cfg->evt_burst = o->burst;
+	if (segctl_given(c, "ct-timeout-tcp"))
+		cfg->ct_timeout_tcp = o->tcp;
+	if (segctl_given(c, "ct-timeout-tcp-close"))
+		cfg->ct_timeout_tcp_close = o->tcp_close;
+	if (segctl_given(c, "ct-timeout-other"))
+		cfg->ct_timeout_other = o->other;
+	x->cfg = *cfg;
+	return 0;
+}
+
 static int do_config_set(void *ctx, void *opts)
 {
-	struct segctl *c = ctx;
-	struct config_set_opts *o = opts;
-	struct seg_config cfg;
+	struct config_edit x = { .c = ctx, .o = opts };
 	struct seg_dp *dp;
-	int err = segctl_dp(c, &dp);
+	int err = segctl_dp(x.c, &dp);
 
 	if (!err)
-		err = seg_dp_config_get(dp, &cfg);
+		err = seg_dp_config_update(dp, config_edit, &x);
 	if (err)
 		return err;
-	if (segctl_given(c, "allow-host"))
-		set_flag(&cfg.flags, SEG_CFG_ALLOW_HOST, o->allow_host);
-	if (segctl_given(c, "antispoof"))
-		set_flag(&cfg.flags, SEG_CFG_ANTISPOOF, o->antispoof);
-	if (segctl_given(c, "pass-no-endpoint"))
-		set_flag(&cfg.flags, SEG_CFG_PASS_NO_ENDPOINT, o->pass_no_ep);
-	if (segctl_given(c, "event-rate"))
-		cfg.evt_rate = o->rate;
-	if (segctl_given(c, "event-burst"))
-		cfg.evt_burst = o->burst;
-	if (segctl_given(c, "ct-timeout-tcp"))
-		cfg.ct_timeout_tcp = o->tcp;
-	if (segctl_given(c, "ct-timeout-tcp-close"))
-		cfg.ct_timeout_tcp_close = o->tcp_close;
-	if (segctl_given(c, "ct-timeout-other"))
-		cfg.ct_timeout_other = o->other;
-	err = seg_dp_config_set(dp, &cfg);
-	if (err)
-		return err;
-	print_config(c->out, &cfg);
+	print_config(x.c->out, &x.cfg);
 	return 0;
 }
 
