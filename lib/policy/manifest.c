@@ -97,21 +97,16 @@ void seg_manifests_free(struct seg_manifests *m)
 			seg_manifests_free(m->parts[i]);
 		free(m->parts);
 		index_free(m->index);
-		free(m->nss);
-		free(m->pods);
-		free(m->pols);
-		free(m->files);
-		free(m);
-		return;
+	} else {
+		for (size_t i = 0; i < m->nnss; i++)
+			seg_namespace_clear(&m->nss[i]);
+		for (size_t i = 0; i < m->npods; i++)
+			seg_pod_clear(&m->pods[i]);
+		for (size_t i = 0; i < m->npols; i++)
+			seg_netpol_clear(&m->pols[i]);
+		for (size_t i = 0; i < m->nfiles; i++)
+			free(m->files[i]);
 	}
-	for (size_t i = 0; i < m->nnss; i++)
-		seg_namespace_clear(&m->nss[i]);
-	for (size_t i = 0; i < m->npods; i++)
-		seg_pod_clear(&m->pods[i]);
-	for (size_t i = 0; i < m->npols; i++)
-		seg_netpol_clear(&m->pols[i]);
-	for (size_t i = 0; i < m->nfiles; i++)
-		free(m->files[i]);
 	free(m->nss);
 	free(m->pods);
 	free(m->pols);
