@@ -120,10 +120,10 @@ static __always_inline int seg_fast_parse(const struct seg_ctx *c, struct seg_ct
 static __always_inline int seg_fast(struct seg_ctx *c)
 {
 	const struct seg_config *cfg;
+	struct seg_verdict v = { .reason = SEG_R_ALLOW_ESTABLISHED };
 	struct seg_ct_entry *e;
-	struct seg_counter *rc;
 	struct seg_ct_key k;
-	__u32 zero = 0, key = SEG_R_ALLOW_ESTABLISHED;
+	__u32 zero = 0;
 	__u8 flags;
 
 	__builtin_memset(&k, 0, sizeof(k));
@@ -144,11 +144,7 @@ static __always_inline int seg_fast(struct seg_ctx *c)
 		return 0;
 	seg_ct_account(e, &c->m, flags);
 	/* counted under its reason and in the entry, not per rule (account.h) */
-	rc = bpf_map_lookup_elem(&seg_reasons, &key);
-	if (rc) {
-		rc->packets++;
-		rc->bytes += c->m.len;
-	}
+	seg_account(&c->m, &v);
 	return 1;
 }
 
