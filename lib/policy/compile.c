@@ -510,7 +510,8 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 	*sig = NULL;
 	if (hmap_get_str(&st->ns_pols, pod->ns, &k))
 		cand = &st->byns[k];
-	sb_printf(&sb, "%u:", dir);
+	sb_putc(&sb, (char)('0' + dir)); /* "%u:", dir < 10 */
+	sb_putc(&sb, ':');
 	for (k = 0; cand && k < cand->n; k++) {
 		size_t i = cand->v[k];
 		const struct seg_netpol *np = &m->pols[i];
@@ -518,7 +519,10 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 		if (!np->types[dir] || !seg_selector_matches(&np->pod_sel, &pod->labels))
 			continue;
 		sel[(*nsel)++] = i;
-		sb_printf(&sb, "%s/%s,", np->ns, np->name);
+		sb_puts(&sb, np->ns);
+		sb_putc(&sb, '/');
+		sb_puts(&sb, np->name);
+		sb_putc(&sb, ',');
 		names |= dir == SEG_DIR_INGRESS && uses_ingress_names(np);
 	}
 	if (!*nsel) {

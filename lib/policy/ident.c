@@ -546,8 +546,13 @@ static int build_egress_names(struct seg_compiled *c)
 
 static void labels_key(struct sbuf *sb, const struct seg_labels *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		sb_printf(sb, "%s%s=%s", i ? "," : "", l->v[i].key, l->v[i].val);
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			sb_putc(sb, ',');
+		sb_puts(sb, l->v[i].key);
+		sb_putc(sb, '=');
+		sb_puts(sb, l->v[i].val);
+	}
 }
 
 static void set_key(const struct seg_compiled *c, const size_t *set, size_t n, struct sbuf *sb)
@@ -573,9 +578,11 @@ char *ident_pod_key(const struct seg_compiled *c, const struct seg_pod *pod, con
 
 	if (!ns)
 		return NULL;
-	sb_printf(&sb, "ns=%s;nl=", pod->ns);
+	sb_puts(&sb, "ns=");
+	sb_puts(&sb, pod->ns);
+	sb_puts(&sb, ";nl=");
 	labels_key(&sb, &ns->labels);
-	sb_printf(&sb, ";pl=");
+	sb_puts(&sb, ";pl=");
 	labels_key(&sb, &pod->labels);
 	if (p->nenames) {
 		sb_printf(&sb, ";np=");

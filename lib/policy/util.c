@@ -203,20 +203,44 @@ static bool sb_grow(struct sbuf *b, size_t need)
 	return true;
 }
 
+/* One vsnprintf into the room left when it fits (the usual case: the
+ * buffer only grows), a second one after growing when it does not. */
 void sb_printf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !sb_grow(b, (size_t)n))
+	if (!sb_grow(b, 0))
 		return;
+	room = b->cap - b->n;
 	va_start(ap, fmt);
-	vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+	n = vsnprintf(b->p + b->n, room, fmt, ap);
 	va_end(ap);
+	if (n < 0) {
+		b->p[b->n] = '\0';
+		return;
+	}
+	if ((size_t)n >= room) {
+		if (!sb_grow(b, (size_t)n)) {
+			b->p[b->n] = '\0';
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->n += (size_t)n;
+}
+
+void sb_puts(struct sbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!sb_grow(b, n))
+		return;
+	memcpy(b->p + b->n, s, n + 1);
+	b->n += n;
 }
 
 void sb_putc(struct sbuf *b, char c)

@@ -65,6 +65,7 @@ struct sbuf {
 
 __attribute__((format(printf, 2, 3))) void sb_printf(struct sbuf *b, const char *fmt, ...);
 void sb_putc(struct sbuf *b, char c);
+void sb_puts(struct sbuf *b, const char *s);
 /* Returns the string (caller frees) or NULL on allocation failure. */
 char *sb_take(struct sbuf *b);
 void sb_free(struct sbuf *b);
