@@ -6,15 +6,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Eight bytes per step (the compiler's keys are identity and label texts
+ * of ~100 bytes, hashed for every pod), then a final avalanche so that the
+ * low bits, which pick the slot, depend on every byte. 0 is kept for
+ * "empty slot". */
 uint64_t hm_hash(const void *k, size_t klen)
 {
 	const unsigned char *p = k;
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ klen, w;
+	size_t n = klen;
 
-	for (size_t i = 0; i < klen; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
+	for (; n >= sizeof(w); p += sizeof(w), n -= sizeof(w)) {
+		memcpy(&w, p, sizeof(w));
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 29;
 	}
+	if (n) {
+		w = 0;
+		memcpy(&w, p, n);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 29;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
 	return h ? h : 1;
 }
 
