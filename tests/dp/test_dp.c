@@ -33,6 +33,7 @@
 
 #include "dp/dp.h"
 #include "log.h"
+#include "sh.h"
 #include "testpkt.h"
 
 #define LINK_TYPE_XDP 6
@@ -45,22 +46,11 @@ struct fix {
 	struct seg_dp_opts opts;
 };
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 static void fix_cleanup(struct fix *f)
 {
 	seg_dp_unpin_all(f->pin);
-	sh("ip netns del %s 2>/dev/null", f->ns_pod);
-	sh("ip netns del %s 2>/dev/null", f->ns_node);
+	tsh("ip netns del %s 2>/dev/null", f->ns_pod);
+	tsh("ip netns del %s 2>/dev/null", f->ns_node);
 }
 
 static int setup(void **state)
@@ -102,13 +92,13 @@ static int teardown(void **state)
  * hdh1 is in the node netns. */
 static void make_netns(struct fix *f)
 {
-	assert_int_equal(sh("ip netns add %s", f->ns_node), 0);
-	assert_int_equal(sh("ip netns add %s", f->ns_pod), 0);
-	assert_int_equal(sh("ip -n %s link add hdh0 type veth peer name hdp0", f->ns_node), 0);
-	assert_int_equal(sh("ip -n %s link add hdh1 type veth peer name eth0 netns %s", f->ns_node,
+	assert_int_equal(tsh("ip netns add %s", f->ns_node), 0);
+	assert_int_equal(tsh("ip netns add %s", f->ns_pod), 0);
+	assert_int_equal(tsh("ip -n %s link add hdh0 type veth peer name hdp0", f->ns_node), 0);
+	assert_int_equal(tsh("ip -n %s link add hdh1 type veth peer name eth0 netns %s", f->ns_node,
 			    f->ns_pod),
 			 0);
-	assert_int_equal(sh("ip -n %s link set hdh0 up && ip -n %s link set hdp0 up", f->ns_node,
+	assert_int_equal(tsh("ip -n %s link set hdh0 up && ip -n %s link set hdp0 up", f->ns_node,
 			    f->ns_node),
 			 0);
 }
@@ -252,7 +242,7 @@ static void reap_stale(void)
 			if (i == 0)
 				seg_dp_unpin_all(path);
 			else
-				sh("ip netns del %s 2>/dev/null", de->d_name);
+				tsh("ip netns del %s 2>/dev/null", de->d_name);
 		}
 		if (d)
 			closedir(d);
@@ -681,10 +671,10 @@ static void test_traffic_directions(void **state)
 	__u32 ifkey = 0;
 
 	make_netns(f);
-	assert_int_equal(sh("ip -n %s addr add 10.99.0.1/24 dev hdh1 && ip -n %s link set hdh1 up",
+	assert_int_equal(tsh("ip -n %s addr add 10.99.0.1/24 dev hdh1 && ip -n %s link set hdh1 up",
 			    f->ns_node, f->ns_node),
 			 0);
-	assert_int_equal(sh("ip -n %s addr add 10.99.0.2/24 dev eth0 && ip -n %s link set eth0 up"
+	assert_int_equal(tsh("ip -n %s addr add 10.99.0.2/24 dev eth0 && ip -n %s link set eth0 up"
 			    " && ip -n %s link set lo up",
 			    f->ns_pod, f->ns_pod, f->ns_pod),
 			 0);

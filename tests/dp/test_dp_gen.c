@@ -41,6 +41,7 @@
 #include <netinet/in.h>
 
 #include "dp/dp.h"
+#include "sh.h"
 #include "testpkt.h"
 
 #define RUN_IFKEY 1 /* BPF_PROG_TEST_RUN reports the loopback's ifindex */
@@ -58,21 +59,10 @@
 static const char *segctl;
 static char pin[PATH_MAX];
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 /* segctl --pin-dir PIN ARGS, quiet; its exit status. */
 static int run_segctl(const char *args)
 {
-	int st = sh("%s --pin-dir %s %s >/dev/null", segctl, pin, args);
+	int st = tsh("%s --pin-dir %s %s >/dev/null", segctl, pin, args);
 
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
