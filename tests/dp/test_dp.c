@@ -96,10 +96,10 @@ static void make_netns(struct fix *f)
 	assert_int_equal(tsh("ip netns add %s", f->ns_pod), 0);
 	assert_int_equal(tsh("ip -n %s link add hdh0 type veth peer name hdp0", f->ns_node), 0);
 	assert_int_equal(tsh("ip -n %s link add hdh1 type veth peer name eth0 netns %s", f->ns_node,
-			    f->ns_pod),
+			     f->ns_pod),
 			 0);
 	assert_int_equal(tsh("ip -n %s link set hdh0 up && ip -n %s link set hdp0 up", f->ns_node,
-			    f->ns_node),
+			     f->ns_node),
 			 0);
 }
 
@@ -672,11 +672,11 @@ static void test_traffic_directions(void **state)
 
 	make_netns(f);
 	assert_int_equal(tsh("ip -n %s addr add 10.99.0.1/24 dev hdh1 && ip -n %s link set hdh1 up",
-			    f->ns_node, f->ns_node),
+			     f->ns_node, f->ns_node),
 			 0);
 	assert_int_equal(tsh("ip -n %s addr add 10.99.0.2/24 dev eth0 && ip -n %s link set eth0 up"
-			    " && ip -n %s link set lo up",
-			    f->ns_pod, f->ns_pod, f->ns_pod),
+			     " && ip -n %s link set lo up",
+			     f->ns_pod, f->ns_pod, f->ns_pod),
 			 0);
 	assert_int_equal(seg_dp_open(&dp, &f->opts), 0);
 	assert_int_equal(seg_dp_config_set(dp, &(struct seg_config){ 0 }), 0);
