@@ -51,11 +51,12 @@ static bool peer_matches(const struct seg_namespace *pol_ns, const struct seg_pe
 	return false;
 }
 
-bool group_matches(const struct seg_compiled *c, size_t g, const struct seg_identity *id)
+/* Group g (its policy's namespace pol_ns) matches identity id. */
+static bool group_match(const struct seg_compiled *c, size_t g, const struct seg_namespace *pol_ns,
+			const struct seg_identity *id)
 {
 	const struct cstatic *st = cpriv(c)->st;
 	const struct cgroup *gr = &st->groups[g];
-	const struct cslot *sl = &st->slots[gr->slot];
 
 	if (gr->block != SIZE_MAX) {
 		for (size_t k = 0; k < id->nblocks; k++) {
@@ -64,7 +65,19 @@ bool group_matches(const struct seg_compiled *c, size_t g, const struct seg_iden
 		}
 		return false;
 	}
-	return peer_matches(ident_ns(c, c->m->pols[sl->pol].ns), slot_peer(c->m, sl), id);
+	return peer_matches(pol_ns, slot_peer(c->m, &st->slots[gr->slot]), id);
+}
+
+static const struct seg_namespace *group_ns(const struct seg_compiled *c, size_t g)
+{
+	const struct cstatic *st = cpriv(c)->st;
+
+	return ident_ns(c, c->m->pols[st->slots[st->groups[g].slot].pol].ns);
+}
+
+bool group_matches(const struct seg_compiled *c, size_t g, const struct seg_identity *id)
+{
+	return group_match(c, g, group_ns(c, g), id);
 }
 
 static void selector_key(struct sbuf *sb, const struct seg_selector *s)
@@ -154,6 +167,7 @@ static int build_peer_lists(struct seg_compiled *c)
 		struct cslot *sl = &st->slots[s];
 		const struct seg_netpol *np = &m->pols[sl->pol];
 		size_t block = sl->group, g; /* ident_build left the block there */
+		const struct seg_namespace *gns;
 		char *key;
 
 		sl->group = SIZE_MAX;
@@ -186,8 +200,10 @@ static int build_peer_lists(struct seg_compiled *c)
 			err = hmap_put_str(&shared, key, g);
 			if (!err)
 				err = group_index(c, g);
+			/* every identity against the new group: its namespace once */
+			gns = group_ns(c, g);
 			for (size_t j = 0; j < c->nids && !err; j++) {
-				if (group_matches(c, g, &c->ids[j]))
+				if (group_match(c, g, gns, &c->ids[j]))
 					err = idlist_add(&p->lists[g], c->ids[j].id);
 			}
 		}

@@ -159,6 +159,7 @@ struct cpriv {
 	 * must not have added or removed objects) */
 	size_t npods, npols, nnss;
 	bool updated; /* made by seg_compile_update() without a full compile */
+	bool ids_reused; /* a full compile that took its pod identities from o->reuse */
 	/* seg_compile_update(): what changed since the base compile */
 	unsigned long long serial, base;
 	struct seg_pol_entry *d_add;
@@ -184,6 +185,9 @@ static inline const struct seg_peer *slot_peer(const struct seg_manifests *m, co
 __attribute__((format(printf, 2, 3))) int cdiag(struct seg_diag *d, const char *fmt, ...);
 
 int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct seg_diag *d);
+/* incr.c: equal as far as identities, ipcache entries and endpoints go */
+bool ns_eq(const struct seg_namespace *a, const struct seg_namespace *b);
+bool pod_eq(const struct seg_pod *a, const struct seg_pod *b);
 const struct seg_namespace *ident_ns(const struct seg_compiled *c, const char *name);
 const struct seg_pod *ident_pod(const struct seg_compiled *c, size_t id_idx);
 /* Longest ipBlock prefix containing a (the LPM's answer), or NULL. */

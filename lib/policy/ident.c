@@ -816,6 +816,159 @@ static int build_cidr_ids(struct seg_compiled *c, const struct seg_compile_opts 
 	return err;
 }
 
+/* ---- pod identities taken from a previous compile ------------------------------ */
+
+static bool block_eq(const struct seg_ipblock *a, const struct seg_ipblock *b)
+{
+	struct sbuf x = {}, y = {};
+	bool eq;
+
+	block_key(a, &x);
+	block_key(b, &y);
+	eq = !x.oom && !y.oom && x.p && y.p && !strcmp(x.p, y.p);
+	sb_free(&x);
+	sb_free(&y);
+	return eq;
+}
+
+/* Would every pod identity and ipcache entry of c come out as prev has
+ * them? The same pods and namespaces (another manifests object: one
+ * changed in place cannot be compared), and the same egress named ports
+ * and ipBlock prefixes (the policies' share of an identity key). */
+static bool ident_keys_same(const struct seg_compiled *c, const struct seg_compiled *prev)
+{
+	const struct seg_manifests *m = c->m, *om = prev->m;
+	const struct cstatic *st = cpriv(c)->st, *ps = cpriv(prev)->st;
+	const struct cpriv *pp = cpriv(prev);
+
+	if (!om || om == m || om->npods != m->npods || om->nnss != m->nnss ||
+	    pp->npods != om->npods || st->nenames != ps->nenames || c->nblocks != prev->nblocks ||
+	    st->npfx != ps->npfx)
+		return false;
+	for (size_t i = 0; i < st->nenames; i++) {
+		if (strcmp(st->enames[i], ps->enames[i]) || st->eprotos[i] != ps->eprotos[i])
+			return false;
+	}
+	for (size_t b = 0; b < c->nblocks; b++) {
+		if (!block_eq(c->blocks[b], prev->blocks[b]))
+			return false;
+	}
+	for (size_t i = 0; i < st->npfx; i++) {
+		const struct cpfx *x = &st->pfx[i], *y = &ps->pfx[i];
+
+		if (x->plen != y->plen || memcmp(&x->a, &y->a, sizeof(x->a)) ||
+		    x->nset != y->nset ||
+		    (x->nset && memcmp(x->set, y->set, x->nset * sizeof(*x->set))))
+			return false;
+	}
+	for (size_t i = 0; i < m->nnss; i++) {
+		if (!ns_eq(&om->nss[i], &m->nss[i]))
+			return false;
+	}
+	for (size_t i = 0; i < m->npods; i++) {
+		if (!pod_eq(&om->pods[i], &m->pods[i]))
+			return false;
+	}
+	return true;
+}
+
+/* prev's index of the identity numbered num, or SIZE_MAX. */
+static size_t prev_idx(const struct cpriv *pp, __u32 num)
+{
+	size_t i;
+
+	return hmap_get(&pp->id_by_num, &num, sizeof(num), &i) ? i : SIZE_MAX;
+}
+
+/* The pod identities prev's pods and ipcache entries use, added to c in
+ * prev's order (numbered through c's numbering, so as a full compile
+ * would number them), then c's pod_id, ipcache, users and representatives
+ * as build_pod_ids() would leave them. 1: prev is not usable as it is
+ * (the caller builds instead; nothing was added). */
+static int ident_clone_pods(struct seg_compiled *c, const struct seg_compiled *prev,
+			    const struct seg_compile_opts *o)
+{
+	const struct cpriv *pp = cpriv(prev);
+	const struct seg_manifests *m = c->m;
+	struct cpriv *p = cpriv(c);
+	size_t *map = calloc(prev->nids + 1, sizeof(*map));
+	int err = 0;
+
+	if (!map)
+		return -ENOMEM;
+	/* map[i]: 1 = used by a pod or an address; every use a pod identity */
+	for (size_t j = 0; j < m->npods && !err; j++) {
+		size_t i = pp->pod_id[j];
+
+		if (i >= prev->nids || pp->id_rep[i] >= m->npods)
+			err = 1;
+		else
+			map[i] = 1;
+	}
+	for (size_t k = 0; k < prev->nipc && !err; k++) {
+		size_t i = prev_idx(pp, prev->ipc[k].val.identity);
+
+		if (i == SIZE_MAX || pp->id_rep[i] >= m->npods || prev->ipc[k].pod >= m->npods)
+			err = 1;
+		else
+			map[i] = 1;
+	}
+	/* now map[i]: c's index of prev's identity i */
+	for (size_t i = 0; i < prev->nids && !err; i++) {
+		const struct seg_identity *id = &prev->ids[i];
+		const struct seg_pod *rep = &m->pods[pp->id_rep[i]];
+		char *key;
+
+		if (!map[i]) {
+			map[i] = SIZE_MAX;
+			continue;
+		}
+		key = strdup(id->key);
+		err = ident_get(c, o->prev ? o->prev->ids : NULL, key, ident_ns(c, rep->ns),
+				pp->id_rep[i], id->blocks, id->nblocks, &map[i], NULL);
+	}
+	p->pod_id = err ? NULL : calloc(m->npods + 1, sizeof(*p->pod_id));
+	c->ipc = err ? NULL : malloc((prev->nipc + 1) * sizeof(*c->ipc));
+	if (!err && (!p->pod_id || !c->ipc))
+		err = -ENOMEM;
+	if (err) {
+		free(map);
+		return err;
+	}
+	/* users and the first pod of each identity, as pod by pod */
+	for (size_t i = 0; i < c->nids; i++) {
+		if (p->id_rep[i] != SIZE_MAX)
+			p->id_rep[i] = m->npods;
+	}
+	for (size_t j = 0; j < m->npods; j++) {
+		size_t i = map[pp->pod_id[j]];
+
+		p->pod_id[j] = i;
+		p->id_users[i]++;
+		if (p->id_rep[i] > j)
+			p->id_rep[i] = j;
+	}
+	for (size_t k = 0; k < prev->nipc; k++) {
+		size_t i = map[prev_idx(pp, prev->ipc[k].val.identity)];
+
+		c->ipc[k] = prev->ipc[k];
+		c->ipc[k].val.identity = c->ids[i].id;
+		p->id_users[i]++;
+		if (p->id_rep[i] > c->ipc[k].pod)
+			p->id_rep[i] = c->ipc[k].pod;
+	}
+	for (size_t i = 0; i < c->nids; i++) {
+		if (p->id_rep[i] != SIZE_MAX)
+			c->ids[i].labels = &m->pods[p->id_rep[i]].labels;
+	}
+	c->nipc = prev->nipc;
+	p->cap_ipc = prev->nipc + 1;
+	p->ipc_sorted = c->nipc; /* prev's, sorted by address */
+	p->ids_reused = true;
+	free(map);
+	return 0;
+}
+
 int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct seg_diag *d)
 {
 	struct seg_numbering *n = calloc(1, sizeof(*n));
@@ -850,6 +1003,14 @@ int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct
 		err = build_cidr_ids(c, o);
 	if (err)
 		return cdiag(d, "out of memory building ipBlock prefixes"), err;
+	if (o->reuse && ident_keys_same(c, o->reuse)) {
+		err = ident_clone_pods(c, o->reuse, o);
+		if (err == -ENOMEM)
+			return cdiag(d, "out of memory building identities"), err;
+		if (err <= 0)
+			return err;
+		/* 1: prev's identities are not usable as they are: built */
+	}
 	return build_pod_ids(c, o, d);
 }
 

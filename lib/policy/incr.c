@@ -113,14 +113,14 @@ static bool pol_eq(const struct seg_netpol *a, const struct seg_netpol *b)
 	return true;
 }
 
-static bool ns_eq(const struct seg_namespace *a, const struct seg_namespace *b)
+bool ns_eq(const struct seg_namespace *a, const struct seg_namespace *b)
 {
 	return !strcmp(a->name, b->name) && a->enforcement == b->enforcement &&
 	       a->implicit == b->implicit && labels_eq(&a->labels, &b->labels);
 }
 
 /* Everything that makes a pod's identities, ipcache entries and endpoint. */
-static bool pod_eq(const struct seg_pod *a, const struct seg_pod *b)
+bool pod_eq(const struct seg_pod *a, const struct seg_pod *b)
 {
 	if (strcmp(a->ns, b->ns) || strcmp(a->name, b->name) ||
 	    !labels_eq(&a->labels, &b->labels) || a->naddrs != b->naddrs ||
@@ -1016,7 +1016,13 @@ int seg_compile_update(const struct seg_compiled *prev, const struct seg_manifes
 full:
 	full = *u.o;
 	full.prev = prev ? prev->numbering : NULL;
+	full.reuse = prev; /* its pod identities, when the change leaves them */
 	return seg_compile(m, &full, out, d);
+}
+
+bool seg_compiled_ids_reused(const struct seg_compiled *c)
+{
+	return c && cpriv(c)->ids_reused;
 }
 
 bool seg_compiled_updated(const struct seg_compiled *c)

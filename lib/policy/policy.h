@@ -246,6 +246,13 @@ struct seg_compile_opts {
 	/* The previous compile's numbering (prev->numbering). NULL: fresh.
 	 * Not modified. */
 	const struct seg_numbering *prev;
+	/* A compile of the same pods and namespaces (its manifests object
+	 * alive, another one than the one compiled now): when the policies
+	 * put the same things into identity keys (egress named ports,
+	 * ipBlocks), its pod identities and ipcache entries are taken instead
+	 * of built pod by pod. NULL: built. seg_compile_update() sets it on
+	 * its full path. Not modified. */
+	const struct seg_compiled *reuse;
 	struct seg_caps caps;
 };
 
@@ -351,6 +358,8 @@ int seg_compile_update(const struct seg_compiled *prev, const struct seg_manifes
 		       const struct seg_change *chg, const struct seg_compile_opts *o,
 		       struct seg_compiled **out, struct seg_diag *d);
 bool seg_compiled_updated(const struct seg_compiled *c);
+/* A full compile that took its pod identities from seg_compile_opts.reuse. */
+bool seg_compiled_ids_reused(const struct seg_compiled *c);
 
 /*
  * For lib/apply: each compile has a serial; an update records the serial

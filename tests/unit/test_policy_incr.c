@@ -434,6 +434,7 @@ enum change {
 	CH_NS,
 	CH_POL_ADD,
 	CH_POL_DEL,
+	CH_POL_CHANGE,
 	CH_MAX
 };
 
@@ -454,7 +455,7 @@ static void test_random_changes(void **state)
 	struct seg_manifests *m;
 	struct seg_compiled *c, *full;
 	struct seg_diag d = {};
-	unsigned int counts[CH_MAX] = {}, incr = 0;
+	unsigned int counts[CH_MAX] = {}, incr = 0, reused = 0;
 
 	(void)state;
 	for (unsigned int i = 0; i < NNS; i++)
@@ -468,7 +469,7 @@ static void test_random_changes(void **state)
 	if (seg_compile(m, &o, &c, &d))
 		fail_msg("compile: %s", d.msg);
 	for (unsigned int step = 0; step < steps; step++) {
-		enum change ch = (enum change)rnd(10);
+		enum change ch = (enum change)rnd(CH_MAX + 2);
 		struct seg_manifests *m2 = NULL;
 		struct seg_compiled *c2;
 		unsigned int i;
@@ -518,6 +519,14 @@ static void test_random_changes(void **state)
 			free(md.pols[i]);
 			md.pols[i] = NULL;
 			break;
+		case CH_POL_CHANGE: /* same name, new selector, peers and ports */
+			i = rnd(MAX_POLS);
+			pods_only = !md.pols[i];
+			if (md.pols[i]) {
+				free(md.pols[i]);
+				md.pols[i] = random_policy(i);
+			}
+			break;
 		default:
 			break;
 		}
@@ -551,6 +560,7 @@ static void test_random_changes(void **state)
 		}
 		assert_int_equal(seg_compiled_updated(c2), pods_only);
 		incr += seg_compiled_updated(c2);
+		reused += seg_compiled_ids_reused(c2);
 		if (seg_compile(m2 ? m2 : m, &o, &full, &d))
 			fail_msg("step %u: compile: %s", step, d.msg);
 		same_verdicts(c2, full, step);
@@ -564,12 +574,14 @@ static void test_random_changes(void **state)
 		}
 	}
 	print_message(
-		"seed %u: %u steps, %u incremental; relabel %u (+%u in place), add %u, del %u, "
-		"ports %u, ns %u, policy add %u, del %u\n",
-		seed0, steps, incr, counts[CH_RELABEL], counts[CH_RELABEL_INPLACE], counts[CH_ADD],
-		counts[CH_DEL], counts[CH_PORTS], counts[CH_NS], counts[CH_POL_ADD],
-		counts[CH_POL_DEL]);
+		"seed %u: %u steps, %u incremental, %u full with pod identities reused; relabel %u "
+		"(+%u in place), add %u, del %u, ports %u, ns %u, policy add %u, del %u, change %u\n",
+		seed0, steps, incr, reused, counts[CH_RELABEL], counts[CH_RELABEL_INPLACE],
+		counts[CH_ADD], counts[CH_DEL], counts[CH_PORTS], counts[CH_NS], counts[CH_POL_ADD],
+		counts[CH_POL_DEL], counts[CH_POL_CHANGE]);
 	assert_true(incr > steps / 2);
+	/* policy changes that leave identity keys alone reuse them */
+	assert_true(steps < 50 || reused > 0);
 	seg_compiled_free(c);
 	seg_manifests_free(m);
 	for (unsigned int i = 0; i < MAX_POLS; i++)
