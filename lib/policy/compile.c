@@ -151,23 +151,121 @@ static int idlist_add(struct idlist *l, __u32 id)
 	return 0;
 }
 
+/* The identities a new group can match, by kind: pod identities by
+ * namespace (a pod selector group tries its namespace's, a namespace
+ * selector group those of the namespaces it selects), and the identities
+ * inside an ipBlock (a block group tries those). Not every identity
+ * against every group: that was most of a full compile with many pods. */
+struct nsbucket {
+	const struct seg_namespace *ns;
+	struct sizelist ids; /* indexes in c->ids */
+};
+
+struct idindex {
+	struct nsbucket *b;
+	size_t nb, cap;
+	struct hmap by_ns; /* namespace pointer -> index in b */
+	struct sizelist inblock;
+};
+
+static void idindex_free(struct idindex *x)
+{
+	for (size_t i = 0; i < x->nb; i++)
+		free(x->b[i].ids.v);
+	free(x->b);
+	hmap_free(&x->by_ns);
+	free(x->inblock.v);
+}
+
+static int idindex_build(const struct seg_compiled *c, struct idindex *x)
+{
+	int err = 0;
+
+	for (size_t j = 0; j < c->nids && !err; j++) {
+		const struct seg_identity *id = &c->ids[j];
+		size_t k;
+
+		if (id->nblocks)
+			err = sizelist_add(&x->inblock, j);
+		if (err || !id->labels || !id->ns)
+			continue; /* CIDR identities: only block groups match them */
+		if (!hmap_get(&x->by_ns, &id->ns, sizeof(id->ns), &k)) {
+			err = vec_reserve(&x->b, &x->cap, x->nb, sizeof(*x->b));
+			if (err)
+				break;
+			k = x->nb++;
+			memset(&x->b[k], 0, sizeof(x->b[k]));
+			x->b[k].ns = id->ns;
+			err = hmap_put(&x->by_ns, &id->ns, sizeof(id->ns), k);
+		}
+		if (!err)
+			err = sizelist_add(&x->b[k].ids, j);
+	}
+	return err;
+}
+
+static int group_add_ids(struct seg_compiled *c, size_t g, const struct seg_namespace *gns,
+			 const struct sizelist *l)
+{
+	int err = 0;
+
+	for (size_t k = 0; k < l->n && !err; k++) {
+		const struct seg_identity *id = &c->ids[l->v[k]];
+
+		if (group_match(c, g, gns, id))
+			err = idlist_add(&cpriv(c)->lists[g], id->id);
+	}
+	return err;
+}
+
+/* lists[g]: the identities group g matches, tried through x. */
+static int group_fill(struct seg_compiled *c, size_t g, const struct idindex *x)
+{
+	const struct cstatic *st = cpriv(c)->st;
+	const struct cgroup *gr = &st->groups[g];
+	const struct seg_peer *pe = slot_peer(c->m, &st->slots[gr->slot]);
+	const struct seg_namespace *gns = group_ns(c, g);
+	size_t k;
+	int err = 0;
+
+	if (gr->block != SIZE_MAX)
+		return group_add_ids(c, g, gns, &x->inblock);
+	switch (pe->kind) {
+	case SEG_PEER_PODS:
+		if (gns && hmap_get(&x->by_ns, &gns, sizeof(gns), &k))
+			err = group_add_ids(c, g, gns, &x->b[k].ids);
+		break;
+	case SEG_PEER_NAMESPACES:
+	case SEG_PEER_NS_PODS:
+		for (k = 0; k < x->nb && !err; k++) {
+			if (seg_selector_matches(&pe->ns_sel, &x->b[k].ns->labels))
+				err = group_add_ids(c, g, gns, &x->b[k].ids);
+		}
+		break;
+	case SEG_PEER_IPBLOCK: /* always a block group */
+		break;
+	}
+	return err;
+}
+
 static int build_peer_lists(struct seg_compiled *c)
 {
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
 	struct cstatic *st = p->st;
 	struct hmap shared = {};
+	struct idindex x = {};
 	size_t cap = 0, lcap = 0, gpcap = 0;
-	int err = 0;
+	int err;
 
 	st->block_group = calloc(st->nblocks + 1, sizeof(*st->block_group));
 	if (!st->block_group)
 		return -ENOMEM;
+	err = idindex_build(c, &x);
 	for (size_t s = 0; s < st->nslots && !err; s++) {
 		struct cslot *sl = &st->slots[s];
 		const struct seg_netpol *np = &m->pols[sl->pol];
 		size_t block = sl->group, g; /* ident_build left the block there */
-		const struct seg_namespace *gns;
 		char *key;
 
 		sl->group = SIZE_MAX;
@@ -200,12 +298,8 @@ static int build_peer_lists(struct seg_compiled *c)
 			err = hmap_put_str(&shared, key, g);
 			if (!err)
 				err = group_index(c, g);
-			/* every identity against the new group: its namespace once */
-			gns = group_ns(c, g);
-			for (size_t j = 0; j < c->nids && !err; j++) {
-				if (group_match(c, g, gns, &c->ids[j]))
-					err = idlist_add(&p->lists[g], c->ids[j].id);
-			}
+			if (!err)
+				err = group_fill(c, g, &x);
 		}
 		free(key);
 		sl->group = g;
@@ -228,6 +322,7 @@ static int build_peer_lists(struct seg_compiled *c)
 			err = sizelist_add(&st->any_pols, i);
 	}
 	hmap_free(&shared);
+	idindex_free(&x);
 	return err;
 }
 
