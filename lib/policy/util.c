@@ -21,9 +21,10 @@ uint64_t hm_hash(const void *k, size_t klen)
 		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
 		h ^= h >> 29;
 	}
-	if (n) {
+	if (n) { /* byte by byte: a memcpy() of a variable length is a call */
 		w = 0;
-		memcpy(&w, p, n);
+		for (size_t i = 0; i < n; i++)
+			w |= (uint64_t)p[i] << (8 * i);
 		h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
 		h ^= h >> 29;
 	}
