@@ -155,7 +155,8 @@ static int idlist_add(struct idlist *l, __u32 id)
  * namespace (a pod selector group tries its namespace's, a namespace
  * selector group those of the namespaces it selects), and the identities
  * inside an ipBlock (a block group tries those). Not every identity
- * against every group: that was most of a full compile with many pods. */
+ * against every group: that was the largest part of a full compile with
+ * many pods. */
 struct nsbucket {
 	const struct seg_namespace *ns;
 	struct sizelist ids; /* indexes in c->ids */
