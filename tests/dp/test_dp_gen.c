@@ -199,81 +199,41 @@ static struct seg_dp *dp_of(void **state)
 	return ((struct fix *)*state)->dp;
 }
 
-static void test_policy_delete(void **state)
+/* The segctl writers: each changes what the established flow may do and
+ * must cut it on the fast path. raw: the rule deleted in place first (as
+ * a writer without a bump would leave it), so only the writer's bump of
+ * the revision or generation can cut the flow. */
+static const struct writer_case {
+	const char *args;
+	bool raw;
+	__u32 reason;
+} writers[] = {
+	{ "bpf policy delete --policy 10 --dir egress --peer 400 --proto tcp --port 80", false,
+	  SEG_DROP_REVOKED },
+	{ "bpf endpoint set --ifkey 1 --policy-egress 11", false, SEG_DROP_REVOKED },
+	{ "bpf endpoint set --ifkey 1 --bump-revision", true, SEG_DROP_REVOKED },
+	{ "bpf endpoint set --ifkey 1 --revision 77", true, SEG_DROP_REVOKED },
+	{ "bpf endpoint sync-masks --bump-revision", true, SEG_DROP_REVOKED },
+	{ "bpf endpoint delete --ifkey 1", false, SEG_DROP_NO_ENDPOINT },
+	{ "bpf ipcache set " PEER " --identity 401", false, SEG_DROP_REVOKED },
+	{ "bpf ipcache delete " PEER, false, SEG_DROP_REVOKED }, /* WORLD: no rule */
+};
+
+static void test_segctl_writers(void **state)
 {
 	struct seg_dp *dp = dp_of(state);
 
-	establish(dp);
-	assert_int_equal(run_segctl("bpf policy delete --policy 10 --dir egress --peer 400 "
-				    "--proto tcp --port 80"),
-			 0);
-	assert_cut(dp, SEG_DROP_REVOKED);
-}
+	for (size_t i = 0; i < sizeof(writers) / sizeof(writers[0]); i++) {
+		const struct writer_case *w = &writers[i];
 
-static void test_endpoint_set(void **state)
-{
-	struct seg_dp *dp = dp_of(state);
-
-	establish(dp);
-	assert_int_equal(run_segctl("bpf endpoint set --ifkey 1 --policy-egress 11"), 0);
-	assert_cut(dp, SEG_DROP_REVOKED);
-}
-
-static void test_endpoint_bump_revision(void **state)
-{
-	struct seg_dp *dp = dp_of(state);
-
-	establish(dp);
-	raw_rule_delete(dp);
-	assert_int_equal(run_segctl("bpf endpoint set --ifkey 1 --bump-revision"), 0);
-	assert_cut(dp, SEG_DROP_REVOKED);
-}
-
-static void test_endpoint_set_revision(void **state)
-{
-	struct seg_dp *dp = dp_of(state);
-
-	establish(dp);
-	raw_rule_delete(dp);
-	assert_int_equal(run_segctl("bpf endpoint set --ifkey 1 --revision 77"), 0);
-	assert_cut(dp, SEG_DROP_REVOKED);
-}
-
-static void test_endpoint_sync_masks(void **state)
-{
-	struct seg_dp *dp = dp_of(state);
-
-	establish(dp);
-	raw_rule_delete(dp);
-	assert_int_equal(run_segctl("bpf endpoint sync-masks --bump-revision"), 0);
-	assert_cut(dp, SEG_DROP_REVOKED);
-}
-
-static void test_endpoint_delete(void **state)
-{
-	struct seg_dp *dp = dp_of(state);
-
-	establish(dp);
-	assert_int_equal(run_segctl("bpf endpoint delete --ifkey 1"), 0);
-	assert_cut(dp, SEG_DROP_NO_ENDPOINT);
-}
-
-static void test_ipcache_set(void **state)
-{
-	struct seg_dp *dp = dp_of(state);
-
-	establish(dp);
-	assert_int_equal(run_segctl("bpf ipcache set " PEER " --identity 401"), 0);
-	assert_cut(dp, SEG_DROP_REVOKED);
-}
-
-static void test_ipcache_delete(void **state)
-{
-	struct seg_dp *dp = dp_of(state);
-
-	establish(dp);
-	assert_int_equal(run_segctl("bpf ipcache delete " PEER), 0);
-	assert_cut(dp, SEG_DROP_REVOKED); /* WORLD: no rule */
+		print_message("segctl %s%s\n", w->args,
+			      w->raw ? " (rule deleted in place first)" : "");
+		establish(dp);
+		if (w->raw)
+			raw_rule_delete(dp);
+		assert_int_equal(run_segctl(w->args), 0);
+		assert_cut(dp, w->reason);
+	}
 }
 
 /* lib/apply's way: the inactive epoch written, then one flip. */
@@ -415,17 +375,8 @@ static void test_old_ct_layout(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_generation_bump),
-		cmocka_unit_test(test_policy_delete),
-		cmocka_unit_test(test_endpoint_set),
-		cmocka_unit_test(test_endpoint_bump_revision),
-		cmocka_unit_test(test_endpoint_set_revision),
-		cmocka_unit_test(test_endpoint_sync_masks),
-		cmocka_unit_test(test_endpoint_delete),
-		cmocka_unit_test(test_ipcache_set),
-		cmocka_unit_test(test_ipcache_delete),
-		cmocka_unit_test(test_epoch_flip),
-		cmocka_unit_test(test_concurrent_writers),
+		cmocka_unit_test(test_generation_bump), cmocka_unit_test(test_segctl_writers),
+		cmocka_unit_test(test_epoch_flip),	cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_old_ct_layout),
 	};
 
