@@ -249,20 +249,52 @@ static int group_fill(struct seg_compiled *c, size_t g, const struct idindex *x)
 	return err;
 }
 
-static int build_peer_lists(struct seg_compiled *c)
+/* prev's groups by peer key, for a compile that took prev's identities
+ * (same identities, same numbers): a group with the same key matches the
+ * same identities, so its list is copied instead of matched again. */
+static int prev_groups(const struct seg_compiled *prev, struct hmap *out)
+{
+	const struct cstatic *ps = cpriv(prev)->st;
+	int err = 0;
+
+	for (size_t g = 0; g < ps->ngroups && !err; g++) {
+		const struct cslot *sl = &ps->slots[ps->groups[g].slot];
+		char *key = peer_key(&prev->m->pols[sl->pol], slot_peer(prev->m, sl),
+				     ps->groups[g].block);
+
+		err = key ? hmap_put_str(out, key, g) : -ENOMEM;
+		free(key);
+	}
+	return err;
+}
+
+static int idlist_copy(struct idlist *dst, const struct idlist *src)
+{
+	if (!src->n)
+		return 0;
+	dst->v = malloc(src->n * sizeof(*src->v));
+	if (!dst->v)
+		return -ENOMEM;
+	memcpy(dst->v, src->v, src->n * sizeof(*src->v));
+	dst->n = dst->cap = src->n;
+	return 0;
+}
+
+static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
 	struct cstatic *st = p->st;
-	struct hmap shared = {};
+	struct hmap shared = {}, prev = {};
 	struct idindex x = {};
-	size_t cap = 0, lcap = 0, gpcap = 0;
+	size_t cap = 0, lcap = 0, gpcap = 0, pg;
+	bool reuse = p->ids_reused && o->reuse, indexed = false;
 	int err;
 
 	st->block_group = calloc(st->nblocks + 1, sizeof(*st->block_group));
 	if (!st->block_group)
 		return -ENOMEM;
-	err = idindex_build(c, &x);
+	err = reuse ? prev_groups(o->reuse, &prev) : 0;
 	for (size_t s = 0; s < st->nslots && !err; s++) {
 		struct cslot *sl = &st->slots[s];
 		const struct seg_netpol *np = &m->pols[sl->pol];
@@ -299,8 +331,15 @@ static int build_peer_lists(struct seg_compiled *c)
 			err = hmap_put_str(&shared, key, g);
 			if (!err)
 				err = group_index(c, g);
-			if (!err)
-				err = group_fill(c, g, &x);
+			if (!err && reuse && hmap_get_str(&prev, key, &pg)) {
+				err = idlist_copy(&p->lists[g], &cpriv(o->reuse)->lists[pg]);
+			} else if (!err) { /* matched, through the index (built once) */
+				if (!indexed)
+					err = idindex_build(c, &x);
+				indexed = true;
+				if (!err)
+					err = group_fill(c, g, &x);
+			}
 		}
 		free(key);
 		sl->group = g;
@@ -323,6 +362,7 @@ static int build_peer_lists(struct seg_compiled *c)
 			err = sizelist_add(&st->any_pols, i);
 	}
 	hmap_free(&shared);
+	hmap_free(&prev);
 	idindex_free(&x);
 	return err;
 }
@@ -878,7 +918,7 @@ int seg_compile(const struct seg_manifests *m, const struct seg_compile_opts *o,
 	err = ident_build(c, o, d);
 	if (err)
 		goto fail;
-	err = build_peer_lists(c);
+	err = build_peer_lists(c, o);
 	if (!err)
 		err = build_rules(c, o);
 	if (!err)

@@ -913,6 +913,12 @@ static int ident_clone_pods(struct seg_compiled *c, const struct seg_compiled *p
 		else
 			map[i] = 1;
 	}
+	/* a pod identity nobody uses (an update drops them): its number would
+	 * stay in the group lists build_peer_lists() copies from prev */
+	for (size_t i = 0; i < prev->nids && !err; i++) {
+		if (pp->id_rep[i] != SIZE_MAX && !map[i])
+			err = 1;
+	}
 	/* now map[i]: c's index of prev's identity i */
 	for (size_t i = 0; i < prev->nids && !err; i++) {
 		const struct seg_identity *id = &prev->ids[i];
