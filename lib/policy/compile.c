@@ -268,7 +268,7 @@ static int prev_groups(const struct seg_compiled *prev, struct hmap *out)
 	return err;
 }
 
-static int idlist_copy(struct idlist *dst, const struct idlist *src)
+int idlist_copy(struct idlist *dst, const struct idlist *src)
 {
 	if (!src->n)
 		return 0;

@@ -216,6 +216,8 @@ int ident_add_pod(struct seg_compiled *c, const struct seg_id_alloc *prev, size_
 
 /* compile.c, for the update */
 bool group_matches(const struct seg_compiled *c, size_t g, const struct seg_identity *id);
+/* dst (empty) = a copy of src, room for nothing more. 0 or -ENOMEM. */
+int idlist_copy(struct idlist *dst, const struct idlist *src);
 int set_emit_full(struct seg_compiled *c, struct cset *s, struct seg_pol_entry **out, size_t *n,
 		  size_t *cap);
 /* The entries of identity id_idx in set s, from its policies pols

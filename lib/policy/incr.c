@@ -431,15 +431,8 @@ static int clone_lists(struct upd *u)
 	if (!p->lists)
 		return -ENOMEM;
 	for (size_t g = 0; g < n; g++) {
-		const struct idlist *o = &pp->lists[g];
-
-		p->lists[g].cap = o->n + 4;
-		p->lists[g].v = malloc(p->lists[g].cap * sizeof(*o->v));
-		if (!p->lists[g].v)
+		if (idlist_copy(&p->lists[g], &pp->lists[g]))
 			return -ENOMEM;
-		if (o->n)
-			memcpy(p->lists[g].v, o->v, o->n * sizeof(*o->v));
-		p->lists[g].n = o->n;
 	}
 	return 0;
 }
