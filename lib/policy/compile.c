@@ -249,25 +249,6 @@ static int group_fill(struct seg_compiled *c, size_t g, const struct idindex *x)
 	return err;
 }
 
-/* prev's groups by peer key, for a compile that took prev's identities
- * (same identities, same numbers): a group with the same key matches the
- * same identities, so its list is copied instead of matched again. */
-static int prev_groups(const struct seg_compiled *prev, struct hmap *out)
-{
-	const struct cstatic *ps = cpriv(prev)->st;
-	int err = 0;
-
-	for (size_t g = 0; g < ps->ngroups && !err; g++) {
-		const struct cslot *sl = &ps->slots[ps->groups[g].slot];
-		char *key = peer_key(&prev->m->pols[sl->pol], slot_peer(prev->m, sl),
-				     ps->groups[g].block);
-
-		err = key ? hmap_put_str(out, key, g) : -ENOMEM;
-		free(key);
-	}
-	return err;
-}
-
 int idlist_copy(struct idlist *dst, const struct idlist *src)
 {
 	if (!src->n)
@@ -285,16 +266,14 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
 	struct cstatic *st = p->st;
-	struct hmap shared = {}, prev = {};
 	struct idindex x = {};
 	size_t cap = 0, lcap = 0, gpcap = 0, pg;
 	bool reuse = p->ids_reused && o->reuse, indexed = false;
-	int err;
+	int err = 0;
 
 	st->block_group = calloc(st->nblocks + 1, sizeof(*st->block_group));
 	if (!st->block_group)
 		return -ENOMEM;
-	err = reuse ? prev_groups(o->reuse, &prev) : 0;
 	for (size_t s = 0; s < st->nslots && !err; s++) {
 		struct cslot *sl = &st->slots[s];
 		const struct seg_netpol *np = &m->pols[sl->pol];
@@ -309,7 +288,7 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 			err = -ENOMEM;
 			break;
 		}
-		if (!hmap_get_str(&shared, key, &g)) {
+		if (!hmap_get_str(&st->group_by_key, key, &g)) {
 			err = vec_reserve(&st->groups, &cap, st->ngroups, sizeof(*st->groups));
 			if (!err)
 				err = vec_reserve(&p->lists, &lcap, st->ngroups, sizeof(*p->lists));
@@ -328,10 +307,12 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 			st->groups[g].slot = s;
 			st->groups[g].block = block;
 			memset(&p->lists[g], 0, sizeof(p->lists[g]));
-			err = hmap_put_str(&shared, key, g);
+			err = hmap_put_str(&st->group_by_key, key, g);
 			if (!err)
 				err = group_index(c, g);
-			if (!err && reuse && hmap_get_str(&prev, key, &pg)) {
+			/* a group prev had (same key): same identities, same numbers */
+			if (!err && reuse &&
+			    hmap_get_str(&cpriv(o->reuse)->st->group_by_key, key, &pg)) {
 				err = idlist_copy(&p->lists[g], &cpriv(o->reuse)->lists[pg]);
 			} else if (!err) { /* matched, through the index (built once) */
 				if (!indexed)
@@ -361,8 +342,6 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 		if (any)
 			err = sizelist_add(&st->any_pols, i);
 	}
-	hmap_free(&shared);
-	hmap_free(&prev);
 	idindex_free(&x);
 	return err;
 }

@@ -93,6 +93,7 @@ struct cstatic {
 	size_t nslots;
 	struct cgroup *groups;
 	size_t ngroups;
+	struct hmap group_by_key; /* peer key (selector text, namespace, block) -> group */
 	/* groups a new pod identity may join: the pod selector groups of its
 	 * namespace, and every namespace selector group */
 	struct hmap ns_groups; /* namespace name -> index in nsg */

@@ -1042,6 +1042,7 @@ void cstatic_put(struct cstatic *st)
 	free(st->pol_slot);
 	free(st->slots);
 	free(st->groups);
+	hmap_free(&st->group_by_key);
 	hmap_free(&st->ns_groups);
 	for (size_t i = 0; i < st->nnsg; i++)
 		free(st->nsg[i].v);
