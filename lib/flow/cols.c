@@ -763,7 +763,8 @@ void flow_cols_wls(const FlowColumns *c, struct flow_cols_wl *out)
 		out[i].node = c->n_wl_node ? cstr(c, c->wl_node[i]) : "";
 		out[i].identity = c->n_wl_identity ? c->wl_identity[i] : 0;
 		out[i].n_labels = c->n_wl_labels ? c->wl_labels[i] : 0;
-		out[i].labels = c->labels + lab;
+		/* no labels at all: c->labels may be NULL (NULL + 0 is undefined) */
+		out[i].labels = c->n_labels ? c->labels + lab : NULL;
 		lab += out[i].n_labels;
 	}
 }
