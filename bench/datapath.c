@@ -29,6 +29,7 @@
 static const struct bench_opts bench_defaults = {
 	.repeat = 1000000,
 	.rounds = 5,
+	.slices = 4,
 	.chunk = 32768,
 	.nvar = 65536,
 	.ipcache = 100000,
@@ -44,6 +45,8 @@ static void usage(FILE *f)
 		"usage: datapath [options]\n"
 		"  -n, --repeat N     packets per sample (default %ld, min 1000)\n"
 		"  -r, --rounds N     interleaved rounds, min/median/max over them (default %d, max %d)\n"
+		"  -s, --slices N     each round runs every case's packets as N slices, all cases\n"
+		"                     once per slice in a new order (default %d, max %d)\n"
 		"  -c, --chunk N      repetitions per BPF_PROG_TEST_RUN call; the ring buffers are\n"
 		"                     drained between calls (default %d, max 40000)\n"
 		"  -k, --variants N   distinct packets per 'vary' set, power of two (default %u, max %u)\n"
@@ -53,13 +56,14 @@ static void usage(FILE *f)
 		"  -o, --only LIST    seg rows to run, comma-separated: est, new, deny (floors\n"
 		"                     always run; targets of rows not run are not printed)\n"
 		"  -H, --hot-only     only the rows with one hot key (no 'vary' rows)\n"
-		"  -q, --quick        smoke run: --repeat 100000 --rounds 2\n"
+		"  -q, --quick        smoke run: --repeat 100000 --rounds 2 --slices 1\n"
 		"  -v, --verbose      libbpf messages\n"
 		"  -h, --help\n"
 		"Needs root; JIT should be on (/proc/sys/net/core/bpf_jit_enable). Nothing is pinned.\n",
 		bench_defaults.repeat, bench_defaults.rounds, BENCH_MAX_ROUNDS,
-		bench_defaults.chunk, bench_defaults.nvar, BENCH_MAX_VARIANTS / BENCH_NSETS,
-		bench_defaults.ipcache, bench_defaults.entries_per_rule);
+		bench_defaults.slices, BENCH_MAX_SLICES, bench_defaults.chunk, bench_defaults.nvar,
+		BENCH_MAX_VARIANTS / BENCH_NSETS, bench_defaults.ipcache,
+		bench_defaults.entries_per_rule);
 }
 
 static int parse_num(const char *flag, const char *s, long min, long max, long *out)
@@ -109,6 +113,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	static const struct option lopts[] = {
 		{ "repeat", required_argument, NULL, 'n' },
 		{ "rounds", required_argument, NULL, 'r' },
+		{ "slices", required_argument, NULL, 's' },
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "variants", required_argument, NULL, 'k' },
 		{ "ipcache", required_argument, NULL, 'i' },
@@ -124,7 +129,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	int c, err = 0;
 
 	*o = bench_defaults;
-	while (!err && (c = getopt_long(argc, argv, "n:r:c:k:i:e:o:Hqvh", lopts, NULL)) != -1) {
+	while (!err && (c = getopt_long(argc, argv, "n:r:s:c:k:i:e:o:Hqvh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			err = parse_num("--repeat", optarg, 1000, 1L << 40, &o->repeat);
@@ -132,6 +137,10 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'r':
 			err = parse_num("--rounds", optarg, 1, BENCH_MAX_ROUNDS, &v);
 			o->rounds = v;
+			break;
+		case 's':
+			err = parse_num("--slices", optarg, 1, BENCH_MAX_SLICES, &v);
+			o->slices = v;
 			break;
 		case 'c':
 			err = parse_num("--chunk", optarg, 1, 40000, &v);
@@ -163,6 +172,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'q':
 			o->repeat = 100000;
 			o->rounds = 2;
+			o->slices = 1;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -383,19 +393,22 @@ static int warm_flows(struct bench *b, const struct bench_case *c, __u32 set,
 	return err;
 }
 
-/* One sample and its checks: verdict, expected reason, events per packet
- * (the worst round is kept). after/before: reason counters, NULL for floors. */
-static void record(const struct bench *b, struct bench_case *c, int round,
-		   const struct bench_run *r, const __u64 *after, const __u64 *before)
+/* One slice and its checks: verdict, expected reason, events per packet
+ * (the worst slice is kept). after/before: reason counters, NULL for floors.
+ * The slice's time adds to the round's; run_rounds() divides at its end. */
+static void record(struct bench_case *c, int round, long packets, const struct bench_run *r,
+		   const __u64 *after, const __u64 *before)
 {
 	__u32 want = c->kind == BK_DENY ? TC_ACT_SHOT : (__u32)TC_ACT_UNSPEC;
-	double ev = (double)r->events / b->o.repeat;
+	double ev = (double)r->events / packets;
+	bool first = !c->pk[round] && round == 0;
 
-	c->ns[round] = r->ns / b->o.repeat;
+	c->ns[round] += r->ns;
+	c->pk[round] += packets;
 	c->n = round + 1;
 	if (r->retval != want)
 		c->retval_bad = true;
-	if (round == 0 || ev < c->ev_per_pkt)
+	if (first || ev < c->ev_per_pkt)
 		c->ev_per_pkt = ev;
 	if (after) {
 		enum seg_reason want_r = expect_reason[c->kind];
@@ -405,12 +418,13 @@ static void record(const struct bench *b, struct bench_case *c, int round,
 		for (int i = 0; i < SEG_REASON_MAX; i++)
 			total += after[i] - before[i];
 		ok = total ? (double)(after[want_r] - before[want_r]) / total : -1;
-		if (round == 0 || ok < c->reason_ok)
+		if (first || ok < c->reason_ok)
 			c->reason_ok = ok;
 	}
 }
 
-static int measure(struct bench *b, struct bench_case *c, int round)
+/* One slice of a case: packets timed, after an untimed warm-up chunk. */
+static int measure(struct bench *b, struct bench_case *c, int round, long packets)
 {
 	struct bench_seg *s = c->size >= 0 ? &b->seg[c->size] : NULL;
 	const struct bpf_program *target = NULL;
@@ -467,17 +481,17 @@ static int measure(struct bench *b, struct bench_case *c, int round)
 	}
 	/* untimed warm-up chunk (new flows stay new: fresh mode never repeats) */
 	if (!err)
-		err = run_packets(b, &r, b->o.chunk < b->o.repeat ? b->o.chunk : b->o.repeat);
+		err = run_packets(b, &r, b->o.chunk < packets ? b->o.chunk : packets);
 	if (!err && s)
 		err = read_reasons(b, s, before);
 	if (!err)
-		err = run_packets(b, &r, b->o.repeat);
+		err = run_packets(b, &r, packets);
 	if (!err && s)
 		err = read_reasons(b, s, after);
 	if (err)
 		return err;
 
-	record(b, c, round, &r, s ? after : NULL, before);
+	record(c, round, packets, &r, s ? after : NULL, before);
 	return 0;
 }
 
@@ -514,29 +528,44 @@ static int make_cases(struct bench *b)
 	return 0;
 }
 
-/* All cases once per round, in a different shuffled order each round. */
+static void shuffle(int *order, int n, __u64 *rng)
+{
+	for (int i = n - 1; i > 0; i--) {
+		int j = bench_rand(rng) % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+}
+
+/* Each round runs every case's packets in slices: all cases once per
+ * slice, in a new shuffled order each slice, so every case of a round is
+ * spread over the whole round and a case and the floor it is compared with
+ * see the same load (report: per-round ratios). */
 static int run_rounds(struct bench *b)
 {
 	int order[b->ncases];
 	__u64 rng = b->o.seed ^ 0x9e3779b97f4a7c15ull;
+	long slice = b->o.repeat / b->o.slices;
 
 	for (int i = 0; i < b->ncases; i++)
 		order[i] = i;
 	for (int round = 0; round < b->o.rounds; round++) {
-		for (int i = b->ncases - 1; i > 0; i--) {
-			int j = bench_rand(&rng) % (i + 1), t = order[i];
+		log_info("round %d/%d: %d cases x %ld packets in %d slices", round + 1, b->o.rounds,
+			 b->ncases, b->o.repeat, b->o.slices);
+		for (int sl = 0; sl < b->o.slices; sl++) {
+			long n = sl == b->o.slices - 1 ? b->o.repeat - sl * slice : slice;
 
-			order[i] = order[j];
-			order[j] = t;
-		}
-		log_info("round %d/%d: %d cases x %ld packets", round + 1, b->o.rounds, b->ncases,
-			 b->o.repeat);
-		for (int i = 0; i < b->ncases; i++) {
-			int err = measure(b, &b->cases[order[i]], round);
+			shuffle(order, b->ncases, &rng);
+			for (int i = 0; i < b->ncases; i++) {
+				int err = measure(b, &b->cases[order[i]], round, n);
 
-			if (err)
-				return err;
+				if (err)
+					return err;
+			}
 		}
+		for (int i = 0; i < b->ncases; i++)
+			b->cases[i].ns[round] /= b->cases[i].pk[round];
 	}
 	return 0;
 }

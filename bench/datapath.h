@@ -10,6 +10,7 @@
 
 #define BENCH_NSIZES 3 /* policy table sizes, one seg instance each */
 #define BENCH_MAX_ROUNDS 64
+#define BENCH_MAX_SLICES 64
 #define BENCH_NID_MAX 1000 /* remote identities used by the policy */
 #define BENCH_PORT0 1000 /* allowed remote ports: BENCH_PORT0 + n */
 #define BENCH_DENY_PORT0 2000 /* denied remote ports: never in the policy */
@@ -30,6 +31,7 @@ enum bench_kind {
 struct bench_opts {
 	long repeat; /* packets per sample */
 	int rounds;
+	int slices; /* per round: each case's packets in this many interleaved parts */
 	int chunk; /* repetitions per BPF_PROG_TEST_RUN call */
 	__u32 nvar; /* variants per "vary" set (power of two) */
 	__u32 ipcache; /* ipcache entries (exact + LPM, both families) */
@@ -47,6 +49,7 @@ struct bench_case {
 	int hot; /* 1: one hot key; 0: keys vary over the tables */
 	int size; /* seg instance index; -1 for floors */
 	double ns[BENCH_MAX_ROUNDS]; /* per round; net of the driver once done */
+	long pk[BENCH_MAX_ROUNDS]; /* packets timed per round */
 	int n;
 	double min, med, max;
 	double reason_ok; /* worst round: share of packets with the expected

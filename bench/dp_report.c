@@ -34,16 +34,36 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Sorts s[0..n-1] and returns its median. */
+static double median(double *s, int n)
+{
+	qsort(s, n, sizeof(s[0]), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
 static void case_stats(struct bench_case *c)
 {
 	double s[BENCH_MAX_ROUNDS];
 
 	for (int i = 0; i < c->n; i++)
 		s[i] = c->ns[i];
-	qsort(s, c->n, sizeof(s[0]), cmp_double);
+	c->med = median(s, c->n);
 	c->min = s[0];
 	c->max = s[c->n - 1];
-	c->med = c->n % 2 ? s[c->n / 2] : (s[c->n / 2 - 1] + s[c->n / 2]) / 2;
+}
+
+/* c against base: the median over rounds of the ratio within each round
+ * (both ran interleaved in it, slice by slice), so load that comes and goes
+ * between rounds cancels; 0 when there is nothing to compare. */
+static double paired(const struct bench_case *c, const struct bench_case *base)
+{
+	double q[BENCH_MAX_ROUNDS];
+	int n = 0;
+
+	for (int r = 0; r < c->n && r < base->n; r++)
+		if (base->ns[r] > 0)
+			q[n++] = c->ns[r] / base->ns[r];
+	return n ? median(q, n) : 0;
 }
 
 static const struct bench_case *find(const struct bench *b, enum bench_kind k, int v6, int hot,
@@ -91,8 +111,10 @@ static bool case_suspect(const struct bench_case *c)
 
 static void ratio(const struct bench_case *c, const struct bench_case *base)
 {
-	if (base && base != c && base->med > 0)
-		printf(" %.2f |", c->med / base->med);
+	double q = base && base != c ? paired(c, base) : 0;
+
+	if (q > 0)
+		printf(" %.2f |", q);
 	else
 		printf(" - |");
 }
@@ -138,8 +160,8 @@ static int target(const char *what, const struct bench_case *c, const struct ben
 
 	if (!c || !base)
 		return 0;
-	q = base->med > 0 ? c->med / base->med : 0;
-	ok = base->med > 0 && q <= limit;
+	q = paired(c, base);
+	ok = q > 0 && q <= limit;
 
 	printf("| %s | %s | %s | %s | %.3f | %.2f | %s%s |\n", what, c->v6 ? "v6" : "v4",
 	       c->hot ? "hot" : "vary",
@@ -199,10 +221,12 @@ void bench_report(const struct bench *b)
 	       m->jit_enable, m->jited ? "JIT-compiled" : "NOT JIT-compiled");
 	printf("- bpffs: %s (not needed: nothing is pinned)\n",
 	       m->bpffs ? "mounted" : "not mounted");
-	printf("- %ld packets per sample (BPF_PROG_TEST_RUN calls of %d repetitions, "
-	       "ring buffers drained between calls); %d interleaved rounds, "
-	       "min/median/max over rounds, ns per packet\n",
-	       b->o.repeat, b->o.chunk, b->o.rounds);
+	printf("- %ld packets per case and round (BPF_PROG_TEST_RUN calls of %d repetitions, "
+	       "ring buffers drained between calls), run as %d slices: every case once per "
+	       "slice, shuffled; %d rounds, min/median/max over rounds, ns per packet; "
+	       "ratios (x columns, targets) are the median over rounds of the ratio within "
+	       "the round\n",
+	       b->o.repeat, b->o.chunk, b->o.slices, b->o.rounds);
 	printf("- tables: ipcache %u entries (9/10 exact hash, 1/10 LPM, half v4 half v6); "
 	       "policy %u / %u / %u entries, %u per rule id; 'vary' = %u distinct "
 	       "packets per set, 'hot' = one\n",
