@@ -13,6 +13,10 @@
  *                root, else the plan only), the update segd does: to a
  *                label set no pod has (a new identity) and to one another
  *                pod of its namespace has (an existing identity)
+ *   policy       one NetworkPolicy's port changes, in a second manifests
+ *                object (segd builds one per change): seg_compile_update()
+ *                takes its full path, keeping prev's pod identities and
+ *                peer lists (seg_compile_opts.reuse), + apply
  * with peak RSS and the allocations made by seg's own code (malloc, calloc
  * and realloc calls wrapped at link time; libfyaml's are not counted).
  * Target: relabel (recompile + apply) well under 10 ms.
@@ -351,6 +355,83 @@ static int relabel_step(struct bench *b, const char *what, bool update, struct r
 	return 0;
 }
 
+/* The first numbered port of policy k (round-robin over the policies that
+ * have one) moves by one: another rule, the same identity keys. */
+static int change_policy(struct seg_manifests *m, unsigned int round)
+{
+	for (size_t n = 0; n < m->npols; n++) {
+		struct seg_netpol *np = &m->pols[(round * 7919 + n) % m->npols];
+
+		for (int dir = 0; dir < SEG_DIR_MAX; dir++)
+			for (size_t i = 0; i < np->nrules[dir]; i++)
+				for (size_t j = 0; j < np->rules[dir][i].nports; j++) {
+					struct seg_port *pt = &np->rules[dir][i].ports[j];
+
+					if (!pt->has_port || pt->name || pt->end_port != pt->port)
+						continue;
+					pt->port = pt->end_port = (__u16)(pt->port + 1 + round % 2);
+					return 0;
+				}
+	}
+	return -ENOENT;
+}
+
+/* A policy changed in a fresh manifests object (parsed from the same text,
+ * untimed): seg_compile_update() from the previous compile + apply. */
+static int policy_step(struct bench *b, const struct gen *g, unsigned int round)
+{
+	struct seg_compile_opts o = { .prev = b->c->numbering };
+	struct row r = { .what = "policy change: update (full, reuse) + apply" };
+	struct row ra = { .what = "  of which: apply/plan the change" };
+	struct seg_manifests *m = seg_manifests_new(), *old;
+	struct seg_compiled *c2 = NULL;
+	struct seg_diag d = {};
+	double t, tc;
+	int err;
+
+	if (!m)
+		return -ENOMEM;
+	err = seg_manifests_load_buf(m, "generated.yaml", g->buf, g->len, &d);
+	if (!err)
+		err = change_policy(m, round);
+	if (err) {
+		fprintf(stderr, "policy change: %s\n", d.msg[0] ? d.msg : strerror(-err));
+		seg_manifests_free(m);
+		return err;
+	}
+	n_alloc = 0;
+	t = now_ms();
+	err = seg_compile_update(b->c, m, NULL, &o, &c2, &d);
+	if (err) {
+		fprintf(stderr, "compile: %s\n", d.msg);
+		seg_manifests_free(m);
+		return err;
+	}
+	tc = now_ms();
+	old = b->m;
+	b->m = m; /* the apply's pods (ifkey_of) */
+	err = apply_step(b, c2, &ra);
+	if (err) {
+		b->m = old;
+		seg_compiled_free(c2);
+		seg_manifests_free(m);
+		return err;
+	}
+	r.ms = now_ms() - t;
+	ra.ms = now_ms() - tc;
+	r.allocs = n_alloc;
+	r.rss_mib = ra.rss_mib = peak_rss_mib();
+	snprintf(r.note, sizeof(r.note), "%s (target < 10 ms); compile %.2f ms, identities %s",
+		 r.ms < 10 ? "PASS" : "MISS", tc - t,
+		 seg_compiled_ids_reused(c2) ? "reused" : "rebuilt");
+	row_print(&r);
+	row_print(&ra);
+	seg_compiled_free(b->c);
+	seg_manifests_free(old);
+	b->c = c2;
+	return 0;
+}
+
 static int run(struct gen *g, unsigned int rounds)
 {
 	struct bench b = {};
@@ -447,6 +528,8 @@ static int run(struct gen *g, unsigned int rounds)
 		if (err)
 			goto out;
 	}
+	for (unsigned int i = 0; i < rounds && !err; i++)
+		err = policy_step(&b, g, i);
 out:
 	seg_compiled_free(c2);
 	seg_apply_free(b.a);

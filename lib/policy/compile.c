@@ -676,8 +676,49 @@ size_t ns_pol_count(const struct seg_compiled *c, const char *ns)
 	return hmap_get_str(&st->ns_pols, ns, &k) ? st->byns[k].n : 0;
 }
 
+/* A new set of a compile that reuses prev's identities: when prev has the
+ * set (same id, so the same signature: the same policies in the same order,
+ * the same ingress named ports) and every policy of it is unchanged, its
+ * entries are prev's: they depend only on those policies, their peer
+ * groups' identity lists (copied from prev: the identities are prev's),
+ * the rule numbering (stable by key) and the identities' named ports.
+ * 1 when copied, 0 when the set must be emitted, -ENOMEM. */
+static int set_copy_prev(struct seg_compiled *c, struct cset *s, struct seg_pol_entry **out,
+			 size_t *n, size_t *cap)
+{
+	const struct cpriv *p = cpriv(c);
+	const struct seg_compiled *prev = p->reuse;
+	size_t k, lo = 0, hi;
+
+	if (!p->pol_same || !hmap_get(&cpriv(prev)->set_by_id, &s->id, sizeof(s->id), &k))
+		return 0;
+	for (size_t i = 0; i < s->nsel; i++)
+		if (!p->pol_same[s->sel[i]])
+			return 0;
+	hi = prev->npol; /* prev->pol is sorted by policy id first */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (prev->pol[mid].key.policy_id < s->id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (hi = lo; hi < prev->npol && prev->pol[hi].key.policy_id == s->id; hi++)
+		;
+	while (*n + (hi - lo) > *cap)
+		if (vec_reserve(out, cap, *cap, sizeof(**out)))
+			return -ENOMEM;
+	memcpy(*out + *n, prev->pol + lo, (hi - lo) * sizeof(**out));
+	*n += hi - lo;
+	memcpy(s->wcnt, cpriv(prev)->sets[k].wcnt, sizeof(s->wcnt));
+	cpriv(c)->sets_copied++;
+	return 1;
+}
+
 /* The set with signature sig: found (one more user) or made, its entries
- * emitted into out. */
+ * emitted into out (or copied from the compile whose identities this one
+ * reuses). */
 int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, __u8 dir,
 	    const size_t *sel, size_t nsel, const char *sig, struct seg_pol_entry **out, size_t *n,
 	    size_t *cap, struct cset **res)
@@ -715,9 +756,11 @@ int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, 
 	p->nsets++;
 	err = hmap_put(&p->set_by_id, &id, sizeof(id), p->nsets - 1);
 	if (!err)
+		err = set_copy_prev(c, s, out, n, cap);
+	if (!err)
 		err = set_emit_full(c, s, out, n, cap);
 	*res = s;
-	return err;
+	return err < 0 ? err : 0;
 }
 
 /* The endpoint of local pod pi (its identity already known). */
@@ -772,6 +815,51 @@ void endpoint_masks(struct seg_compiled *c)
 	}
 }
 
+/* Which policies o->reuse has unchanged (cpriv.pol_same): by index when
+ * both manifests list the same policy there, else by namespace/name. */
+static int mark_same_pols(struct seg_compiled *c, const struct seg_compiled *prev)
+{
+	const struct seg_manifests *m = c->m, *om = prev->m;
+	struct cpriv *p = cpriv(c);
+	struct hmap by_name = {};
+	struct sbuf sb = {};
+	bool hashed = false;
+	int err = 0;
+
+	p->pol_same = calloc(m->npols + 1, 1);
+	if (!p->pol_same)
+		return -ENOMEM;
+	p->reuse = prev;
+	for (size_t i = 0; i < m->npols && !err; i++) {
+		const struct seg_netpol *np = &m->pols[i];
+		size_t j = i;
+
+		if (j >= om->npols || strcmp(om->pols[j].name, np->name) ||
+		    strcmp(om->pols[j].ns, np->ns)) {
+			for (size_t q = 0; !hashed && q < om->npols && !err; q++) {
+				sb.n = 0;
+				sb_puts(&sb, om->pols[q].ns);
+				sb_putc(&sb, '/');
+				sb_puts(&sb, om->pols[q].name);
+				err = sb.oom ? -ENOMEM : hmap_put(&by_name, sb.p, sb.n, q);
+			}
+			hashed = true;
+			sb.n = 0;
+			sb_puts(&sb, np->ns);
+			sb_putc(&sb, '/');
+			sb_puts(&sb, np->name);
+			if (err || sb.oom || !hmap_get(&by_name, sb.p, sb.n, &j))
+				continue;
+		}
+		p->pol_same[i] = pol_eq(&om->pols[j], np);
+	}
+	if (!err && sb.oom)
+		err = -ENOMEM;
+	sb_free(&sb);
+	hmap_free(&by_name);
+	return err;
+}
+
 static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
@@ -796,6 +884,8 @@ static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts
 		if (!err)
 			err = sizelist_add(&st->byns[k], i);
 	}
+	if (!err && cpriv(c)->ids_reused && o->reuse)
+		err = mark_same_pols(c, o->reuse);
 	for (size_t i = 0; i < m->npods && !err; i++) {
 		if (o->is_local && !o->is_local(&m->pods[i], o->ctx))
 			continue;
@@ -804,6 +894,9 @@ static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts
 		if (!err)
 			c->neps++;
 	}
+	free(cpriv(c)->pol_same);
+	cpriv(c)->pol_same = NULL;
+	cpriv(c)->reuse = NULL;
 	for (size_t i = 0; i < cpriv(c)->nsets; i++)
 		cpriv(c)->sets[i].fresh = false;
 	endpoint_masks(c);

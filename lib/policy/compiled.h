@@ -161,6 +161,12 @@ struct cpriv {
 	size_t npods, npols, nnss;
 	bool updated; /* made by seg_compile_update() without a full compile */
 	bool ids_reused; /* a full compile that took its pod identities from o->reuse */
+	/* While such a compile builds its endpoints: per policy (index in
+	 * m->pols), whether o->reuse has it unchanged (pol_eq); a set of only
+	 * such policies copies reuse's entries (set_use). NULL otherwise. */
+	const struct seg_compiled *reuse;
+	unsigned char *pol_same;
+	size_t sets_copied; /* sets whose entries came from reuse */
 	/* seg_compile_update(): what changed since the base compile */
 	unsigned long long serial, base;
 	struct seg_pol_entry *d_add;
@@ -189,6 +195,7 @@ int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct
 /* incr.c: equal as far as identities, ipcache entries and endpoints go */
 bool ns_eq(const struct seg_namespace *a, const struct seg_namespace *b);
 bool pod_eq(const struct seg_pod *a, const struct seg_pod *b);
+bool pol_eq(const struct seg_netpol *a, const struct seg_netpol *b);
 const struct seg_namespace *ident_ns(const struct seg_compiled *c, const char *name);
 const struct seg_pod *ident_pod(const struct seg_compiled *c, size_t id_idx);
 /* Longest ipBlock prefix containing a (the LPM's answer), or NULL. */

@@ -88,7 +88,7 @@ static bool port_eq(const struct seg_port *a, const struct seg_port *b)
 	       a->port == b->port && a->end_port == b->end_port;
 }
 
-static bool pol_eq(const struct seg_netpol *a, const struct seg_netpol *b)
+bool pol_eq(const struct seg_netpol *a, const struct seg_netpol *b)
 {
 	if (strcmp(a->ns, b->ns) || strcmp(a->name, b->name) || !sel_eq(&a->pod_sel, &b->pod_sel))
 		return false;
@@ -1016,6 +1016,11 @@ full:
 bool seg_compiled_ids_reused(const struct seg_compiled *c)
 {
 	return c && cpriv(c)->ids_reused;
+}
+
+size_t seg_compiled_sets_copied(const struct seg_compiled *c)
+{
+	return c ? cpriv(c)->sets_copied : 0;
 }
 
 bool seg_compiled_updated(const struct seg_compiled *c)

@@ -360,6 +360,9 @@ int seg_compile_update(const struct seg_compiled *prev, const struct seg_manifes
 bool seg_compiled_updated(const struct seg_compiled *c);
 /* A full compile that took its pod identities from seg_compile_opts.reuse. */
 bool seg_compiled_ids_reused(const struct seg_compiled *c);
+/* ... and how many of its policy sets copied their entries from it (a set
+ * whose policies are all unchanged). */
+size_t seg_compiled_sets_copied(const struct seg_compiled *c);
 
 /*
  * For lib/apply: each compile has a serial; an update records the serial

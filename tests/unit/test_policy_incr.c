@@ -6,7 +6,10 @@
  * numbered, named and ranged ports, both directions) takes hundreds of
  * random changes: pods relabelled (to label sets that exist and to fresh
  * ones, in place and in new manifests), added, deleted, given other named
- * port numbers; namespace labels changed; policies added and deleted.
+ * port numbers; namespace labels changed; policies added, deleted,
+ * replaced, and changed in one port only (selector and peers kept: the
+ * full compile then reuses the pod identities, and the sets of the other
+ * policies copy their entries).
  * After each, the update must equal a full compile of the same manifests:
  * the same verdict and reason for every pod pair on several ports and
  * protocols and from addresses outside the cluster, and the same entries
@@ -435,8 +438,24 @@ enum change {
 	CH_POL_ADD,
 	CH_POL_DEL,
 	CH_POL_CHANGE,
+	CH_POL_PORT,
 	CH_MAX
 };
+
+/* Port 80 <-> 79 everywhere in a policy's text (selector and peers stay):
+ * how many moved. */
+static unsigned int toggle_port(char *pol)
+{
+	unsigned int n = 0;
+
+	for (char *p = pol; (p = strstr(p, "port: ")); p += 6) {
+		if (!strncmp(p + 6, "80", 2) && (p[8] == '}' || p[8] == ','))
+			memcpy(p + 6, "79", 2), n++;
+		else if (!strncmp(p + 6, "79", 2) && (p[8] == '}' || p[8] == ','))
+			memcpy(p + 6, "80", 2), n++;
+	}
+	return n;
+}
 
 static unsigned int live_pod(const struct model *md)
 {
@@ -455,7 +474,7 @@ static void test_random_changes(void **state)
 	struct seg_manifests *m;
 	struct seg_compiled *c, *full;
 	struct seg_diag d = {};
-	unsigned int counts[CH_MAX] = {}, incr = 0, reused = 0;
+	unsigned int counts[CH_MAX] = {}, incr = 0, reused = 0, copied = 0;
 
 	(void)state;
 	for (unsigned int i = 0; i < NNS; i++)
@@ -527,6 +546,10 @@ static void test_random_changes(void **state)
 				md.pols[i] = random_policy(i);
 			}
 			break;
+		case CH_POL_PORT: /* the same selector and peers, a port moved */
+			i = rnd(MAX_POLS);
+			pods_only = !md.pols[i] || !toggle_port(md.pols[i]);
+			break;
 		default:
 			break;
 		}
@@ -561,6 +584,7 @@ static void test_random_changes(void **state)
 		assert_int_equal(seg_compiled_updated(c2), pods_only);
 		incr += seg_compiled_updated(c2);
 		reused += seg_compiled_ids_reused(c2);
+		copied += seg_compiled_sets_copied(c2) > 0;
 		if (seg_compile(m2 ? m2 : m, &o, &full, &d))
 			fail_msg("step %u: compile: %s", step, d.msg);
 		same_verdicts(c2, full, step);
@@ -574,14 +598,17 @@ static void test_random_changes(void **state)
 		}
 	}
 	print_message(
-		"seed %u: %u steps, %u incremental, %u full with pod identities reused; relabel %u "
-		"(+%u in place), add %u, del %u, ports %u, ns %u, policy add %u, del %u, change %u\n",
-		seed0, steps, incr, reused, counts[CH_RELABEL], counts[CH_RELABEL_INPLACE],
+		"seed %u: %u steps, %u incremental, %u full with pod identities reused (%u copying "
+		"unchanged sets); relabel %u (+%u in place), add %u, del %u, ports %u, ns %u, "
+		"policy add %u, del %u, change %u, port %u\n",
+		seed0, steps, incr, reused, copied, counts[CH_RELABEL], counts[CH_RELABEL_INPLACE],
 		counts[CH_ADD], counts[CH_DEL], counts[CH_PORTS], counts[CH_NS], counts[CH_POL_ADD],
-		counts[CH_POL_DEL], counts[CH_POL_CHANGE]);
+		counts[CH_POL_DEL], counts[CH_POL_CHANGE], counts[CH_POL_PORT]);
 	assert_true(incr > steps / 2);
-	/* policy changes that leave identity keys alone reuse them */
+	/* policy changes that leave identity keys alone reuse them, and the
+	 * sets of the policies they leave alone */
 	assert_true(steps < 50 || reused > 0);
+	assert_true(steps < 50 || copied > 0);
 	seg_compiled_free(c);
 	seg_manifests_free(m);
 	for (unsigned int i = 0; i < MAX_POLS; i++)
