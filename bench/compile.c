@@ -510,6 +510,12 @@ static int run(struct gen *g, unsigned int rounds)
 	b.c = c2;
 	c2 = NULL;
 
+	/* policy changes, each in a fresh parse of the same text (so before
+	 * the relabels, which change b->m's pods in place) */
+	for (unsigned int i = 0; i < rounds && !err; i++)
+		err = policy_step(&b, g, i);
+	if (err)
+		goto out;
 	/* the old way, for comparison: the whole cluster recompiled */
 	err = relabel(b.m, 0, true);
 	if (!err)
@@ -528,8 +534,6 @@ static int run(struct gen *g, unsigned int rounds)
 		if (err)
 			goto out;
 	}
-	for (unsigned int i = 0; i < rounds && !err; i++)
-		err = policy_step(&b, g, i);
 out:
 	seg_compiled_free(c2);
 	seg_apply_free(b.a);
