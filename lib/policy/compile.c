@@ -350,6 +350,38 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 
 /* Rule ids are numbered by "ns/name/dir/rule/peer", stable across
  * compiles; the table is ordered by (pol, dir, rule, peer). */
+/* "ns/name/dir/rule/peer" into key (as "%s/%s/%d/%zu/%zu" would: a rule
+ * without peers has peer (size_t)-1), without printf: one per rule and
+ * peer of every policy, the largest part of the rule table's cost. */
+static void rule_key(char *key, size_t len, const struct seg_netpol *np, int d, size_t r,
+		     size_t peer)
+{
+	size_t nl = strlen(np->ns), ml = strlen(np->name), n = 0;
+	const size_t v[3] = { (size_t)d, r, peer };
+
+	if (nl + ml + 3 * 21 + 2 > len) { /* not with the API's name limits */
+		snprintf(key, len, "%s/%s/%d/%zu/%zu", np->ns, np->name, d, r, peer);
+		return;
+	}
+	memcpy(key, np->ns, nl);
+	n = nl;
+	key[n++] = '/';
+	memcpy(key + n, np->name, ml);
+	n += ml;
+	for (int i = 0; i < 3; i++) {
+		char digits[24];
+		size_t x = v[i], k = 0;
+
+		key[n++] = '/';
+		do
+			digits[k++] = (char)('0' + x % 10);
+		while ((x /= 10));
+		while (k)
+			key[n++] = digits[--k];
+	}
+	key[n] = 0;
+}
+
 static int build_rules(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
@@ -372,8 +404,8 @@ static int build_rules(struct seg_compiled *c, const struct seg_compile_opts *o)
 							sizeof(*st->rules)))
 						return -ENOMEM;
 					ri = &st->rules[st->nrules];
-					snprintf(key, sizeof(key), "%s/%s/%d/%zu/%zu", np->ns,
-						 np->name, d, r, npeers ? k : (size_t)-1);
+					rule_key(key, sizeof(key), np, d, r,
+						 npeers ? k : (size_t)-1);
 					if (alloc_get(c->numbering->rules,
 						      o->prev ? o->prev->rules : NULL, key,
 						      &ri->rule_id) ||
@@ -632,23 +664,35 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 	const struct seg_manifests *m = c->m;
 	const struct cstatic *st = cpriv(c)->st;
 	const struct seg_pod *pod = &m->pods[pi];
+	const struct cpriv *p = cpriv(c);
 	const struct sizelist *cand = NULL;
+	const struct seg_ep_entry *was = NULL; /* the pod's endpoint in p->reuse */
 	struct sbuf sb = {};
 	bool names = false;
-	size_t k;
+	size_t k, w = 0;
 
 	*nsel = 0;
 	*sig = NULL;
-	if (hmap_get_str(&st->ns_pols, pod->ns, &k))
+	if (hmap_get_str(&st->ns_pols, pod->ns, &k)) {
 		cand = &st->byns[k];
+		if (p->ns_same && p->ns_same[k] && p->prev_ep[pi] != SIZE_MAX)
+			was = &p->reuse->eps[p->prev_ep[pi]];
+	}
 	sb_putc(&sb, (char)('0' + dir)); /* "%u:", dir < 10 */
 	sb_putc(&sb, ':');
 	for (k = 0; cand && k < cand->n; k++) {
 		size_t i = cand->v[k];
 		const struct seg_netpol *np = &m->pols[i];
 
-		if (!np->types[dir] || !seg_selector_matches(&np->pod_sel, &pod->labels))
+		if (!np->types[dir])
 			continue;
+		if (was) { /* both lists ascend in the same order */
+			if (w == was->nsel[dir] || was->sel[dir][w] != p->prev_pol[i])
+				continue;
+			w++;
+		} else if (!seg_selector_matches(&np->pod_sel, &pod->labels)) {
+			continue;
+		}
 		sel[(*nsel)++] = i;
 		sb_puts(&sb, np->ns);
 		sb_putc(&sb, '/');
@@ -709,7 +753,8 @@ static int set_copy_prev(struct seg_compiled *c, struct cset *s, struct seg_pol_
 	while (*n + (hi - lo) > *cap)
 		if (vec_reserve(out, cap, *cap, sizeof(**out)))
 			return -ENOMEM;
-	memcpy(*out + *n, prev->pol + lo, (hi - lo) * sizeof(**out));
+	if (hi > lo) /* (an empty set: prev->pol may be NULL) */
+		memcpy(*out + *n, prev->pol + lo, (hi - lo) * sizeof(**out));
 	*n += hi - lo;
 	memcpy(s->wcnt, cpriv(prev)->sets[k].wcnt, sizeof(s->wcnt));
 	cpriv(c)->sets_copied++;
@@ -815,8 +860,39 @@ void endpoint_masks(struct seg_compiled *c)
 	}
 }
 
-/* Which policies o->reuse has unchanged (cpriv.pol_same): by index when
- * both manifests list the same policy there, else by namespace/name. */
+/* Which namespaces' policies are those of prev, unchanged and in the same
+ * order (cpriv.ns_same), and each pod's endpoint in prev (prev_ep). */
+static int mark_same_nss(struct seg_compiled *c, const struct seg_compiled *prev)
+{
+	struct cpriv *p = cpriv(c);
+	const struct cstatic *st = p->st, *ps = cpriv(prev)->st;
+
+	p->ns_same = calloc(st->nbyns + 1, 1);
+	p->prev_ep = malloc((c->m->npods + 1) * sizeof(*p->prev_ep));
+	if (!p->ns_same || !p->prev_ep)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->m->npods; i++)
+		p->prev_ep[i] = SIZE_MAX;
+	for (size_t e = 0; e < prev->neps; e++) /* the pods are prev's, by index */
+		p->prev_ep[prev->eps[e].pod] = e;
+	for (size_t k = 0; k < st->nbyns; k++) {
+		const struct sizelist *l = &st->byns[k];
+		size_t pk, q = 0;
+
+		if (!l->n || !hmap_get_str(&ps->ns_pols, c->m->pols[l->v[0]].ns, &pk) ||
+		    ps->byns[pk].n != l->n)
+			continue;
+		while (q < l->n && p->pol_same[l->v[q]] &&
+		       p->prev_pol[l->v[q]] == ps->byns[pk].v[q])
+			q++;
+		p->ns_same[k] = q == l->n;
+	}
+	return 0;
+}
+
+/* Which policies o->reuse has unchanged (cpriv.pol_same, prev_pol): by
+ * index when both manifests list the same policy there, else by
+ * namespace/name. Then mark_same_nss(). */
 static int mark_same_pols(struct seg_compiled *c, const struct seg_compiled *prev)
 {
 	const struct seg_manifests *m = c->m, *om = prev->m;
@@ -826,10 +902,11 @@ static int mark_same_pols(struct seg_compiled *c, const struct seg_compiled *pre
 	bool hashed = false;
 	int err = 0;
 
-	p->pol_same = calloc(m->npols + 1, 1);
-	if (!p->pol_same)
-		return -ENOMEM;
 	p->reuse = prev;
+	p->pol_same = calloc(m->npols + 1, 1);
+	p->prev_pol = malloc((m->npols + 1) * sizeof(*p->prev_pol));
+	if (!p->pol_same || !p->prev_pol)
+		return -ENOMEM;
 	for (size_t i = 0; i < m->npols && !err; i++) {
 		const struct seg_netpol *np = &m->pols[i];
 		size_t j = i;
@@ -848,16 +925,19 @@ static int mark_same_pols(struct seg_compiled *c, const struct seg_compiled *pre
 			sb_puts(&sb, np->ns);
 			sb_putc(&sb, '/');
 			sb_puts(&sb, np->name);
-			if (err || sb.oom || !hmap_get(&by_name, sb.p, sb.n, &j))
+			if (err || sb.oom || !hmap_get(&by_name, sb.p, sb.n, &j)) {
+				p->prev_pol[i] = SIZE_MAX;
 				continue;
+			}
 		}
+		p->prev_pol[i] = j;
 		p->pol_same[i] = pol_eq(&om->pols[j], np);
 	}
 	if (!err && sb.oom)
 		err = -ENOMEM;
 	sb_free(&sb);
 	hmap_free(&by_name);
-	return err;
+	return err ? err : mark_same_nss(c, prev);
 }
 
 static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts *o)
@@ -895,7 +975,11 @@ static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts
 			c->neps++;
 	}
 	free(cpriv(c)->pol_same);
-	cpriv(c)->pol_same = NULL;
+	free(cpriv(c)->prev_pol);
+	free(cpriv(c)->prev_ep);
+	free(cpriv(c)->ns_same);
+	cpriv(c)->pol_same = cpriv(c)->ns_same = NULL;
+	cpriv(c)->prev_pol = cpriv(c)->prev_ep = NULL;
 	cpriv(c)->reuse = NULL;
 	for (size_t i = 0; i < cpriv(c)->nsets; i++)
 		cpriv(c)->sets[i].fresh = false;

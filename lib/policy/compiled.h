@@ -166,6 +166,13 @@ struct cpriv {
 	 * such policies copies reuse's entries (set_use). NULL otherwise. */
 	const struct seg_compiled *reuse;
 	unsigned char *pol_same;
+	size_t *prev_pol; /* per policy: reuse's index of it, SIZE_MAX: none */
+	size_t *prev_ep; /* per pod: index in reuse->eps, SIZE_MAX: none */
+	/* per st->byns bucket: reuse's bucket of that namespace holds the same
+	 * policies, unchanged, in the same order, so a pod there (unchanged:
+	 * the identities were reused) is selected by what selected it in
+	 * reuse (set_select) */
+	unsigned char *ns_same;
 	size_t sets_copied; /* sets whose entries came from reuse */
 	/* seg_compile_update(): what changed since the base compile */
 	unsigned long long serial, base;
