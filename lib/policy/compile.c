@@ -348,8 +348,6 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 
 /* ---- rule table ------------------------------------------------------------ */
 
-/* Rule ids are numbered by "ns/name/dir/rule/peer", stable across
- * compiles; the table is ordered by (pol, dir, rule, peer). */
 /* "ns/name/dir/rule/peer" into key (as "%s/%s/%d/%zu/%zu" would: a rule
  * without peers has peer (size_t)-1), without printf: one per rule and
  * peer of every policy, the largest part of the rule table's cost. */
@@ -382,6 +380,8 @@ static void rule_key(char *key, size_t len, const struct seg_netpol *np, int d, 
 	key[n] = 0;
 }
 
+/* Rule ids are numbered by "ns/name/dir/rule/peer", stable across
+ * compiles; the table is ordered by (pol, dir, rule, peer). */
 static int build_rules(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
