@@ -641,22 +641,6 @@ static size_t pol_lower(const struct ap_pol *v, size_t n, __u32 id)
 	return lo;
 }
 
-/* The same for the compiler's sorted entries. */
-static size_t cpol_lower(const struct seg_compiled *c, __u32 id)
-{
-	size_t lo = 0, hi = c->npol;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (c->pol[mid].key.policy_id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static bool u32_in(const __u32 *v, size_t n, __u32 x)
 {
 	return n && bsearch(&x, v, n, sizeof(*v), cmp_u32);
@@ -764,7 +748,7 @@ static int map_set_delta(struct dplan *x, struct ap_plan *p, __u32 cid)
 	__u32 ds = cid < x->noldmap ? x->oldmap[cid] : 0;
 	int err = 0;
 
-	size_t first = cpol_lower(c, cid);
+	size_t first = seg_compiled_pol_first(c, cid);
 
 	if (x->how[cid])
 		return 0;

@@ -732,22 +732,14 @@ static int set_copy_prev(struct seg_compiled *c, struct cset *s, struct seg_pol_
 {
 	const struct cpriv *p = cpriv(c);
 	const struct seg_compiled *prev = p->reuse;
-	size_t k, lo = 0, hi;
+	size_t k, lo, hi;
 
 	if (!p->pol_same || !hmap_get(&cpriv(prev)->set_by_id, &s->id, sizeof(s->id), &k))
 		return 0;
 	for (size_t i = 0; i < s->nsel; i++)
 		if (!p->pol_same[s->sel[i]])
 			return 0;
-	hi = prev->npol; /* prev->pol is sorted by policy id first */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (prev->pol[mid].key.policy_id < s->id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = seg_compiled_pol_first(prev, s->id);
 	for (hi = lo; hi < prev->npol && prev->pol[hi].key.policy_id == s->id; hi++)
 		;
 	while (*n + (hi - lo) > *cap)
@@ -890,6 +882,15 @@ static int mark_same_nss(struct seg_compiled *c, const struct seg_compiled *prev
 	return 0;
 }
 
+/* "ns/name" of np into sb (emptied first). */
+static void pol_name(struct sbuf *sb, const struct seg_netpol *np)
+{
+	sb->n = 0;
+	sb_puts(sb, np->ns);
+	sb_putc(sb, '/');
+	sb_puts(sb, np->name);
+}
+
 /* Which policies o->reuse has unchanged (cpriv.pol_same, prev_pol): by
  * index when both manifests list the same policy there, else by
  * namespace/name. Then mark_same_nss(). */
@@ -914,17 +915,11 @@ static int mark_same_pols(struct seg_compiled *c, const struct seg_compiled *pre
 		if (j >= om->npols || strcmp(om->pols[j].name, np->name) ||
 		    strcmp(om->pols[j].ns, np->ns)) {
 			for (size_t q = 0; !hashed && q < om->npols && !err; q++) {
-				sb.n = 0;
-				sb_puts(&sb, om->pols[q].ns);
-				sb_putc(&sb, '/');
-				sb_puts(&sb, om->pols[q].name);
+				pol_name(&sb, &om->pols[q]);
 				err = sb.oom ? -ENOMEM : hmap_put(&by_name, sb.p, sb.n, q);
 			}
 			hashed = true;
-			sb.n = 0;
-			sb_puts(&sb, np->ns);
-			sb_putc(&sb, '/');
-			sb_puts(&sb, np->name);
+			pol_name(&sb, np);
 			if (err || sb.oom || !hmap_get(&by_name, sb.p, sb.n, &j)) {
 				p->prev_pol[i] = SIZE_MAX;
 				continue;
@@ -1159,6 +1154,21 @@ const struct seg_ep_entry *seg_compiled_endpoint(const struct seg_compiled *c,
 			hi = mid;
 	}
 	return lo < c->neps && c->eps[lo].pod == pi ? &c->eps[lo] : NULL;
+}
+
+size_t seg_compiled_pol_first(const struct seg_compiled *c, __u32 policy_id)
+{
+	size_t lo = 0, hi = c->npol;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->pol[mid].key.policy_id < policy_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* c->pol is sorted by key. */

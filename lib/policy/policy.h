@@ -384,6 +384,9 @@ struct seg_compiled_delta {
 };
 
 void seg_compiled_delta(const struct seg_compiled *c, struct seg_compiled_delta *out);
+/* The first of policy set id's entries in c->pol (sorted by policy id
+ * first): its index, or where they would start (c->npol when after all). */
+size_t seg_compiled_pol_first(const struct seg_compiled *c, __u32 policy_id);
 
 const char *seg_cap_name(int i);
 
