@@ -82,12 +82,21 @@ bool group_matches(const struct seg_compiled *c, size_t g, const struct seg_iden
 
 static void selector_key(struct sbuf *sb, const struct seg_selector *s)
 {
-	for (size_t i = 0; i < s->match.n; i++)
-		sb_printf(sb, "%s=%s,", s->match.v[i].key, s->match.v[i].val);
-	for (size_t i = 0; i < s->nexprs; i++) {
-		sb_printf(sb, ";%s %d", s->exprs[i].key, s->exprs[i].op);
-		for (size_t j = 0; j < s->exprs[i].nvalues; j++)
-			sb_printf(sb, "|%s", s->exprs[i].values[j]);
+	for (size_t i = 0; i < s->match.n; i++) { /* "%s=%s," */
+		sb_puts(sb, s->match.v[i].key);
+		sb_putc(sb, '=');
+		sb_puts(sb, s->match.v[i].val);
+		sb_putc(sb, ',');
+	}
+	for (size_t i = 0; i < s->nexprs; i++) { /* ";%s %d", then "|%s" per value */
+		sb_putc(sb, ';');
+		sb_puts(sb, s->exprs[i].key);
+		sb_putc(sb, ' ');
+		sb_putu(sb, s->exprs[i].op);
+		for (size_t j = 0; j < s->exprs[i].nvalues; j++) {
+			sb_putc(sb, '|');
+			sb_puts(sb, s->exprs[i].values[j]);
+		}
 	}
 }
 
@@ -98,10 +107,14 @@ static char *peer_key(const struct seg_netpol *np, const struct seg_peer *pe, si
 	struct sbuf sb = {};
 
 	if (pe->kind == SEG_PEER_IPBLOCK) {
-		sb_printf(&sb, "B%zu", block);
+		sb_putc(&sb, 'B');
+		sb_putu(&sb, block);
 		return sb_take(&sb);
 	}
-	sb_printf(&sb, "%d|%s|", pe->kind, pe->kind == SEG_PEER_PODS ? np->ns : "");
+	sb_putu(&sb, pe->kind);
+	sb_putc(&sb, '|');
+	sb_puts(&sb, pe->kind == SEG_PEER_PODS ? np->ns : "");
+	sb_putc(&sb, '|');
 	selector_key(&sb, &pe->pod_sel);
 	sb_putc(&sb, '|');
 	selector_key(&sb, &pe->ns_sel);
@@ -367,17 +380,68 @@ static void rule_key(char *key, size_t len, const struct seg_netpol *np, int d, 
 	memcpy(key + n, np->name, ml);
 	n += ml;
 	for (int i = 0; i < 3; i++) {
-		char digits[24];
-		size_t x = v[i], k = 0;
-
 		key[n++] = '/';
-		do
-			digits[k++] = (char)('0' + x % 10);
-		while ((x /= 10));
-		while (k)
-			key[n++] = digits[--k];
+		n += dec_put(key + n, v[i]);
 	}
 	key[n] = 0;
+}
+
+/* a and b have the same rule keys in the same order: the same policies
+ * (namespace, name) by position, each with the same directions, rules and
+ * peers per rule. */
+static bool rules_same_shape(const struct seg_manifests *a, const struct seg_manifests *b)
+{
+	if (a->npols != b->npols)
+		return false;
+	for (size_t i = 0; i < a->npols; i++) {
+		const struct seg_netpol *x = &a->pols[i], *y = &b->pols[i];
+
+		if (strcmp(x->name, y->name) || strcmp(x->ns, y->ns))
+			return false;
+		for (int d = 0; d < SEG_DIR_MAX; d++) {
+			size_t n = x->types[d] ? x->nrules[d] : 0;
+
+			if (n != (y->types[d] ? y->nrules[d] : 0))
+				return false;
+			for (size_t r = 0; r < n; r++) {
+				if (x->rules[d][r].npeers != y->rules[d][r].npeers)
+					return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* The rule table of prev, whose numbering numbers c's rules (o->prev), when
+ * c's rule keys are prev's: the same keys get the same numbers, so the
+ * table and the numbering are prev's (the numbering shared, read-only).
+ * 1: taken; 0: build it; -ENOMEM. */
+static int rules_take(struct seg_compiled *c, const struct seg_compile_opts *o)
+{
+	const struct seg_compiled *prev = o->reuse;
+	const struct cstatic *ps;
+	struct cstatic *st = cpriv(c)->st;
+
+	if (!prev || !o->prev || o->prev != prev->numbering || !rules_same_shape(c->m, prev->m))
+		return 0;
+	ps = cpriv(prev)->st;
+	if (ps->nrules) {
+		st->rules = malloc(ps->nrules * sizeof(*st->rules));
+		if (!st->rules)
+			return -ENOMEM;
+		memcpy(st->rules, ps->rules, ps->nrules * sizeof(*st->rules));
+	}
+	if (hmap_clone(&st->rule_by_id, &ps->rule_by_id))
+		return -ENOMEM;
+	st->nrules = ps->nrules;
+	st->rules_used = ps->rules_used;
+	alloc_free(c->numbering->rules);
+	c->numbering->rules = prev->numbering->rules;
+	c->numbering->rules->refs++;
+	c->rules = st->rules;
+	c->nrules = st->nrules;
+	cpriv(c)->rules_taken = true;
+	return 1;
 }
 
 /* Rule ids are numbered by "ns/name/dir/rule/peer", stable across
@@ -388,7 +452,10 @@ static int build_rules(struct seg_compiled *c, const struct seg_compile_opts *o)
 	struct cstatic *st = cpriv(c)->st;
 	size_t cap = 0;
 	char key[600];
+	int err = rules_take(c, o);
 
+	if (err)
+		return err < 0 ? err : 0;
 	st->rules_used = 1; /* rule ids index the counters: 0 = "no rule" */
 	for (size_t i = 0; i < m->npols; i++) {
 		const struct seg_netpol *np = &m->pols[i];

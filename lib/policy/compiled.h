@@ -174,6 +174,7 @@ struct cpriv {
 	 * reuse (set_select) */
 	unsigned char *ns_same;
 	size_t sets_copied; /* sets whose entries came from reuse */
+	bool rules_taken; /* the rule table and numbering are reuse's (rules_take) */
 	/* seg_compile_update(): what changed since the base compile */
 	unsigned long long serial, base;
 	struct seg_pol_entry *d_add;

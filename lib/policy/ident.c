@@ -176,7 +176,9 @@ static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
 	char buf[INET6_ADDRSTRLEN];
 	char **ex = NULL;
 
-	sb_printf(sb, "%s/%u", seg_addr_str(&b->cidr, buf, sizeof(buf)), b->plen);
+	sb_puts(sb, seg_addr_str(&b->cidr, buf, sizeof(buf))); /* "%s/%u" */
+	sb_putc(sb, '/');
+	sb_putu(sb, b->plen);
 	/* excepts sorted for a canonical key: insertion sort, tiny lists */
 	ex = calloc(b->nexcept + 1, sizeof(*ex));
 	if (!ex) {
@@ -184,11 +186,13 @@ static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
 		return;
 	}
 	for (size_t i = 0; i < b->nexcept; i++) {
-		char tmp[INET6_ADDRSTRLEN + 8];
-		size_t j = i;
+		char tmp[INET6_ADDRSTRLEN + 24];
+		size_t j = i, n;
 
-		snprintf(tmp, sizeof(tmp), "%s/%u", seg_addr_str(&b->except[i], buf, sizeof(buf)),
-			 b->except_plen[i]);
+		seg_addr_str(&b->except[i], tmp, INET6_ADDRSTRLEN); /* "%s/%u" */
+		n = strlen(tmp);
+		tmp[n++] = '/';
+		tmp[n + dec_put(tmp + n, b->except_plen[i])] = 0;
 		ex[i] = strdup(tmp);
 		if (!ex[i]) {
 			sb->oom = true;
@@ -202,8 +206,10 @@ static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
 			j--;
 		}
 	}
-	for (size_t i = 0; i < b->nexcept && ex[i]; i++)
-		sb_printf(sb, "!%s", ex[i]);
+	for (size_t i = 0; i < b->nexcept && ex[i]; i++) {
+		sb_putc(sb, '!');
+		sb_puts(sb, ex[i]);
+	}
 	for (size_t i = 0; i < b->nexcept; i++)
 		free(ex[i]);
 	free(ex);

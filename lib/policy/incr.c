@@ -1023,6 +1023,11 @@ size_t seg_compiled_sets_copied(const struct seg_compiled *c)
 	return c ? cpriv(c)->sets_copied : 0;
 }
 
+bool seg_compiled_rules_taken(const struct seg_compiled *c)
+{
+	return c && cpriv(c)->rules_taken;
+}
+
 bool seg_compiled_updated(const struct seg_compiled *c)
 {
 	return c && cpriv(c)->updated;

@@ -363,6 +363,9 @@ bool seg_compiled_ids_reused(const struct seg_compiled *c);
 /* ... and how many of its policy sets copied their entries from it (a set
  * whose policies are all unchanged). */
 size_t seg_compiled_sets_copied(const struct seg_compiled *c);
+/* A full compile that took reuse's rule table and numbering (its policies
+ * have reuse's rule keys: names, rules and peers per rule by position). */
+bool seg_compiled_rules_taken(const struct seg_compiled *c);
 
 /*
  * For lib/apply: each compile has a serial; an update records the serial

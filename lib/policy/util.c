@@ -261,6 +261,29 @@ void sb_puts(struct sbuf *b, const char *s)
 	b->n += n;
 }
 
+size_t dec_put(char *dst, unsigned long long v)
+{
+	char digits[20];
+	size_t k = 0, n = 0;
+
+	do
+		digits[k++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (k)
+		dst[n++] = digits[--k];
+	return n;
+}
+
+/* Keys are built for every rule, peer and block of every compile: no
+ * printf where a number is all there is to format. */
+void sb_putu(struct sbuf *b, unsigned long long v)
+{
+	if (!sb_grow(b, 20))
+		return;
+	b->n += dec_put(b->p + b->n, v);
+	b->p[b->n] = 0;
+}
+
 void sb_putc(struct sbuf *b, char c)
 {
 	if (!sb_grow(b, 1))

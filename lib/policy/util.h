@@ -66,6 +66,9 @@ struct sbuf {
 __attribute__((format(printf, 2, 3))) void sb_printf(struct sbuf *b, const char *fmt, ...);
 void sb_putc(struct sbuf *b, char c);
 void sb_puts(struct sbuf *b, const char *s);
+void sb_putu(struct sbuf *b, unsigned long long v); /* as "%llu" */
+/* v in decimal at dst (room for 20), no NUL: the length. */
+size_t dec_put(char *dst, unsigned long long v);
 /* Returns the string (caller frees) or NULL on allocation failure. */
 char *sb_take(struct sbuf *b);
 void sb_free(struct sbuf *b);

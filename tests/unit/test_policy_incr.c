@@ -439,6 +439,7 @@ enum change {
 	CH_POL_DEL,
 	CH_POL_CHANGE,
 	CH_POL_PORT,
+	CH_POL_PEER,
 	CH_MAX
 };
 
@@ -455,6 +456,33 @@ static unsigned int toggle_port(char *pol)
 			memcpy(p + 6, "80", 2), n++;
 	}
 	return n;
+}
+
+/* The policy's first from/to list gains a peer, or loses the one this
+ * added: the rule keys change (a rule's peer count), the name stays. NULL:
+ * the policy has no list with peers. */
+static char *toggle_peer(const char *pol)
+{
+	static const char extra[] = "{podSelector: {matchLabels: {tier: db}}}, ";
+	const char *p = strstr(pol, "from: [");
+	char *out;
+	size_t at;
+
+	if (!p)
+		p = strstr(pol, "to: [");
+	if (!p)
+		return NULL;
+	at = (size_t)(strchr(p, '[') + 1 - pol);
+	if (!strncmp(pol + at, extra, strlen(extra))) {
+		out = strdup(pol);
+		if (out)
+			memmove(out + at, out + at + strlen(extra),
+				strlen(out + at + strlen(extra)) + 1);
+	} else if (asprintf(&out, "%.*s%s%s", (int)at, pol, extra, pol + at) < 0) {
+		out = NULL;
+	}
+	assert_non_null(out);
+	return out;
 }
 
 static unsigned int live_pod(const struct model *md)
@@ -474,7 +502,7 @@ static void test_random_changes(void **state)
 	struct seg_manifests *m;
 	struct seg_compiled *c, *full;
 	struct seg_diag d = {};
-	unsigned int counts[CH_MAX] = {}, incr = 0, reused = 0, copied = 0;
+	unsigned int counts[CH_MAX] = {}, incr = 0, reused = 0, copied = 0, taken = 0;
 
 	(void)state;
 	for (unsigned int i = 0; i < NNS; i++)
@@ -550,6 +578,18 @@ static void test_random_changes(void **state)
 			i = rnd(MAX_POLS);
 			pods_only = !md.pols[i] || !toggle_port(md.pols[i]);
 			break;
+		case CH_POL_PEER: { /* a rule gains or loses a peer */
+			char *t;
+
+			i = rnd(MAX_POLS);
+			t = md.pols[i] ? toggle_peer(md.pols[i]) : NULL;
+			pods_only = !t;
+			if (t) {
+				free(md.pols[i]);
+				md.pols[i] = t;
+			}
+			break;
+		}
 		default:
 			break;
 		}
@@ -585,6 +625,12 @@ static void test_random_changes(void **state)
 		incr += seg_compiled_updated(c2);
 		reused += seg_compiled_ids_reused(c2);
 		copied += seg_compiled_sets_copied(c2) > 0;
+		taken += seg_compiled_rules_taken(c2);
+		/* a port moved keeps the rule keys: the rule table is prev's */
+		if (ch == CH_POL_PORT && !pods_only)
+			assert_true(seg_compiled_rules_taken(c2));
+		if (ch == CH_POL_PEER && !pods_only)
+			assert_false(seg_compiled_rules_taken(c2));
 		if (seg_compile(m2 ? m2 : m, &o, &full, &d))
 			fail_msg("step %u: compile: %s", step, d.msg);
 		same_verdicts(c2, full, step);
@@ -599,11 +645,12 @@ static void test_random_changes(void **state)
 	}
 	print_message(
 		"seed %u: %u steps, %u incremental, %u full with pod identities reused (%u copying "
-		"unchanged sets); relabel %u (+%u in place), add %u, del %u, ports %u, ns %u, "
-		"policy add %u, del %u, change %u, port %u\n",
-		seed0, steps, incr, reused, copied, counts[CH_RELABEL], counts[CH_RELABEL_INPLACE],
-		counts[CH_ADD], counts[CH_DEL], counts[CH_PORTS], counts[CH_NS], counts[CH_POL_ADD],
-		counts[CH_POL_DEL], counts[CH_POL_CHANGE], counts[CH_POL_PORT]);
+		"unchanged sets), %u taking the rule table; relabel %u (+%u in place), add %u, del %u, ports %u, ns %u, "
+		"policy add %u, del %u, change %u, port %u, peer %u\n",
+		seed0, steps, incr, reused, copied, taken, counts[CH_RELABEL],
+		counts[CH_RELABEL_INPLACE], counts[CH_ADD], counts[CH_DEL], counts[CH_PORTS],
+		counts[CH_NS], counts[CH_POL_ADD], counts[CH_POL_DEL], counts[CH_POL_CHANGE],
+		counts[CH_POL_PORT], counts[CH_POL_PEER]);
 	assert_true(incr > steps / 2);
 	/* policy changes that leave identity keys alone reuse them, and the
 	 * sets of the policies they leave alone */
