@@ -63,8 +63,31 @@ int seg_prefix_parse(const char *s, struct in6_addr *out, __u32 *prefixlen)
 	return 0;
 }
 
+/* Dotted quad, as inet_ntop(AF_INET) writes it (glibc's goes through
+ * sprintf; the compiler formats an address for every ipBlock key). */
+static const char *v4_str(const unsigned char *b, char *buf)
+{
+	char *p = buf;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned int v = b[i];
+
+		if (i)
+			*p++ = '.';
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+	}
+	*p = 0;
+	return buf;
+}
+
 const char *seg_addr_str(const struct in6_addr *a, char *buf, size_t len)
 {
+	if (seg_addr_is_v4(a) && len >= INET_ADDRSTRLEN)
+		return v4_str(&a->s6_addr[12], buf);
 	if (seg_addr_is_v4(a))
 		return inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)len);
 	return inet_ntop(AF_INET6, a, buf, (socklen_t)len);

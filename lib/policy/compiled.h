@@ -75,6 +75,7 @@ struct cstatic {
 	size_t nimplicit;
 	/* ipBlocks: c->blocks[b] is the block of slot block_slot[b] */
 	size_t *block_slot;
+	char **block_keys; /* canonical texts (cidr/plen!except...), ascending */
 	size_t nblocks;
 	size_t *block_group; /* per block: its group */
 	struct cpfx *pfx; /* sorted by plen descending; c->lpm[i] is pfx[i] */

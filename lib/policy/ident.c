@@ -217,7 +217,8 @@ static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
 
 struct bref {
 	char *key;
-	size_t slot;
+	size_t slot; /* its first slot */
+	size_t first; /* its index before the sort */
 };
 
 static int bref_cmp(const void *a, const void *b)
@@ -225,21 +226,24 @@ static int bref_cmp(const void *a, const void *b)
 	return strcmp(((const struct bref *)a)->key, ((const struct bref *)b)->key);
 }
 
-/* Distinct ipBlocks (by canonical text, sorted by it) and each ipBlock
- * peer's block index (its slot's group is made per block later). */
+/* Distinct ipBlocks (by canonical text, sorted by it; st->block_keys
+ * keeps the texts) and each ipBlock peer's block index (its slot's group
+ * is made per block later). */
 static int build_blocks(struct seg_compiled *c, size_t *slot_block)
 {
 	const struct seg_manifests *m = c->m;
 	struct cstatic *st = cpriv(c)->st;
 	struct hmap by_key = {};
 	struct bref *refs = NULL;
-	size_t nrefs = 0, cap = 0;
+	size_t nrefs = 0, cap = 0, idx, *renum = NULL;
 	int err = 0;
 
+	/* slot_block[s]: first the index in refs of the slot's key */
 	for (size_t s = 0; s < st->nslots && !err; s++) {
 		const struct seg_peer *pe = slot_peer(m, &st->slots[s]);
 		struct sbuf sb = {};
 
+		slot_block[s] = SIZE_MAX;
 		if (pe->kind != SEG_PEER_IPBLOCK)
 			continue;
 		block_key(&pe->block, &sb);
@@ -248,12 +252,15 @@ static int build_blocks(struct seg_compiled *c, size_t *slot_block)
 			err = -ENOMEM;
 			break;
 		}
-		if (hmap_get_str(&by_key, sb.p, NULL)) {
+		if (hmap_get_str(&by_key, sb.p, &idx)) {
+			slot_block[s] = idx;
 			sb_free(&sb);
 			continue;
 		}
 		refs[nrefs].key = sb_take(&sb);
 		refs[nrefs].slot = s;
+		refs[nrefs].first = nrefs;
+		slot_block[s] = nrefs;
 		err = hmap_put_str(&by_key, refs[nrefs].key, nrefs);
 		nrefs++;
 	}
@@ -264,34 +271,32 @@ static int build_blocks(struct seg_compiled *c, size_t *slot_block)
 		qsort(refs, nrefs, sizeof(*refs), bref_cmp);
 	c->blocks = calloc(nrefs + 1, sizeof(*c->blocks));
 	st->block_slot = calloc(nrefs + 1, sizeof(*st->block_slot));
-	if (!c->blocks || !st->block_slot) {
+	st->block_keys = calloc(nrefs + 1, sizeof(*st->block_keys));
+	renum = calloc(nrefs + 1, sizeof(*renum));
+	if (!c->blocks || !st->block_slot || !st->block_keys || !renum) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < nrefs && !err; i++) {
+	for (size_t i = 0; i < nrefs; i++) {
 		st->block_slot[i] = refs[i].slot;
 		c->blocks[i] = (struct seg_ipblock *)&slot_peer(m, &st->slots[refs[i].slot])->block;
-		err = hmap_put_str(&by_key, refs[i].key, i);
 	}
 	c->nblocks = st->nblocks = nrefs;
-	/* every ipBlock peer -> its block index */
-	for (size_t s = 0; s < st->nslots && !err; s++) {
-		const struct seg_peer *pe = slot_peer(m, &st->slots[s]);
-		struct sbuf sb = {};
-		size_t idx = 0;
-
-		slot_block[s] = SIZE_MAX;
-		if (pe->kind != SEG_PEER_IPBLOCK)
-			continue;
-		block_key(&pe->block, &sb);
-		if (sb.oom || !hmap_get_str(&by_key, sb.p, &idx))
-			err = -ENOMEM;
-		slot_block[s] = idx;
-		sb_free(&sb);
+	/* every ipBlock peer -> its block index (renumbered by the sort) */
+	for (size_t i = 0; i < nrefs; i++)
+		renum[refs[i].first] = i;
+	for (size_t s = 0; s < st->nslots; s++) {
+		if (slot_block[s] != SIZE_MAX)
+			slot_block[s] = renum[slot_block[s]];
 	}
 out:
-	for (size_t i = 0; i < nrefs; i++)
-		free(refs[i].key);
+	for (size_t i = 0; i < nrefs; i++) {
+		if (st->block_keys && !err)
+			st->block_keys[i] = refs[i].key;
+		else
+			free(refs[i].key);
+	}
+	free(renum);
 	free(refs);
 	hmap_free(&by_key);
 	return err;
@@ -563,15 +568,13 @@ static void labels_key(struct sbuf *sb, const struct seg_labels *l)
 
 static void set_key(const struct seg_compiled *c, const size_t *set, size_t n, struct sbuf *sb)
 {
-	struct sbuf bk = {};
+	const struct cstatic *st = cpriv(c)->st;
 
-	sb_printf(sb, ";b=");
+	sb_puts(sb, ";b=");
 	for (size_t i = 0; i < n; i++) {
-		block_key(c->blocks[set[i]], &bk);
-		sb_printf(sb, "%s%s", i ? "," : "", bk.oom ? "" : bk.p);
-		if (bk.oom)
-			sb->oom = true;
-		sb_free(&bk);
+		if (i)
+			sb_putc(sb, ',');
+		sb_puts(sb, st->block_keys[set[i]]);
 	}
 }
 
@@ -824,19 +827,6 @@ static int build_cidr_ids(struct seg_compiled *c, const struct seg_compile_opts 
 
 /* ---- pod identities taken from a previous compile ------------------------------ */
 
-static bool block_eq(const struct seg_ipblock *a, const struct seg_ipblock *b)
-{
-	struct sbuf x = {}, y = {};
-	bool eq;
-
-	block_key(a, &x);
-	block_key(b, &y);
-	eq = !x.oom && !y.oom && x.p && y.p && !strcmp(x.p, y.p);
-	sb_free(&x);
-	sb_free(&y);
-	return eq;
-}
-
 /* Would every pod identity and ipcache entry of c come out as prev has
  * them? The same pods and namespaces (another manifests object: one
  * changed in place cannot be compared), and the same egress named ports
@@ -856,7 +846,7 @@ static bool ident_keys_same(const struct seg_compiled *c, const struct seg_compi
 			return false;
 	}
 	for (size_t b = 0; b < c->nblocks; b++) {
-		if (!block_eq(c->blocks[b], prev->blocks[b]))
+		if (strcmp(st->block_keys[b], ps->block_keys[b]))
 			return false;
 	}
 	for (size_t i = 0; i < st->npfx; i++) {
@@ -1034,6 +1024,9 @@ void cstatic_put(struct cstatic *st)
 		seg_namespace_clear(&st->implicit[i]);
 	free(st->implicit);
 	free(st->block_slot);
+	for (size_t i = 0; st->block_keys && i < st->nblocks; i++)
+		free(st->block_keys[i]);
+	free(st->block_keys);
 	free(st->block_group);
 	for (size_t i = 0; i < st->npfx; i++)
 		free(st->pfx[i].set);

@@ -273,6 +273,37 @@ static void test_ipblock_partition(void **state)
 	fx_free(&f);
 }
 
+/* Blocks are numbered in the order of their texts, not of first use: the
+ * first policy's block sorts last, and each peer must still name its own. */
+static void test_ipblock_order(void **state)
+{
+	const char *yaml = NS("x", "{}") POD("x", "a", "{app: a}", "192.168.1.1", "[]")
+		POD("x", "b", "{app: b}", "10.1.0.1", "[]")
+			POD("x", "srv", "{app: srv}", "11.0.0.2", "[]")
+				NP("x", "p0",
+				   "{podSelector: {matchLabels: {app: srv}}, ingress: [{from: "
+				   "[{ipBlock: {cidr: 192.168.0.0/16}}], ports: [{port: 80}]}]}")
+					NP("x", "p1",
+					   "{podSelector: {matchLabels: {app: srv}}, ingress: [{from: "
+					   "[{ipBlock: {cidr: 10.0.0.0/8}}], ports: [{port: 90}]}]}");
+	struct fx f;
+
+	(void)state;
+	fx_load(&f, yaml, NULL);
+	assert_int_equal(f.c->nblocks, 2);
+	assert_int_equal(probe(&f, "x", "a", "x", "srv", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_ALLOW);
+	assert_non_null(strstr(probe(&f, "x", "a", "x", "srv", 80, IPPROTO_TCP).reason,
+			       "allowed by x/p0 ingress rule 0 (from[0])"));
+	assert_int_equal(probe(&f, "x", "a", "x", "srv", 90, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
+	assert_int_equal(probe(&f, "x", "b", "x", "srv", 90, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_ALLOW);
+	assert_int_equal(probe(&f, "x", "b", "x", "srv", 80, IPPROTO_TCP).verdict,
+			 SEG_VERDICT_DENY);
+	fx_free(&f);
+}
+
 /* ---- ports ------------------------------------------------------------------------------ */
 
 static size_t count_entries(const struct fx *f, __u32 policy_id, __u8 dir)
@@ -785,6 +816,7 @@ int main(void)
 		cmocka_unit_test(test_selectors),
 		cmocka_unit_test(test_identities),
 		cmocka_unit_test(test_ipblock_partition),
+		cmocka_unit_test(test_ipblock_order),
 		cmocka_unit_test(test_port_ranges),
 		cmocka_unit_test(test_named_ports),
 		cmocka_unit_test(test_probe_order_and_reasons),

@@ -2,7 +2,7 @@
 /*
  * lib/policy's helpers. The string builder: sb_printf() formats into the
  * room left and formats again after growing when the text does not fit;
- * sb_puts() and sb_putc() append; every append, across every growth of the
+ * sb_puts(), sb_putc() and sb_putu() append; every append, across every growth of the
  * buffer, must give the text snprintf() gives for the whole. The hash map:
  * keys of every length (inline and allocated) found, overwritten, deleted
  * (backward shift: the others stay found), cloned; its hash spreads keys
@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
+#include "addr.h"
 #include "policy/util.h"
 
 /* Appends of every length from 0 to 300 characters, through the three
@@ -33,7 +36,14 @@ static void test_sbuf_appends(void **state)
 	for (int len = 0; len <= 300; len++) {
 		memset(word, 'a' + len % 26, (size_t)len);
 		word[len] = '\0';
-		switch (len % 3) {
+		switch (len % 4) {
+		case 3: { /* numbers: each digit count, 0 and the largest */
+			unsigned long long v = len == 299 ? ~0ull : len == 3 ? 0 : 7ull << len % 60;
+
+			sb_putu(&sb, v);
+			n += (size_t)snprintf(ref + n, sizeof(ref) - n, "%llu", v);
+			break;
+		}
 		case 0:
 			sb_printf(&sb, "%d:%s|", len, word);
 			n += (size_t)snprintf(ref + n, sizeof(ref) - n, "%d:%s|", len, word);
@@ -59,6 +69,31 @@ static void test_sbuf_appends(void **state)
 	assert_string_equal(s, ref);
 	assert_null(sb.p);
 	free(s);
+}
+
+/* seg_addr_str() writes IPv4 itself: every octet value in every
+ * position, against inet_ntop(). */
+static void test_addr_v4_text(void **state)
+{
+	char got[INET6_ADDRSTRLEN], want[INET_ADDRSTRLEN];
+	struct in6_addr a;
+
+	(void)state;
+	for (int pos = 0; pos < 4; pos++) {
+		for (unsigned int v = 0; v < 256; v++) {
+			unsigned char b[4] = { 10, 255, 0, 7 };
+			__u32 be;
+
+			b[pos] = (unsigned char)v;
+			memcpy(&be, b, sizeof(be));
+			seg_addr_from_v4(&a, be);
+			assert_non_null(inet_ntop(AF_INET, b, want, sizeof(want)));
+			assert_ptr_equal(seg_addr_str(&a, got, sizeof(got)), got);
+			assert_string_equal(got, want);
+		}
+	}
+	/* a buffer too small for every address: inet_ntop's answer */
+	assert_null(seg_addr_str(&a, got, 8));
 }
 
 /* Exactly filling the room (the terminator needs one more byte) grows. */
@@ -165,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sbuf_appends),
 		cmocka_unit_test(test_sbuf_exact_fit),
+		cmocka_unit_test(test_addr_v4_text),
 		cmocka_unit_test(test_hmap_put_get_del),
 		cmocka_unit_test(test_hmap_hash_spread),
 	};
