@@ -859,12 +859,44 @@ int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, 
 	s->nsel = nsel;
 	p->nsets++;
 	err = hmap_put(&p->set_by_id, &id, sizeof(id), p->nsets - 1);
+	s->pstart = *n;
 	if (!err)
 		err = set_copy_prev(c, s, out, n, cap);
+	s->psorted = err == 1;
 	if (!err)
 		err = set_emit_full(c, s, out, n, cap);
+	s->pn = *n - s->pstart;
 	*res = s;
 	return err < 0 ? err : 0;
+}
+
+/* Pod pi's set for dir when it keeps its selection in p->reuse (a
+ * namespace whose policies are unchanged, set_select()) and this compile
+ * already has that set: the same selection gives the same signature, so
+ * the same id (numbered by signature), without building the signature.
+ * 1: found (*res; NULL: not selected), 0: select and use as usual. */
+static int set_kept(struct seg_compiled *c, size_t pi, __u8 dir, struct cset **res)
+{
+	const struct cpriv *p = cpriv(c);
+	const struct seg_ep_entry *was;
+	size_t k, idx;
+	__u32 id;
+
+	if (!p->ns_same || p->prev_ep[pi] == SIZE_MAX ||
+	    !hmap_get_str(&p->st->ns_pols, c->m->pods[pi].ns, &k) || !p->ns_same[k])
+		return 0;
+	was = &p->reuse->eps[p->prev_ep[pi]];
+	id = was->ep.policy_id[dir];
+	*res = NULL;
+	if (!id)
+		return 1;
+	if (!hmap_get(&p->set_by_id, &id, sizeof(id), &idx))
+		return 0;
+	*res = &p->sets[idx];
+	if (!(*res)->users)
+		(*res)->rep = pi;
+	(*res)->users++;
+	return 1;
 }
 
 /* The endpoint of local pod pi (its identity already known). */
@@ -883,13 +915,18 @@ int endpoint_fill(struct seg_compiled *c, const struct seg_id_alloc *prev, size_
 		size_t nsel;
 		char *sig;
 
-		err = set_select(c, pi, d, sel, &nsel, &sig);
-		if (err || !sig)
-			continue;
-		err = set_use(c, prev, pi, d, sel, nsel, sig, out, n, cap, &s);
-		free(sig);
-		if (err)
-			break;
+		if (set_kept(c, pi, d, &s)) {
+			if (!s)
+				continue;
+		} else {
+			err = set_select(c, pi, d, sel, &nsel, &sig);
+			if (err || !sig)
+				continue;
+			err = set_use(c, prev, pi, d, sel, nsel, sig, out, n, cap, &s);
+			free(sig);
+			if (err)
+				break;
+		}
 		ep->sel[d] = s->sel;
 		ep->nsel[d] = s->nsel;
 		ep->ep.policy_id[d] = s->id;
@@ -1097,6 +1134,56 @@ int pol_cmp(const void *a, const void *b)
 	return (int)x->port_wild - (int)y->port_wild;
 }
 
+static int set_id_cmp(const void *a, const void *b)
+{
+	__u32 x = (*(const struct cset *const *)a)->id, y = (*(const struct cset *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* c->pol sorted by pol_cmp. A full compile writes each set's entries in
+ * one run (set_use: pstart, pn), each set has its own policy id, and a
+ * copied run is sorted already (it was in prev's sorted array): sort the
+ * emitted runs, then lay the runs out by id. */
+static int pol_sort(struct seg_compiled *c)
+{
+	struct cpriv *p = cpriv(c);
+	struct seg_pol_entry *out;
+	struct cset **order;
+	size_t n = 0;
+
+	if (!c->npol)
+		return 0;
+	order = malloc(p->nsets * sizeof(*order));
+	out = malloc(c->npol * sizeof(*out));
+	if (!order || !out) {
+		free(order);
+		free(out);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < p->nsets; i++) {
+		struct cset *s = &p->sets[i];
+
+		if (!s->psorted && s->pn > 1)
+			qsort(c->pol + s->pstart, s->pn, sizeof(*c->pol), pol_cmp);
+		order[i] = s;
+	}
+	qsort(order, p->nsets, sizeof(*order), set_id_cmp);
+	for (size_t i = 0; i < p->nsets; i++) {
+		if (order[i]->pn)
+			memcpy(out + n, c->pol + order[i]->pstart, order[i]->pn * sizeof(*out));
+		n += order[i]->pn;
+	}
+	free(order);
+	if (n != c->npol) { /* every entry is in one set's run */
+		free(out);
+		return -EINVAL;
+	}
+	free(c->pol);
+	c->pol = out;
+	return 0;
+}
+
 unsigned long long compile_serial(void)
 {
 	/* tells lib/apply which compile an update started from */
@@ -1141,10 +1228,13 @@ int seg_compile(const struct seg_manifests *m, const struct seg_compile_opts *o,
 		err = build_rules(c, o);
 	if (!err)
 		err = build_endpoints(c, o);
-	if (!err && c->npol)
-		qsort(c->pol, c->npol, sizeof(*c->pol), pol_cmp);
+	if (!err)
+		err = pol_sort(c);
 	if (err) {
-		cdiag(d, "out of memory compiling policies");
+		if (err == -ENOMEM)
+			cdiag(d, "out of memory compiling policies");
+		else
+			cdiag(d, "policy entries out of place after the compile (%d)", err);
 		goto fail;
 	}
 	err = check_caps(c, d);

@@ -133,6 +133,10 @@ struct cset {
 	size_t users; /* endpoints */
 	__u32 wcnt[18]; /* entries per port block width 0..16; [17] any protocol */
 	bool fresh; /* not in the compile this one was updated from */
+	/* a full compile: its entries' run in c->pol before the sort, and
+	 * whether the run is sorted (copied from reuse) */
+	size_t pstart, pn;
+	bool psorted;
 };
 
 struct cpriv {
