@@ -102,23 +102,23 @@ static void selector_key(struct sbuf *sb, const struct seg_selector *s)
 
 /* Peers that select the same way share one list: "kind|ns|pod sel|ns sel";
  * ipBlock peers with the same block: "B<block>". */
-static char *peer_key(const struct seg_netpol *np, const struct seg_peer *pe, size_t block)
+static const char *peer_key(struct sbuf *sb, const struct seg_netpol *np, const struct seg_peer *pe,
+			    size_t block)
 {
-	struct sbuf sb = {};
-
+	sb->n = 0; /* the caller's buffer, reused for every slot */
 	if (pe->kind == SEG_PEER_IPBLOCK) {
-		sb_putc(&sb, 'B');
-		sb_putu(&sb, block);
-		return sb_take(&sb);
+		sb_putc(sb, 'B');
+		sb_putu(sb, block);
+		return sb->oom ? NULL : sb->p;
 	}
-	sb_putu(&sb, pe->kind);
-	sb_putc(&sb, '|');
-	sb_puts(&sb, pe->kind == SEG_PEER_PODS ? np->ns : "");
-	sb_putc(&sb, '|');
-	selector_key(&sb, &pe->pod_sel);
-	sb_putc(&sb, '|');
-	selector_key(&sb, &pe->ns_sel);
-	return sb_take(&sb);
+	sb_putu(sb, pe->kind);
+	sb_putc(sb, '|');
+	sb_puts(sb, pe->kind == SEG_PEER_PODS ? np->ns : "");
+	sb_putc(sb, '|');
+	selector_key(sb, &pe->pod_sel);
+	sb_putc(sb, '|');
+	selector_key(sb, &pe->ns_sel);
+	return sb->oom ? NULL : sb->p;
 }
 
 static int sizelist_add(struct sizelist *l, size_t v)
@@ -274,29 +274,135 @@ int idlist_copy(struct idlist *dst, const struct idlist *src)
 	return 0;
 }
 
+/* Which namespaces' policies are those of prev, unchanged and in the same
+ * order (cpriv.ns_same), and each pod's endpoint in prev (prev_ep). */
+static int mark_same_nss(struct seg_compiled *c, const struct seg_compiled *prev)
+{
+	struct cpriv *p = cpriv(c);
+	const struct cstatic *st = p->st, *ps = cpriv(prev)->st;
+
+	p->ns_same = calloc(st->nbyns + 1, 1);
+	p->prev_ep = malloc((c->m->npods + 1) * sizeof(*p->prev_ep));
+	if (!p->ns_same || !p->prev_ep)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->m->npods; i++)
+		p->prev_ep[i] = SIZE_MAX;
+	for (size_t e = 0; e < prev->neps; e++) /* the pods are prev's, by index */
+		p->prev_ep[prev->eps[e].pod] = e;
+	for (size_t k = 0; k < st->nbyns; k++) {
+		const struct sizelist *l = &st->byns[k];
+		size_t pk, q = 0;
+
+		if (!l->n || !hmap_get_str(&ps->ns_pols, c->m->pols[l->v[0]].ns, &pk) ||
+		    ps->byns[pk].n != l->n)
+			continue;
+		while (q < l->n && p->pol_same[l->v[q]] &&
+		       p->prev_pol[l->v[q]] == ps->byns[pk].v[q])
+			q++;
+		p->ns_same[k] = q == l->n;
+	}
+	return 0;
+}
+
+/* "ns/name" of np into sb (emptied first). */
+static void pol_name(struct sbuf *sb, const struct seg_netpol *np)
+{
+	sb->n = 0;
+	sb_puts(sb, np->ns);
+	sb_putc(sb, '/');
+	sb_puts(sb, np->name);
+}
+
+/* Which policies o->reuse has unchanged (cpriv.pol_same, prev_pol): by
+ * index when both manifests list the same policy there, else by
+ * namespace/name. Before the peer lists, which follow prev's groups for
+ * unchanged policies. */
+static int mark_same_pols(struct seg_compiled *c, const struct seg_compiled *prev)
+{
+	const struct seg_manifests *m = c->m, *om = prev->m;
+	struct cpriv *p = cpriv(c);
+	struct hmap by_name = {};
+	struct sbuf sb = {};
+	bool hashed = false;
+	int err = 0;
+
+	p->reuse = prev;
+	p->pol_same = calloc(m->npols + 1, 1);
+	p->prev_pol = malloc((m->npols + 1) * sizeof(*p->prev_pol));
+	if (!p->pol_same || !p->prev_pol)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->npols && !err; i++) {
+		const struct seg_netpol *np = &m->pols[i];
+		size_t j = i;
+
+		if (j >= om->npols || strcmp(om->pols[j].name, np->name) ||
+		    strcmp(om->pols[j].ns, np->ns)) {
+			for (size_t q = 0; !hashed && q < om->npols && !err; q++) {
+				pol_name(&sb, &om->pols[q]);
+				err = sb.oom ? -ENOMEM : hmap_put(&by_name, sb.p, sb.n, q);
+			}
+			hashed = true;
+			pol_name(&sb, np);
+			if (err || sb.oom || !hmap_get(&by_name, sb.p, sb.n, &j)) {
+				p->prev_pol[i] = SIZE_MAX;
+				continue;
+			}
+		}
+		p->prev_pol[i] = j;
+		p->pol_same[i] = pol_eq(&om->pols[j], np);
+	}
+	if (!err && sb.oom)
+		err = -ENOMEM;
+	sb_free(&sb);
+	hmap_free(&by_name);
+	return err;
+}
+
 static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
 	struct cstatic *st = p->st;
 	struct idindex x = {};
-	size_t cap = 0, lcap = 0, gpcap = 0, pg;
+	struct sbuf kb = {};
+	size_t cap = 0, lcap = 0, gpcap = 0, pg, *gmap = NULL;
 	bool reuse = p->ids_reused && o->reuse, indexed = false;
+	const struct cstatic *ps = reuse ? cpriv(o->reuse)->st : NULL;
 	int err = 0;
 
 	st->block_group = calloc(st->nblocks + 1, sizeof(*st->block_group));
 	if (!st->block_group)
 		return -ENOMEM;
+	/* gmap: prev's group -> this compile's, for the slots of unchanged
+	 * policies (their keys are those of prev's slots at the same place;
+	 * blocks are prev's, the identities being reused): the key is made
+	 * once per group, not per slot */
+	if (p->pol_same) {
+		gmap = malloc((ps->ngroups + 1) * sizeof(*gmap));
+		if (!gmap)
+			return -ENOMEM;
+		for (size_t g = 0; g < ps->ngroups; g++)
+			gmap[g] = SIZE_MAX;
+	}
 	for (size_t s = 0; s < st->nslots && !err; s++) {
 		struct cslot *sl = &st->slots[s];
 		const struct seg_netpol *np = &m->pols[sl->pol];
-		size_t block = sl->group, g; /* ident_build left the block there */
-		char *key;
+		size_t block = sl->group, g, ppg = SIZE_MAX; /* ident_build left the block there */
+		const char *key;
 
 		sl->group = SIZE_MAX;
 		if (!np->types[sl->dir])
 			continue;
-		key = peer_key(np, slot_peer(m, sl), block);
+		if (gmap && p->pol_same[sl->pol]) {
+			ppg = ps->slots[ps->pol_slot[p->prev_pol[sl->pol]] + s -
+					st->pol_slot[sl->pol]]
+				      .group;
+			if (ppg != SIZE_MAX && gmap[ppg] != SIZE_MAX) {
+				g = gmap[ppg];
+				goto have;
+			}
+		}
+		key = peer_key(&kb, np, slot_peer(m, sl), block);
 		if (!key) {
 			err = -ENOMEM;
 			break;
@@ -305,13 +411,10 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 			err = vec_reserve(&st->groups, &cap, st->ngroups, sizeof(*st->groups));
 			if (!err)
 				err = vec_reserve(&p->lists, &lcap, st->ngroups, sizeof(*p->lists));
-			if (err) {
-				free(key);
+			if (err)
 				break;
-			}
 			if (vec_reserve(&st->group_pols, &gpcap, st->ngroups,
 					sizeof(*st->group_pols))) {
-				free(key);
 				err = -ENOMEM;
 				break;
 			}
@@ -335,7 +438,9 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 					err = group_fill(c, g, &x);
 			}
 		}
-		free(key);
+		if (ppg != SIZE_MAX)
+			gmap[ppg] = g;
+have:
 		sl->group = g;
 		if (!err && (!st->group_pols[g].n ||
 			     st->group_pols[g].v[st->group_pols[g].n - 1] != sl->pol))
@@ -356,6 +461,8 @@ static int build_peer_lists(struct seg_compiled *c, const struct seg_compile_opt
 			err = sizelist_add(&st->any_pols, i);
 	}
 	idindex_free(&x);
+	sb_free(&kb);
+	free(gmap);
 	return err;
 }
 
@@ -386,16 +493,21 @@ static void rule_key(char *key, size_t len, const struct seg_netpol *np, int d, 
 	key[n] = 0;
 }
 
-/* a and b have the same rule keys in the same order: the same policies
- * (namespace, name) by position, each with the same directions, rules and
- * peers per rule. */
-static bool rules_same_shape(const struct seg_manifests *a, const struct seg_manifests *b)
+/* a (c's) and b have the same rule keys in the same order: the same
+ * policies (namespace, name) by position, each with the same directions,
+ * rules and peers per rule. */
+static bool rules_same_shape(const struct seg_compiled *c, const struct seg_manifests *a,
+			     const struct seg_manifests *b)
 {
+	const struct cpriv *p = cpriv(c);
+
 	if (a->npols != b->npols)
 		return false;
 	for (size_t i = 0; i < a->npols; i++) {
 		const struct seg_netpol *x = &a->pols[i], *y = &b->pols[i];
 
+		if (p->pol_same && p->pol_same[i] && p->prev_pol[i] == i)
+			continue; /* equal (pol_eq), at the same place */
 		if (strcmp(x->name, y->name) || strcmp(x->ns, y->ns))
 			return false;
 		for (int d = 0; d < SEG_DIR_MAX; d++) {
@@ -422,7 +534,7 @@ static int rules_take(struct seg_compiled *c, const struct seg_compile_opts *o)
 	const struct cstatic *ps;
 	struct cstatic *st = cpriv(c)->st;
 
-	if (!prev || !o->prev || o->prev != prev->numbering || !rules_same_shape(c->m, prev->m))
+	if (!prev || !o->prev || o->prev != prev->numbering || !rules_same_shape(c, c->m, prev->m))
 		return 0;
 	ps = cpriv(prev)->st;
 	if (ps->nrules) {
@@ -956,89 +1068,6 @@ void endpoint_masks(struct seg_compiled *c)
 	}
 }
 
-/* Which namespaces' policies are those of prev, unchanged and in the same
- * order (cpriv.ns_same), and each pod's endpoint in prev (prev_ep). */
-static int mark_same_nss(struct seg_compiled *c, const struct seg_compiled *prev)
-{
-	struct cpriv *p = cpriv(c);
-	const struct cstatic *st = p->st, *ps = cpriv(prev)->st;
-
-	p->ns_same = calloc(st->nbyns + 1, 1);
-	p->prev_ep = malloc((c->m->npods + 1) * sizeof(*p->prev_ep));
-	if (!p->ns_same || !p->prev_ep)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->m->npods; i++)
-		p->prev_ep[i] = SIZE_MAX;
-	for (size_t e = 0; e < prev->neps; e++) /* the pods are prev's, by index */
-		p->prev_ep[prev->eps[e].pod] = e;
-	for (size_t k = 0; k < st->nbyns; k++) {
-		const struct sizelist *l = &st->byns[k];
-		size_t pk, q = 0;
-
-		if (!l->n || !hmap_get_str(&ps->ns_pols, c->m->pols[l->v[0]].ns, &pk) ||
-		    ps->byns[pk].n != l->n)
-			continue;
-		while (q < l->n && p->pol_same[l->v[q]] &&
-		       p->prev_pol[l->v[q]] == ps->byns[pk].v[q])
-			q++;
-		p->ns_same[k] = q == l->n;
-	}
-	return 0;
-}
-
-/* "ns/name" of np into sb (emptied first). */
-static void pol_name(struct sbuf *sb, const struct seg_netpol *np)
-{
-	sb->n = 0;
-	sb_puts(sb, np->ns);
-	sb_putc(sb, '/');
-	sb_puts(sb, np->name);
-}
-
-/* Which policies o->reuse has unchanged (cpriv.pol_same, prev_pol): by
- * index when both manifests list the same policy there, else by
- * namespace/name. Then mark_same_nss(). */
-static int mark_same_pols(struct seg_compiled *c, const struct seg_compiled *prev)
-{
-	const struct seg_manifests *m = c->m, *om = prev->m;
-	struct cpriv *p = cpriv(c);
-	struct hmap by_name = {};
-	struct sbuf sb = {};
-	bool hashed = false;
-	int err = 0;
-
-	p->reuse = prev;
-	p->pol_same = calloc(m->npols + 1, 1);
-	p->prev_pol = malloc((m->npols + 1) * sizeof(*p->prev_pol));
-	if (!p->pol_same || !p->prev_pol)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->npols && !err; i++) {
-		const struct seg_netpol *np = &m->pols[i];
-		size_t j = i;
-
-		if (j >= om->npols || strcmp(om->pols[j].name, np->name) ||
-		    strcmp(om->pols[j].ns, np->ns)) {
-			for (size_t q = 0; !hashed && q < om->npols && !err; q++) {
-				pol_name(&sb, &om->pols[q]);
-				err = sb.oom ? -ENOMEM : hmap_put(&by_name, sb.p, sb.n, q);
-			}
-			hashed = true;
-			pol_name(&sb, np);
-			if (err || sb.oom || !hmap_get(&by_name, sb.p, sb.n, &j)) {
-				p->prev_pol[i] = SIZE_MAX;
-				continue;
-			}
-		}
-		p->prev_pol[i] = j;
-		p->pol_same[i] = pol_eq(&om->pols[j], np);
-	}
-	if (!err && sb.oom)
-		err = -ENOMEM;
-	sb_free(&sb);
-	hmap_free(&by_name);
-	return err ? err : mark_same_nss(c, prev);
-}
-
 static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts *o)
 {
 	const struct seg_manifests *m = c->m;
@@ -1063,8 +1092,8 @@ static int build_endpoints(struct seg_compiled *c, const struct seg_compile_opts
 		if (!err)
 			err = sizelist_add(&st->byns[k], i);
 	}
-	if (!err && cpriv(c)->ids_reused && o->reuse)
-		err = mark_same_pols(c, o->reuse);
+	if (!err && cpriv(c)->pol_same)
+		err = mark_same_nss(c, o->reuse);
 	for (size_t i = 0; i < m->npods && !err; i++) {
 		if (o->is_local && !o->is_local(&m->pods[i], o->ctx))
 			continue;
@@ -1223,7 +1252,10 @@ int seg_compile(const struct seg_manifests *m, const struct seg_compile_opts *o,
 	err = ident_build(c, o, d);
 	if (err)
 		goto fail;
-	err = build_peer_lists(c, o);
+	if (p->ids_reused && o->reuse)
+		err = mark_same_pols(c, o->reuse);
+	if (!err)
+		err = build_peer_lists(c, o);
 	if (!err)
 		err = build_rules(c, o);
 	if (!err)
@@ -1263,6 +1295,11 @@ void cpriv_free(struct seg_compiled *c)
 	free(p->d_fresh);
 	free(p->d_new);
 	free(p->d_dead);
+	/* a compile that failed before build_endpoints() dropped them */
+	free(p->pol_same);
+	free(p->prev_pol);
+	free(p->prev_ep);
+	free(p->ns_same);
 }
 
 void seg_compiled_free(struct seg_compiled *c)
