@@ -432,6 +432,203 @@ static int policy_step(struct bench *b, const struct gen *g, unsigned int round)
 	return 0;
 }
 
+/* ---- segd's parse cache: one file per policy ------------------------------------
+ * segd keeps each source file (or applied file) parsed on its own and puts
+ * the parts together with seg_manifests_append(); a change parses again
+ * only the file that changed, and the policies of the others are the same
+ * objects as in the previous compile. Here: the namespaces and pods in one
+ * part, each NetworkPolicy document in a part of its own. */
+struct parts {
+	struct seg_manifests **v;
+	char **text; /* each part's YAML */
+	size_t n;
+	size_t first_pol; /* index of the first policy part */
+};
+
+static void parts_free(struct parts *ps)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		seg_manifests_free(ps->v[i]);
+		free(ps->text[i]);
+	}
+	free(ps->v);
+	free(ps->text);
+	memset(ps, 0, sizeof(*ps));
+}
+
+static struct seg_manifests *part_load(const char *text, size_t i)
+{
+	struct seg_manifests *m = seg_manifests_new();
+	struct seg_diag d = {};
+	char name[32];
+
+	snprintf(name, sizeof(name), "part%05zu.yaml", i);
+	if (m && seg_manifests_load_buf(m, name, text, strlen(text), &d)) {
+		fprintf(stderr, "%s: %s\n", name, d.msg);
+		seg_manifests_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static int parts_load(struct parts *ps, const struct gen *g)
+{
+	const char *pol = strstr(g->buf, "---\napiVersion: networking.k8s.io/v1");
+	size_t cap = 0;
+
+	if (!pol)
+		return -ENOENT;
+	for (const char *p = g->buf; p && *p;) {
+		const char *end = p == g->buf ? pol : strstr(p + 4, "---\n");
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (ps->n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			ps->v = realloc(ps->v, cap * sizeof(*ps->v));
+			ps->text = realloc(ps->text, cap * sizeof(*ps->text));
+			if (!ps->v || !ps->text)
+				return -ENOMEM;
+		}
+		ps->text[ps->n] = strndup(p, len);
+		if (!ps->text[ps->n])
+			return -ENOMEM;
+		ps->v[ps->n] = part_load(ps->text[ps->n], ps->n);
+		if (!ps->v[ps->n]) {
+			free(ps->text[ps->n]);
+			return -EINVAL;
+		}
+		ps->n++;
+		p = end;
+	}
+	ps->first_pol = 1;
+	return 0;
+}
+
+static struct seg_manifests *parts_merge(const struct parts *ps)
+{
+	struct seg_manifests *all = seg_manifests_new();
+	struct seg_diag d = {};
+
+	if (all && seg_manifests_append(all, ps->v, ps->n, &d)) {
+		fprintf(stderr, "merge: %s\n", d.msg);
+		seg_manifests_free(all);
+		return NULL;
+	}
+	return all;
+}
+
+/* Policy part k's text with its numbered port (8080, every 2nd policy)
+ * moved to 8080 + 1 + round % 2. */
+static char *part_edit(const struct parts *ps, size_t k, unsigned int round)
+{
+	const char *t = ps->text[k], *at = strstr(t, "port: 8080}");
+	char *out;
+
+	if (!at)
+		return NULL;
+	out = strdup(t);
+	if (out)
+		out[at - t + 9] = (char)('1' + round % 2);
+	return out;
+}
+
+/* The chain of compiles over the parts: the first (untimed, full, applied
+ * whole), then one policy file edited per round: parse it, merge, update
+ * (seg_compile_update), apply. */
+static int parts_run(struct bench *b, const struct gen *g, unsigned int rounds)
+{
+	struct parts ps = {};
+	struct seg_manifests *all = NULL;
+	struct seg_compiled *c = NULL;
+	struct row r = { .what = "policy files: load 1 + N parts, merge, compile, apply" };
+	double t;
+	int err;
+
+	t = now_ms();
+	err = parts_load(&ps, g);
+	if (!err && !(all = parts_merge(&ps)))
+		err = -EINVAL;
+	if (!err)
+		err = compile(all, b->c, &c);
+	if (err) {
+		seg_manifests_free(all);
+		parts_free(&ps);
+		return err;
+	}
+	seg_compiled_free(b->c);
+	seg_manifests_free(b->m);
+	b->m = all;
+	b->c = c;
+	err = apply_step(b, c, &r);
+	r.ms = now_ms() - t;
+	r.rss_mib = peak_rss_mib();
+	snprintf(r.note, sizeof(r.note), "%zu parts (untimed set-up of the rows below)", ps.n);
+	row_print(&r);
+	for (unsigned int i = 0; i < rounds && !err; i++) {
+		size_t k = ps.first_pol + (i * 7919 + 1) % (ps.n - ps.first_pol);
+		struct row rr = {
+			.what = "policy change, 1 file of N: parse + merge + update + apply"
+		};
+		struct row ra = { .what = "  of which: apply/plan the change" };
+		struct seg_compile_opts o = { .prev = b->c->numbering };
+		struct seg_manifests *part = NULL, *old_part, *m2 = NULL, *old;
+		struct seg_compiled *c2 = NULL;
+		struct seg_diag d = {};
+		char *text = NULL;
+		double tp, tc;
+
+		while (!(text = part_edit(&ps, k, i)))
+			k = ps.first_pol + (k + 1 - ps.first_pol) % (ps.n - ps.first_pol);
+		n_alloc = 0;
+		t = now_ms();
+		part = part_load(text, k);
+		if (!part) {
+			free(text);
+			err = -EINVAL;
+			break;
+		}
+		old_part = ps.v[k];
+		ps.v[k] = part;
+		m2 = parts_merge(&ps);
+		tp = now_ms();
+		err = m2 ? seg_compile_update(b->c, m2, NULL, &o, &c2, &d) : -EINVAL;
+		tc = now_ms();
+		if (err) {
+			fprintf(stderr, "policy file change: %s\n", d.msg);
+			ps.v[k] = old_part;
+			seg_manifests_free(part);
+			seg_manifests_free(m2);
+			free(text);
+			break;
+		}
+		old = b->m;
+		b->m = m2;
+		err = apply_step(b, c2, &ra);
+		rr.ms = now_ms() - t;
+		ra.ms = now_ms() - tc;
+		rr.allocs = n_alloc;
+		rr.rss_mib = ra.rss_mib = peak_rss_mib();
+		snprintf(
+			rr.note, sizeof(rr.note),
+			"%s (target < 10 ms); parse + merge %.2f ms, compile %.2f ms (%s, %zu sets copied)",
+			rr.ms < 10 ? "PASS" : "MISS", tp - t, tc - tp,
+			seg_compiled_updated(c2)    ? "update" :
+			seg_compiled_ids_reused(c2) ? "full, identities reused" :
+						      "full",
+			seg_compiled_sets_copied(c2));
+		row_print(&rr);
+		row_print(&ra);
+		seg_compiled_free(b->c);
+		b->c = c2;
+		seg_manifests_free(old);
+		seg_manifests_free(old_part);
+		free(ps.text[k]);
+		ps.text[k] = text;
+	}
+	parts_free(&ps);
+	return err;
+}
+
 static int run(struct gen *g, unsigned int rounds)
 {
 	struct bench b = {};
@@ -534,6 +731,8 @@ static int run(struct gen *g, unsigned int rounds)
 		if (err)
 			goto out;
 	}
+	/* a policy file edited among 10 000, as segd's parse cache has them */
+	err = parts_run(&b, g, rounds);
 out:
 	seg_compiled_free(c2);
 	seg_apply_free(b.a);
