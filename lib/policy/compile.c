@@ -863,13 +863,17 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 		size_t i = cand->v[k];
 		const struct seg_netpol *np = &m->pols[i];
 
-		if (!np->types[dir])
-			continue;
-		if (was) { /* both lists ascend in the same order */
-			if (w == was->nsel[dir] || was->sel[dir][w] != p->prev_pol[i])
+		if (was) {
+			/* Both lists ascend in the same order. A policy prev
+			 * selected for dir is unchanged, so it has dir in its
+			 * types: the others are not looked at (a namespace's
+			 * policies lie far apart in m->pols). */
+			if (w == was->nsel[dir])
+				break;
+			if (was->sel[dir][w] != p->prev_pol[i])
 				continue;
 			w++;
-		} else if (!seg_selector_matches(&np->pod_sel, &pod->labels)) {
+		} else if (!np->types[dir] || !seg_selector_matches(&np->pod_sel, &pod->labels)) {
 			continue;
 		}
 		sel[(*nsel)++] = i;
