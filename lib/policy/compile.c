@@ -825,17 +825,6 @@ bool is_audit(const struct seg_compiled *c, const char *ns)
 	return enf == SEG_ENF_AUDIT || (enf == SEG_ENF_DEFAULT && cpriv(c)->st->audit_default);
 }
 
-static bool uses_ingress_names(const struct seg_netpol *np)
-{
-	for (size_t r = 0; r < np->nrules[SEG_DIR_INGRESS]; r++) {
-		for (size_t q = 0; q < np->rules[SEG_DIR_INGRESS][r].nports; q++) {
-			if (np->rules[SEG_DIR_INGRESS][r].ports[q].name)
-				return true;
-		}
-	}
-	return false;
-}
-
 /* The policies selecting pod for dir (into sel, room for the namespace's
  * policies) and the set's signature (*sig, NULL when none selects it). */
 int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t *nsel, char **sig)
@@ -881,7 +870,8 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 		sb_putc(&sb, '/');
 		sb_puts(&sb, np->name);
 		sb_putc(&sb, ',');
-		names |= dir == SEG_DIR_INGRESS && uses_ingress_names(np);
+		/* (ingress_names: the rules are far from np in memory) */
+		names |= dir == SEG_DIR_INGRESS && np->ingress_names;
 	}
 	if (!*nsel) {
 		sb_free(&sb);

@@ -1035,6 +1035,10 @@ static int parse_netpol(struct pctx *c, struct fy_node *obj, struct meta *mt)
 		err = parse_policy_types(c, spec, np);
 	if (!err)
 		err = netpol_budget(c, obj, np);
+	for (size_t r = 0; !err && r < np->nrules[SEG_DIR_INGRESS]; r++) {
+		for (size_t q = 0; q < np->rules[SEG_DIR_INGRESS][r].nports; q++)
+			np->ingress_names |= np->rules[SEG_DIR_INGRESS][r].ports[q].name != NULL;
+	}
 	return err;
 }
 

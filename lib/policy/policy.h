@@ -143,6 +143,7 @@ struct seg_netpol {
 	bool types[SEG_DIR_MAX]; /* policyTypes, given or inferred */
 	struct seg_rule *rules[SEG_DIR_MAX];
 	size_t nrules[SEG_DIR_MAX];
+	bool ingress_names; /* set by the load: an ingress rule names a port */
 	struct seg_src_loc loc;
 };
 
