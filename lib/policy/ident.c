@@ -238,12 +238,20 @@ static int build_blocks(struct seg_compiled *c, size_t *slot_block)
 	size_t nrefs = 0, cap = 0, idx, *renum = NULL;
 	int err = 0;
 
-	/* slot_block[s]: first the index in refs of the slot's key */
+	/* slot_block[s]: first the index in refs of the slot's key; only the
+	 * slots of policies with ipBlocks are looked at (has_blocks: the
+	 * peers are far from the policy in memory) */
+	for (size_t s = 0; s < st->nslots; s++)
+		slot_block[s] = SIZE_MAX;
 	for (size_t s = 0; s < st->nslots && !err; s++) {
-		const struct seg_peer *pe = slot_peer(m, &st->slots[s]);
+		const struct seg_peer *pe;
 		struct sbuf sb = {};
 
-		slot_block[s] = SIZE_MAX;
+		if (!m->pols[st->slots[s].pol].has_blocks) {
+			s = st->pol_slot[st->slots[s].pol + 1] - 1; /* its last slot */
+			continue;
+		}
+		pe = slot_peer(m, &st->slots[s]);
 		if (pe->kind != SEG_PEER_IPBLOCK)
 			continue;
 		block_key(&pe->block, &sb);

@@ -1035,9 +1035,16 @@ static int parse_netpol(struct pctx *c, struct fy_node *obj, struct meta *mt)
 		err = parse_policy_types(c, spec, np);
 	if (!err)
 		err = netpol_budget(c, obj, np);
+	/* what the compiler asks of every policy, answered once */
 	for (size_t r = 0; !err && r < np->nrules[SEG_DIR_INGRESS]; r++) {
 		for (size_t q = 0; q < np->rules[SEG_DIR_INGRESS][r].nports; q++)
 			np->ingress_names |= np->rules[SEG_DIR_INGRESS][r].ports[q].name != NULL;
+	}
+	for (int d = 0; !err && d < SEG_DIR_MAX; d++) {
+		for (size_t r = 0; r < np->nrules[d]; r++) {
+			for (size_t k = 0; k < np->rules[d][r].npeers; k++)
+				np->has_blocks |= np->rules[d][r].peers[k].kind == SEG_PEER_IPBLOCK;
+		}
 	}
 	return err;
 }

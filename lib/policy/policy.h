@@ -144,6 +144,7 @@ struct seg_netpol {
 	struct seg_rule *rules[SEG_DIR_MAX];
 	size_t nrules[SEG_DIR_MAX];
 	bool ingress_names; /* set by the load: an ingress rule names a port */
+	bool has_blocks; /* set by the load: a peer is an ipBlock */
 	struct seg_src_loc loc;
 };
 
