@@ -127,24 +127,29 @@ bool ap_plan_empty(const struct ap_plan *p)
 	       !p->nipc_del && !p->nlpm_del && !p->npol_del;
 }
 
-/* Over the entries without their policy id, a word at a time. */
+/* Over the entries without their policy id: the 12 key bytes after it and
+ * the 8 value bytes, as two 64-bit words and one 32-bit word folded into
+ * the second, one multiply-xorshift round per word (every apply hashes
+ * every set, wanted and live). */
 __u64 ap_set_hash(const struct ap_pol *e, size_t n)
 {
 	__u64 h = 0xcbf29ce484222325ull;
 
 	for (size_t i = 0; i < n; i++) {
-		__u32 w[5];
+		__u64 a, c;
+		__u32 b;
 
-		memcpy(w, (const char *)&e[i].key + sizeof(e[i].key.policy_id), 12);
-		memcpy(w + 3, &e[i].val, 8);
-		for (int j = 0; j < 5; j++) {
-			h ^= w[j];
-			h *= 0x9e3779b97f4a7c15ull;
-			h ^= h >> 29;
-		}
+		memcpy(&a, (const char *)&e[i].key + sizeof(e[i].key.policy_id), 8);
+		memcpy(&b, (const char *)&e[i].key + sizeof(e[i].key.policy_id) + 8, 4);
+		memcpy(&c, &e[i].val, 8);
+		h = (h ^ a) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+		h = (h ^ c ^ ((__u64)b << 32 | b)) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
 	}
 	return h;
 }
+
 static bool set_equal(const struct pset *a, const struct ap_pol *e, size_t n, __u64 hash)
 {
 	const size_t off = sizeof(e->key.policy_id);

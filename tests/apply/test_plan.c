@@ -367,6 +367,12 @@ static void test_set_hash(void **state)
 	assert_true(ap_set_hash(a, 2) == ap_set_hash(b, 2));
 	b[1].val.rule_id = 3;
 	assert_false(ap_set_hash(a, 2) == ap_set_hash(b, 2));
+	/* any one byte after the policy id, of the key or the value */
+	for (size_t off = sizeof(a[0].key.policy_id); off < sizeof(a[0]); off++) {
+		memcpy(b, a, sizeof(a));
+		((unsigned char *)&b[1])[off] ^= 0x40;
+		assert_false(ap_set_hash(a, 2) == ap_set_hash(b, 2));
+	}
 }
 
 int main(void)
