@@ -286,21 +286,30 @@ static void test_ipblock_order(void **state)
 					NP("x", "p1",
 					   "{podSelector: {matchLabels: {app: srv}}, ingress: [{from: "
 					   "[{ipBlock: {cidr: 10.0.0.0/8}}], ports: [{port: 90}]}]}");
+	static const struct {
+		const char *from;
+		__u16 port;
+		__u32 verdict;
+		const char *reason;
+	} want[] = {
+		{ "a", 80, SEG_VERDICT_ALLOW, "allowed by x/p0 ingress rule 0 (from[0])" },
+		{ "a", 90, SEG_VERDICT_DENY, "no rule allows" },
+		{ "b", 90, SEG_VERDICT_ALLOW, "allowed by x/p1 ingress rule 0 (from[0])" },
+		{ "b", 80, SEG_VERDICT_DENY, "no rule allows" },
+	};
 	struct fx f;
 
 	(void)state;
 	fx_load(&f, yaml, NULL);
 	assert_int_equal(f.c->nblocks, 2);
-	assert_int_equal(probe(&f, "x", "a", "x", "srv", 80, IPPROTO_TCP).verdict,
-			 SEG_VERDICT_ALLOW);
-	assert_non_null(strstr(probe(&f, "x", "a", "x", "srv", 80, IPPROTO_TCP).reason,
-			       "allowed by x/p0 ingress rule 0 (from[0])"));
-	assert_int_equal(probe(&f, "x", "a", "x", "srv", 90, IPPROTO_TCP).verdict,
-			 SEG_VERDICT_DENY);
-	assert_int_equal(probe(&f, "x", "b", "x", "srv", 90, IPPROTO_TCP).verdict,
-			 SEG_VERDICT_ALLOW);
-	assert_int_equal(probe(&f, "x", "b", "x", "srv", 80, IPPROTO_TCP).verdict,
-			 SEG_VERDICT_DENY);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct seg_verdict v = probe(&f, "x", want[i].from, "x", "srv", want[i].port,
+					     IPPROTO_TCP);
+
+		assert_int_equal(v.verdict, want[i].verdict);
+		if (!strstr(v.reason, want[i].reason))
+			fail_msg("%s -> srv:%u: '%s'", want[i].from, want[i].port, v.reason);
+	}
 	fx_free(&f);
 }
 
