@@ -282,17 +282,22 @@ static struct pset *find_set(struct setctx *x, const struct ap_pol *e, size_t n,
 /* Maps every compiled set an endpoint references to a data path id. */
 static int map_sets(const struct seg_compiled *c, struct setctx *x, struct ap_plan *p)
 {
-	struct ap_pol *cp = calloc(c->npol + 1, sizeof(*cp));
+	/* written before read: malloc, not calloc (a calloc of this size
+	 * from the heap clears every byte, each apply) */
+	struct ap_pol *cp = malloc((c->npol + 1) * sizeof(*cp));
+	size_t runs = 0; /* at least the number of sets */
 	__u32 maxid = 0;
 	bool *used = NULL;
 	int err = 0;
 
-	for (size_t i = 0; i < c->npol; i++)
+	for (size_t i = 0; i < c->npol; i++) {
 		maxid = c->pol[i].key.policy_id > maxid ? c->pol[i].key.policy_id : maxid;
+		runs += !i || c->pol[i].key.policy_id != c->pol[i - 1].key.policy_id;
+	}
 	used = calloc(maxid + 1, sizeof(*used));
 	p->idmap = calloc(maxid + 1, sizeof(*p->idmap));
-	p->pol_add = calloc(c->npol + 1, sizeof(*p->pol_add));
-	x->ns = calloc(c->npol + 1, sizeof(*x->ns));
+	p->pol_add = malloc((c->npol + 1) * sizeof(*p->pol_add));
+	x->ns = calloc(runs + 1, sizeof(*x->ns));
 	if (!cp || !used || !p->idmap || !p->pol_add || !x->ns) {
 		err = -ENOMEM;
 		goto out;
@@ -359,8 +364,8 @@ static int collect_pol(struct setctx *x, struct ap_plan *p)
 {
 	const struct ap_state *m = x->mirror;
 
-	p->want.pol = calloc(m->npol + p->npol_add + 1, sizeof(*p->want.pol));
-	p->pol_del = calloc(m->npol + 1, sizeof(*p->pol_del));
+	p->want.pol = malloc((m->npol + p->npol_add + 1) * sizeof(*p->want.pol));
+	p->pol_del = malloc((m->npol + 1) * sizeof(*p->pol_del));
 	if (!p->want.pol || !p->pol_del)
 		return -ENOMEM;
 	for (size_t i = 0; i < x->nms; i++) {

@@ -980,16 +980,16 @@ int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, 
  * namespace whose policies are unchanged, set_select()) and this compile
  * already has that set: the same selection gives the same signature, so
  * the same id (numbered by signature), without building the signature.
+ * nsk: the pod's namespace's bucket in st->byns (SIZE_MAX: none).
  * 1: found (*res; NULL: not selected), 0: select and use as usual. */
-static int set_kept(struct seg_compiled *c, size_t pi, __u8 dir, struct cset **res)
+static int set_kept(struct seg_compiled *c, size_t pi, size_t nsk, __u8 dir, struct cset **res)
 {
 	const struct cpriv *p = cpriv(c);
 	const struct seg_ep_entry *was;
-	size_t k, idx;
+	size_t idx;
 	__u32 id;
 
-	if (!p->ns_same || p->prev_ep[pi] == SIZE_MAX ||
-	    !hmap_get_str(&p->st->ns_pols, c->m->pods[pi].ns, &k) || !p->ns_same[k])
+	if (!p->ns_same || p->prev_ep[pi] == SIZE_MAX || nsk == SIZE_MAX || !p->ns_same[nsk])
 		return 0;
 	was = &p->reuse->eps[p->prev_ep[pi]];
 	id = was->ep.policy_id[dir];
@@ -1010,21 +1010,30 @@ int endpoint_fill(struct seg_compiled *c, const struct seg_id_alloc *prev, size_
 		  struct seg_ep_entry *ep, struct seg_pol_entry **out, size_t *n, size_t *cap)
 {
 	const struct seg_pod *pod = &c->m->pods[pi];
-	size_t *sel = malloc((ns_pol_count(c, pod->ns) + 1) * sizeof(*sel));
-	int err = sel ? 0 : -ENOMEM;
+	const struct cstatic *st = cpriv(c)->st;
+	size_t *sel = NULL, nsk = SIZE_MAX;
+	int err = 0;
 
 	memset(ep, 0, sizeof(*ep));
 	ep->pod = pi;
 	ep->ep.identity = c->ids[cpriv(c)->pod_id[pi]].id;
+	if (cpriv(c)->ns_same)
+		hmap_get_str(&st->ns_pols, pod->ns, &nsk);
 	for (__u8 d = 0; d < SEG_DIR_MAX && !err; d++) {
 		struct cset *s = NULL;
 		size_t nsel;
 		char *sig;
 
-		if (set_kept(c, pi, d, &s)) {
+		if (set_kept(c, pi, nsk, d, &s)) {
 			if (!s)
 				continue;
 		} else {
+			/* room for the namespace's policies, when first needed */
+			if (!sel &&
+			    !(sel = malloc((ns_pol_count(c, pod->ns) + 1) * sizeof(*sel)))) {
+				err = -ENOMEM;
+				break;
+			}
 			err = set_select(c, pi, d, sel, &nsel, &sig);
 			if (err || !sig)
 				continue;
