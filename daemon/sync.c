@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void set_error(struct segd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(struct segd *d, const char *fmt, ...)
@@ -338,13 +339,19 @@ static int compile_apply(struct segd *d, const struct seg_manifests *m, bool upd
 	struct seg_apply_stats st = {};
 	struct seg_compiled *c = NULL;
 	struct seg_diag diag = {};
+	struct timespec t0, t1;
+	double compile_ms;
 	int err;
 
 	/* d->c's manifests (d->m) are still alive: the update compares them */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (update && d->c)
 		err = seg_compile_update(d->c, m, NULL, &co, &c, &diag);
 	else
 		err = seg_compile(m, &co, &c, &diag);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	compile_ms =
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	if (err) {
 		set_error(d, "compile: %s", diag.msg[0] ? diag.msg : strerror(-err));
 		goto out;
@@ -359,15 +366,21 @@ static int compile_apply(struct segd *d, const struct seg_manifests *m, bool upd
 	}
 	d->st.last = st;
 	d->st.have_last = true;
+	/* "(N us)" is lib/apply's time (bench/run and bench/churn_scale read
+	 * it); the compile's follows without parentheses */
 	if (st.flipped)
 		log_info("applied%s: %u policy ids added, %u removed; %u endpoint, %u ipcache, %u "
-			 "policy writes, %u deletes; epoch %u generation %u (%llu us)",
+			 "policy writes, %u deletes; epoch %u generation %u (%llu us), compiled in "
+			 "%.1f ms%s",
 			 st.incremental		 ? " (update)" :
 			 seg_compiled_updated(c) ? " (update, full plan)" :
 						   "",
 			 st.policies_added, st.policies_removed, st.endpoint_writes,
 			 st.ipcache_writes, st.policy_writes, st.policy_deletes, st.epoch,
-			 st.generation, st.duration_us);
+			 st.generation, st.duration_us, compile_ms,
+			 seg_compiled_updated(c)    ? " (update)" :
+			 seg_compiled_ids_reused(c) ? " (full, pod identities kept)" :
+						      " (full)");
 	*out = c;
 	c = NULL;
 out:
