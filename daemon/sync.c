@@ -367,7 +367,8 @@ static int compile_apply(struct segd *d, const struct seg_manifests *m, bool upd
 	d->st.last = st;
 	d->st.have_last = true;
 	/* "(N us)" is lib/apply's time (bench/run and bench/churn_scale read
-	 * it); the compile's follows without parentheses */
+	 * it); the compile's follows without parentheses, with its kind when
+	 * it was a full one (an update says so at the start) */
 	if (st.flipped)
 		log_info("applied%s: %u policy ids added, %u removed; %u endpoint, %u ipcache, %u "
 			 "policy writes, %u deletes; epoch %u generation %u (%llu us), compiled in "
@@ -378,7 +379,7 @@ static int compile_apply(struct segd *d, const struct seg_manifests *m, bool upd
 			 st.policies_added, st.policies_removed, st.endpoint_writes,
 			 st.ipcache_writes, st.policy_writes, st.policy_deletes, st.epoch,
 			 st.generation, st.duration_us, compile_ms,
-			 seg_compiled_updated(c)    ? " (update)" :
+			 seg_compiled_updated(c)    ? "" :
 			 seg_compiled_ids_reused(c) ? " (full, pod identities kept)" :
 						      " (full)");
 	*out = c;

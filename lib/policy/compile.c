@@ -885,14 +885,6 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 	return *sig ? 0 : -ENOMEM;
 }
 
-size_t ns_pol_count(const struct seg_compiled *c, const char *ns)
-{
-	const struct cstatic *st = cpriv(c)->st;
-	size_t k;
-
-	return hmap_get_str(&st->ns_pols, ns, &k) ? st->byns[k].n : 0;
-}
-
 /* A new set of a compile that reuses prev's identities: when prev has the
  * set (same id, so the same signature: the same policies in the same order,
  * the same ingress named ports) and every policy of it is unchanged, its
@@ -1017,8 +1009,7 @@ int endpoint_fill(struct seg_compiled *c, const struct seg_id_alloc *prev, size_
 	memset(ep, 0, sizeof(*ep));
 	ep->pod = pi;
 	ep->ep.identity = c->ids[cpriv(c)->pod_id[pi]].id;
-	if (cpriv(c)->ns_same)
-		hmap_get_str(&st->ns_pols, pod->ns, &nsk);
+	hmap_get_str(&st->ns_pols, pod->ns, &nsk); /* no policy there: stays SIZE_MAX */
 	for (__u8 d = 0; d < SEG_DIR_MAX && !err; d++) {
 		struct cset *s = NULL;
 		size_t nsel;
@@ -1029,8 +1020,8 @@ int endpoint_fill(struct seg_compiled *c, const struct seg_id_alloc *prev, size_
 				continue;
 		} else {
 			/* room for the namespace's policies, when first needed */
-			if (!sel &&
-			    !(sel = malloc((ns_pol_count(c, pod->ns) + 1) * sizeof(*sel)))) {
+			if (!sel && !(sel = malloc(((nsk == SIZE_MAX ? 0 : st->byns[nsk].n) + 1) *
+						   sizeof(*sel)))) {
 				err = -ENOMEM;
 				break;
 			}

@@ -171,14 +171,24 @@ static int build_slots(struct seg_compiled *c)
 
 /* ---- ipBlocks and prefixes ---------------------------------------------------- */
 
+/* "addr/plen" into dst (room for INET6_ADDRSTRLEN + 21), as "%s/%u". */
+static void pfx_text(char *dst, const struct in6_addr *a, __u32 plen)
+{
+	size_t n;
+
+	seg_addr_str(a, dst, INET6_ADDRSTRLEN);
+	n = strlen(dst);
+	dst[n++] = '/';
+	dst[n + dec_put(dst + n, plen)] = 0;
+}
+
 static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
 {
-	char buf[INET6_ADDRSTRLEN];
+	char buf[INET6_ADDRSTRLEN + 24];
 	char **ex = NULL;
 
-	sb_puts(sb, seg_addr_str(&b->cidr, buf, sizeof(buf))); /* "%s/%u" */
-	sb_putc(sb, '/');
-	sb_putu(sb, b->plen);
+	pfx_text(buf, &b->cidr, b->plen);
+	sb_puts(sb, buf);
 	/* excepts sorted for a canonical key: insertion sort, tiny lists */
 	ex = calloc(b->nexcept + 1, sizeof(*ex));
 	if (!ex) {
@@ -186,14 +196,10 @@ static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
 		return;
 	}
 	for (size_t i = 0; i < b->nexcept; i++) {
-		char tmp[INET6_ADDRSTRLEN + 24];
-		size_t j = i, n;
+		size_t j = i;
 
-		seg_addr_str(&b->except[i], tmp, INET6_ADDRSTRLEN); /* "%s/%u" */
-		n = strlen(tmp);
-		tmp[n++] = '/';
-		tmp[n + dec_put(tmp + n, b->except_plen[i])] = 0;
-		ex[i] = strdup(tmp);
+		pfx_text(buf, &b->except[i], b->except_plen[i]);
+		ex[i] = strdup(buf);
 		if (!ex[i]) {
 			sb->oom = true;
 			break;
