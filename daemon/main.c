@@ -58,7 +58,8 @@ static const struct opt segd_optv[] = {
 	OPT_STR(0, "socket", struct segd_opts, socket, "PATH", "control socket (0600, root only)",
 		.defstr = "$SEG_SOCKET or /run/seg/segd.sock"),
 	OPT_STR(0, "state-file", struct segd_opts, state_file, "FILE",
-		"keeps objects applied over the socket and CNI pods across restarts",
+		"keeps objects applied over the socket and CNI pods across restarts (an index; "
+		"the applied texts in FILE.d)",
 		.defstr = "segd-state.json next to the socket"),
 	OPT_STR(0, "manifests", struct segd_opts, manifests, "DIR",
 		"directory of Namespace, Pod and NetworkPolicy manifests (.yaml .yml .json), "

@@ -465,37 +465,49 @@ static json_t *result_stats(struct segd *d, json_t *names)
 			 d->st.have_last ? apply_stats_json(&d->st.last) : json_null());
 }
 
-static void applied_free(struct segd_applied *v, size_t n)
+/* Frees the strings of a that b does not share. b's entries that come from
+ * a are in a's order (an apply replaces in place and appends, a delete
+ * leaves out): shared entries have the same name pointer, and a shared
+ * entry whose text changed has a new content pointer in one of them. With d,
+ * the state items of the texts freed are retired (a commit's old set). */
+static void applied_release(struct segd *d, struct segd_applied *a, size_t na,
+			    const struct segd_applied *b, size_t nb)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].name);
-		free(v[i].content);
+	size_t j = 0;
+
+	for (size_t i = 0; i < na; i++) {
+		size_t k = j;
+
+		while (k < nb && b[k].name != a[i].name)
+			k++;
+		if (k < nb && b[k].content == a[i].content) {
+			j = k + 1;
+			continue;
+		}
+		if (k < nb)
+			j = k + 1;
+		else
+			free(a[i].name);
+		free(a[i].content);
+		if (d)
+			segd_state_retire(d, a[i].item);
 	}
-	free(v);
 }
 
-/* Appends a copy of name/content; 0 or -ENOMEM. */
-static int applied_push(struct segd_applied **v, size_t *n, const char *name, const char *content)
+/* A new applied set of n entries, its first d->napplied sharing d->applied's
+ * strings; room for extra more. NULL if out of memory. */
+static struct segd_applied *applied_begin(const struct segd *d, size_t extra)
 {
-	struct segd_applied *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	struct segd_applied *v = calloc(d->napplied + extra + 1, sizeof(*v));
 
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	nv[*n].name = strdup(name);
-	nv[*n].content = strdup(content);
-	if (!nv[*n].name || !nv[*n].content) {
-		free(nv[*n].name);
-		free(nv[*n].content);
-		return -ENOMEM;
-	}
-	(*n)++;
-	return 0;
+	if (v && d->napplied)
+		memcpy(v, d->applied, d->napplied * sizeof(*v));
+	return v;
 }
 
-/* Makes v the applied set, all or nothing: on success the old set is
- * freed and the state file written; on failure v is freed and nothing
- * changed. Takes v. */
+/* Makes v the applied set, all or nothing: on success what only the old set
+ * held is freed and the state file written; on failure what only v held is
+ * freed and nothing changed. Takes v. */
 static int applied_commit(struct segd *d, struct segd_applied *v, size_t n, char *err,
 			  size_t errlen)
 {
@@ -510,11 +522,32 @@ static int applied_commit(struct segd *d, struct segd_applied *v, size_t n, char
 		d->applied = old;
 		d->napplied = nold;
 		d->dirty_manifests = true; /* back to what the maps hold */
-		applied_free(v, n);
+		applied_release(NULL, v, n, old, nold);
+		free(v);
 		return r;
 	}
-	applied_free(old, nold);
+	applied_release(d, old, nold, v, n);
+	free(old);
 	segd_state_save(d);
+	return 0;
+}
+
+/* Sets entry k of v (n entries, v from applied_begin()) to content; an
+ * unchanged text keeps its entry, state item included. */
+static int applied_replace(const struct segd *d, struct segd_applied *v, size_t k,
+			   const char *content, size_t len)
+{
+	struct segd_applied t = v[k];
+	int r;
+
+	if (v[k].len == len && !memcmp(v[k].content, content, len))
+		return 0;
+	r = segd_applied_text(&t, content, len);
+	if (r)
+		return r;
+	if (k >= d->napplied || v[k].content != d->applied[k].content)
+		free(v[k].content); /* v's own, from an earlier item of this apply */
+	v[k] = t;
 	return 0;
 }
 
@@ -532,8 +565,12 @@ static int op_apply(struct segd *d, json_t *args, json_t **res, char *err, size_
 		json_decref(one);
 		return ERR(-EINVAL, "apply needs {name, content} or {items: [{name, content}]}");
 	}
-	for (i = 0; i < d->napplied && !r; i++)
-		r = applied_push(&v, &n, d->applied[i].name, d->applied[i].content);
+	v = applied_begin(d, json_array_size(items));
+	if (!v) {
+		json_decref(one);
+		return -ENOMEM;
+	}
+	n = d->napplied;
 	names = json_array();
 	json_array_foreach(items, i, it)
 	{
@@ -550,22 +587,15 @@ static int op_apply(struct segd *d, json_t *args, json_t **res, char *err, size_
 		json_array_append_new(names, json_string(name));
 		for (k = 0; k < n && strcmp(v[k].name, name); k++)
 			;
-		if (k == n) {
-			r = applied_push(&v, &n, name, content);
-		} else {
-			char *dup = strdup(content);
-
-			if (!dup) {
-				r = -ENOMEM;
-			} else {
-				free(v[k].content);
-				v[k].content = dup;
-			}
-		}
+		if (k < n)
+			r = applied_replace(d, v, k, content, strlen(content));
+		else if (!(r = segd_applied_set(&v[n], name, content, strlen(content))))
+			n++;
 	}
 	json_decref(one);
 	if (r) {
-		applied_free(v, n);
+		applied_release(NULL, v, n, d->applied, d->napplied);
+		free(v);
 		json_decref(names);
 		return r;
 	}
@@ -587,7 +617,7 @@ static int find_single(struct segd *d, const char *kind, const char *ns, const c
 		size_t n;
 
 		if (!m || seg_manifests_load_buf(m, d->applied[i].name, d->applied[i].content,
-						 strlen(d->applied[i].content), &diag)) {
+						 d->applied[i].len, &diag)) {
 			seg_manifests_free(m);
 			continue;
 		}
@@ -642,7 +672,10 @@ static int op_delete(struct segd *d, json_t *args, json_t **res, char *err, size
 		return ERR(-EINVAL, "delete needs {name}, {names} or {kind, namespace, name}");
 	}
 	gone = calloc(d->napplied + 1, sizeof(*gone));
-	if (!gone) {
+	v = applied_begin(d, 0);
+	if (!gone || !v) {
+		free(gone);
+		free(v);
 		json_decref(names);
 		return -ENOMEM;
 	}
@@ -659,14 +692,14 @@ static int op_delete(struct segd *d, json_t *args, json_t **res, char *err, size
 		}
 		gone[k] = true;
 	}
-	for (i = 0; !r && i < d->napplied; i++)
+	for (i = 0; i < d->napplied; i++)
 		if (!gone[i])
-			r = applied_push(&v, &n, d->applied[i].name, d->applied[i].content);
+			v[n++] = d->applied[i]; /* shared, as applied_begin() made them */
 	free(gone);
 	if (!r)
 		r = applied_commit(d, v, n, err, errlen);
 	else
-		applied_free(v, n);
+		free(v); /* shares all it holds */
 	if (!r)
 		*res = result_stats(d, names);
 	json_decref(names);

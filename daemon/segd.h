@@ -10,7 +10,7 @@
  *   main.c      options (flags = config keys), startup, signals, the loop
  *   config.c    the YAML config file, turned into flags
  *   sources.c   label sources (manifests dir, applied objects, CNI pods)
- *               and the state file that keeps applied objects and CNI pods
+ *   state.c     the state file that keeps applied objects and CNI pods
  *   sync.c      discovery, attach/detach, compile, apply
  *   ops.c       control socket operations (JSON in, JSON out)
  *   metrics.c   /metrics and /healthz (libmicrohttpd), optional
@@ -71,10 +71,15 @@ struct segd_opts {
 
 struct segd_cache; /* sources.c: what each source item parsed to */
 
-/* An object applied over the socket: its name (usually a file path) and text. */
+/* An object applied over the socket: its name (usually a file path) and
+ * text. Set with segd_applied_set()/segd_applied_text(), which also fill in
+ * what the parse cache compares. */
 struct segd_applied {
 	char *name;
 	char *content;
+	size_t len; /* strlen(content) */
+	uint64_t hash[2]; /* of content (sources.c text_hash) */
+	uint64_t item; /* its item file in the state directory; 0: not written yet */
 };
 
 /* A pod registered by the CNI plugin. */
@@ -136,6 +141,9 @@ struct segd {
 	size_t napplied;
 	struct segd_cni_pod *cni;
 	size_t ncni;
+	uint64_t state_next; /* the next state item number (state.c) */
+	uint64_t *state_retired; /* items to remove once the index no longer names them */
+	size_t nretired;
 	struct segd_cache *cache; /* their parses, reused while unchanged */
 
 	/* live state: what the maps hold (last good) */
@@ -163,9 +171,20 @@ int segd_manifests_build(struct segd *d, struct seg_manifests **out, struct seg_
 int segd_manifests_build_full(struct segd *d, struct seg_manifests **out, struct seg_diag *diag);
 /* Source items parsed and reused by the last build. */
 void segd_cache_stats(const struct segd *d, size_t *parsed, size_t *reused);
-int segd_state_load(struct segd *d);
-int segd_state_save(const struct segd *d);
+/* Sets a to a copy of name and content (len bytes, no NUL among them) with
+ * its hash, item 0; 0 or -ENOMEM (a unchanged). segd_applied_text() sets
+ * the content only and leaves a->name as it is; neither frees what a held. */
+int segd_applied_set(struct segd_applied *a, const char *name, const char *content, size_t len);
+int segd_applied_text(struct segd_applied *a, const char *content, size_t len);
 void segd_state_free(struct segd *d);
+
+/* state.c: the state file (an index) and its item files. */
+int segd_state_load(struct segd *d);
+/* Writes the items not written yet and the index, then removes the retired
+ * items; 0 or -errno (logged; the previous index stays). */
+int segd_state_save(struct segd *d);
+/* Item no longer named once the next index is in place (0: none). */
+void segd_state_retire(struct segd *d, uint64_t item);
 json_t *segd_cni_pod_json(const struct segd_cni_pod *p);
 /* Fills p from {container_id, netns, ifname, pod_namespace, pod_name, ips}. */
 int segd_cni_pod_parse(json_t *j, struct segd_cni_pod *p, char *err, size_t errlen);

@@ -1,14 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Where segd's desired state comes from: label sources (Namespaces, Pods,
- * NetworkPolicies) behind one interface, and the state file that keeps
- * what was applied over the socket and the pods the CNI plugin registered,
- * so that a restarted segd wants the same state.
- *
- * State file (JSON, written atomically with rename):
- *   {"applied": [{"name": "/x/np.yaml", "content": "..."}],
- *    "cni": [{"container_id": "...", "netns": "...", "ifname": "eth0",
- *             "pod_namespace": "default", "pod_name": "a", "ips": ["10.0.0.2"]}]}
+ * NetworkPolicies) behind one interface, each parsed only when it changed
+ * (the parse cache). What was applied over the socket and the pods the CNI
+ * plugin registered are also kept in the state file (state.c).
  */
 #include "segd.h"
 
@@ -100,7 +95,7 @@ int segd_manifests_build_full(struct segd *d, struct seg_manifests **out, struct
 		err = seg_manifests_load_path_limited(m, d->o.manifests, &l, diag);
 	for (size_t i = 0; !err && i < d->napplied; i++)
 		err = seg_manifests_load_buf_limited(m, d->applied[i].name, d->applied[i].content,
-						     strlen(d->applied[i].content), &l, diag);
+						     d->applied[i].len, &l, diag);
 	for (size_t i = 0; !err && i < d->ncni; i++) {
 		const struct segd_cni_pod *p = &d->cni[i];
 		const struct seg_pod *pod = seg_manifests_pod(m, p->ns, p->name);
@@ -454,19 +449,18 @@ static int build_applied(struct build *b)
 	for (size_t i = 0; i < b->d->napplied; i++) {
 		const struct segd_applied *a = &b->d->applied[i];
 		struct segd_part *p = part_take(b, PL_APPLIED, a->name);
-		size_t len = strlen(a->content);
-		uint64_t h[2];
 		int err;
 
 		if (!p)
 			return -ENOMEM;
-		text_hash(a->content, len, h);
+		/* the hash was taken once, when the text was applied */
 		if (!part_reuse(b, p,
-				p->a.len == len && p->a.hash[0] == h[0] && p->a.hash[1] == h[1])) {
-			p->a.len = len;
-			p->a.hash[0] = h[0];
-			p->a.hash[1] = h[1];
-			err = part_load(b, p, NULL, a->name, a->content, len);
+				p->a.len == a->len && p->a.hash[0] == a->hash[0] &&
+					p->a.hash[1] == a->hash[1])) {
+			p->a.len = a->len;
+			p->a.hash[0] = a->hash[0];
+			p->a.hash[1] = a->hash[1];
+			err = part_load(b, p, NULL, a->name, a->content, a->len);
 			if (err)
 				return err;
 		}
@@ -620,10 +614,40 @@ void segd_cni_pod_free(struct segd_cni_pod *p)
 	free(p->name);
 }
 
+int segd_applied_text(struct segd_applied *a, const char *content, size_t len)
+{
+	char *c = malloc(len + 1);
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, content, len);
+	c[len] = '\0';
+	a->content = c;
+	a->len = len;
+	text_hash(c, len, a->hash);
+	a->item = 0;
+	return 0;
+}
+
+int segd_applied_set(struct segd_applied *a, const char *name, const char *content, size_t len)
+{
+	char *nm = strdup(name);
+
+	if (!nm || segd_applied_text(a, content, len)) {
+		free(nm);
+		return -ENOMEM;
+	}
+	a->name = nm;
+	return 0;
+}
+
 void segd_state_free(struct segd *d)
 {
 	cache_free(d->cache);
 	d->cache = NULL;
+	free(d->state_retired);
+	d->state_retired = NULL;
+	d->nretired = 0;
 	for (size_t i = 0; i < d->napplied; i++) {
 		free(d->applied[i].name);
 		free(d->applied[i].content);
@@ -698,220 +722,4 @@ int segd_cni_pod_parse(json_t *j, struct segd_cni_pod *p, char *err, size_t errl
 		return -ENOMEM;
 	}
 	return 0;
-}
-
-/* The state file is written by hand, not with jansson: with 10 000 pods
- * applied, json_dump_file() of their text took most of an apply (a string
- * object per document, escaping and fwrite() a few bytes at a time). This
- * escapes 8 bytes at a time where nothing needs it, through one buffer. */
-struct owr {
-	int fd;
-	int err;
-	size_t n;
-	char buf[65536];
-};
-
-static void ow_flush(struct owr *w)
-{
-	size_t off = 0;
-
-	while (!w->err && off < w->n) {
-		ssize_t r = write(w->fd, w->buf + off, w->n - off);
-
-		if (r < 0 && errno != EINTR)
-			w->err = -errno;
-		else if (r > 0)
-			off += (size_t)r;
-	}
-	w->n = 0;
-}
-
-static void ow_put(struct owr *w, const char *s, size_t len)
-{
-	while (len) {
-		size_t k = sizeof(w->buf) - w->n < len ? sizeof(w->buf) - w->n : len;
-
-		memcpy(w->buf + w->n, s, k);
-		w->n += k;
-		s += k;
-		len -= k;
-		if (w->n == sizeof(w->buf))
-			ow_flush(w);
-	}
-}
-
-static void ow_puts(struct owr *w, const char *s)
-{
-	ow_put(w, s, strlen(s));
-}
-
-/* Bytes from s on that a JSON string takes as they are: not '"', '\' or
- * a control character (bit tricks: a byte below 0x20, or equal to one). */
-static size_t json_plain(const char *s, size_t len)
-{
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		uint64_t x, q, bs;
-
-		memcpy(&x, s + i, 8);
-		q = x ^ (ones * '"');
-		bs = x ^ (ones * '\\');
-		if (((x - ones * 0x20) & ~x) & highs || ((q - ones) & ~q & highs) ||
-		    ((bs - ones) & ~bs & highs))
-			break;
-	}
-	for (; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch < 0x20 || ch == '"' || ch == '\\')
-			break;
-	}
-	return i;
-}
-
-/* A JSON string (RFC 8259; the text is UTF-8 already, as every source
- * checked). */
-static void ow_str(struct owr *w, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t len = strlen(s);
-
-	ow_put(w, "\"", 1);
-	while (len) {
-		size_t run = json_plain(s, len);
-		unsigned char ch;
-		char e[6] = { '\\' };
-
-		ow_put(w, s, run);
-		if (run == len)
-			break;
-		ch = (unsigned char)s[run];
-		if (ch == '"' || ch == '\\' || ch == '\n' || ch == '\t') {
-			e[1] = ch == '\n' ? 'n' : ch == '\t' ? 't' : (char)ch;
-			ow_put(w, e, 2);
-		} else {
-			memcpy(e + 1, "u00", 3);
-			e[4] = hex[ch >> 4];
-			e[5] = hex[ch & 15];
-			ow_put(w, e, 6);
-		}
-		s += run + 1;
-		len -= run + 1;
-	}
-	ow_put(w, "\"", 1);
-}
-
-static void ow_cni(struct owr *w, const struct segd_cni_pod *p)
-{
-	ow_puts(w, "{\"container_id\": ");
-	ow_str(w, p->container_id);
-	ow_puts(w, ", \"netns\": ");
-	ow_str(w, p->netns);
-	ow_puts(w, ", \"ifname\": ");
-	ow_str(w, p->ifname);
-	ow_puts(w, ", \"pod_namespace\": ");
-	ow_str(w, p->ns);
-	ow_puts(w, ", \"pod_name\": ");
-	ow_str(w, p->name);
-	ow_puts(w, ", \"ips\": [");
-	for (size_t k = 0; k < p->naddrs; k++) {
-		char a[INET6_ADDRSTRLEN];
-
-		ow_puts(w, k ? ", " : "");
-		ow_str(w, seg_addr_str(&p->addrs[k], a, sizeof(a)));
-	}
-	ow_puts(w, "]}");
-}
-
-int segd_state_save(const struct segd *d)
-{
-	struct owr *w = malloc(sizeof(*w));
-	char tmp[PATH_MAX + 8];
-	int err = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", d->state_path);
-	if (!w)
-		return log_err(-ENOMEM, "write state file %s", tmp);
-	w->n = 0;
-	w->err = 0;
-	w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (w->fd < 0) {
-		err = log_err(-errno, "write state file %s", tmp);
-		goto out;
-	}
-	ow_puts(w, "{\"applied\": [");
-	for (size_t i = 0; i < d->napplied; i++) {
-		ow_puts(w, i ? ",\n {\"name\": " : "\n {\"name\": ");
-		ow_str(w, d->applied[i].name);
-		ow_puts(w, ", \"content\": ");
-		ow_str(w, d->applied[i].content);
-		ow_puts(w, "}");
-	}
-	ow_puts(w, "],\n\"cni\": [");
-	for (size_t i = 0; i < d->ncni; i++) {
-		ow_puts(w, i ? ",\n " : "\n ");
-		ow_cni(w, &d->cni[i]);
-	}
-	ow_puts(w, "]}\n");
-	ow_flush(w);
-	if (close(w->fd) && !w->err)
-		w->err = -errno;
-	if (w->err) {
-		err = log_err(w->err, "write state file %s", tmp);
-		goto out;
-	}
-	if (rename(tmp, d->state_path))
-		err = log_err(-errno, "rename %s to %s", tmp, d->state_path);
-out:
-	free(w);
-	return err;
-}
-
-int segd_state_load(struct segd *d)
-{
-	json_t *root, *ap, *cni, *it;
-	json_error_t je;
-	size_t i;
-	int err = 0;
-
-	if (access(d->state_path, F_OK) && errno == ENOENT)
-		return 0;
-	root = json_load_file(d->state_path, 0, &je);
-	if (!root)
-		return log_err(-EINVAL, "state file %s:%d: %s", d->state_path, je.line, je.text);
-	ap = json_object_get(root, "applied");
-	cni = json_object_get(root, "cni");
-	d->applied = calloc(json_array_size(ap) + 1, sizeof(*d->applied));
-	d->cni = calloc(json_array_size(cni) + 1, sizeof(*d->cni));
-	if (!d->applied || !d->cni) {
-		err = -ENOMEM;
-		goto out;
-	}
-	json_array_foreach(ap, i, it)
-	{
-		const char *name = json_string_value(json_object_get(it, "name"));
-		const char *content = json_string_value(json_object_get(it, "content"));
-
-		if (!name || !content)
-			continue;
-		d->applied[d->napplied].name = strdup(name);
-		d->applied[d->napplied].content = strdup(content);
-		d->napplied++;
-	}
-	json_array_foreach(cni, i, it)
-	{
-		char msg[128];
-
-		if (segd_cni_pod_parse(it, &d->cni[d->ncni], msg, sizeof(msg)))
-			log_warn("state file %s: cni[%zu] skipped: %s", d->state_path, i, msg);
-		else
-			d->ncni++;
-	}
-	log_info("state file %s: %zu applied objects, %zu CNI pods", d->state_path, d->napplied,
-		 d->ncni);
-out:
-	json_decref(root);
-	return err;
 }

@@ -67,6 +67,18 @@ start_segd() {
 
 st() { ctl -o json status | jq -r "$1"; }
 
+# The state file (next to the socket) names one item file per applied
+# object: state_items_are N checks that it names N and the item directory
+# holds exactly those.
+STATE="$(dirname "$SOCK")/segd-state.json"
+state_items_are() {
+	local named held
+	named=$(jq -r '[.applied[].item | "applied-\(.)"] | sort | join(" ")' "$STATE") || return 1
+	held=$(ls "$STATE.d" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
+	[ "$named" = "$held" ] && [ "$(jq '.applied | length' "$STATE")" = "$1" ] ||
+		{ echo "state index names [$named], $STATE.d holds [$held]" >&2; return 1; }
+}
+
 pod_yaml() { # pod_yaml NAME N LABEL
 	cat <<-EOF
 	---
@@ -144,6 +156,13 @@ e2e_check "b -> a:80 dropped right after apply returned ($(((t1 - t0) / 1000000)
 e2e_check "apply took under 1 s" test $(((t1 - t0) / 1000000)) -lt 1000
 e2e_check "status: 2 policies, 1 applied object" \
 	test "$(st '[.counts.policies, .counts.applied_objects] | tostring')" = '[2,1]'
+e2e_check "state: its text in one item file" state_items_are 1
+item0=$(jq '.applied[0].item' "$STATE")
+np_yaml a-from-a a 82 >"$E2E_LOGDIR/np-a.yaml"
+ctl apply -f "$E2E_LOGDIR/np-a.yaml" >/dev/null
+e2e_check "state: applied again, changed: a new item file, the old one removed" \
+	bash -c "$(declare -f state_items_are); $(declare -p STATE); state_items_are 1 && \
+		test \"\$(jq '.applied[0].item' '$STATE')\" != '$item0'"
 ctl delete -f "$E2E_LOGDIR/np-a.yaml" >/dev/null
 e2e_check "b -> a:80 allowed again after delete" connects b 10.77.0.2 80
 
@@ -194,6 +213,8 @@ cp "$E2E_LOGDIR/mdir-saved/"* "$MDIR/"
 sleep 0.5
 e2e_check "  ... files back in the directory (watched anew): a -> b:80 allowed, b:81 dropped" \
 	bash -c "$(declare -f probe connects blocked e2e_probe e2e_result); $(declare -p E2E_PREFIX SEGPROBE TO_ALLOW TO_DENY); connects a 10.77.0.3 80 && blocked a 10.77.0.3 81"
+
+e2e_check "state: no item file left once nothing is applied" state_items_are 0
 
 # ---- kill -9 and restart -----------------------------------------------------------------------
 # One TCP connection carries a round every 50 ms across the kill and the

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* segd's label sources and state file (sources.c), without a kernel. */
+/* segd's label sources and state file (sources.c, state.c), without a kernel. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const pods_yaml =
@@ -41,16 +42,30 @@ static void addr_is(const struct seg_pod *p, const char *want)
 	assert_string_equal(seg_addr_str(&p->addrs[0], buf, sizeof(buf)), want);
 }
 
+/* Appends name/content to d's applied set, as segd's apply does. */
+static void applied_add(struct segd *d, const char *name, const char *content)
+{
+	d->applied = realloc(d->applied, (d->napplied + 1) * sizeof(*d->applied));
+	assert_non_null(d->applied);
+	assert_int_equal(segd_applied_set(&d->applied[d->napplied], name, content, strlen(content)),
+			 0);
+	d->napplied++;
+}
+
+/* Replaces the text of d's applied entry i. */
+static void applied_text(struct segd *d, size_t i, const char *content)
+{
+	free(d->applied[i].content);
+	assert_int_equal(segd_applied_text(&d->applied[i], content, strlen(content)), 0);
+}
+
 static void test_cni_pods_give_addresses_or_become_pods(void **state)
 {
 	struct segd d = {};
 	struct seg_manifests *m = NULL;
 	struct seg_diag diag = {};
 
-	d.applied = calloc(1, sizeof(*d.applied));
-	d.applied[0].name = strdup("pods.yaml");
-	d.applied[0].content = strdup(pods_yaml);
-	d.napplied = 1;
+	applied_add(&d, "pods.yaml", pods_yaml);
 	/* a CNI result's ips (objects with a prefix), and plain strings */
 	cni(&d,
 	    "{\"container_id\": \"c1\", \"netns\": \"/run/netns/n1\", \"pod_namespace\": \"x\","
@@ -74,10 +89,7 @@ static void test_bad_source_fails_with_location(void **state)
 	struct seg_manifests *m = NULL;
 	struct seg_diag diag = {};
 
-	d.applied = calloc(1, sizeof(*d.applied));
-	d.applied[0].name = strdup("bad.yaml");
-	d.applied[0].content = strdup("apiVersion: v1\nkind: Pod\nmetadata: {name: [x]}\n");
-	d.napplied = 1;
+	applied_add(&d, "bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: [x]}\n");
 	assert_true(segd_manifests_build(&d, &m, &diag) < 0);
 	assert_null(m);
 	assert_non_null(strstr(diag.msg, "bad.yaml:3:"));
@@ -101,20 +113,45 @@ static void test_cni_args_refused(void **state)
 	json_decref(j);
 }
 
+/* A state directory of its own: dir/state.json, items in dir/state.json.d. */
+static void state_at(struct segd *d, char *dir)
+{
+	assert_non_null(mkdtemp(dir));
+	snprintf(d->state_path, sizeof(d->state_path), "%s/state.json", dir);
+}
+
+static void state_rm(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The names in dir/state.json.d, sorted, one per line. */
+static void items_are(const char *dir, const char *want)
+{
+	char cmd[160], got[256] = "";
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "ls %s/state.json.d | sort", dir);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	n = fread(got, 1, sizeof(got) - 1, f);
+	got[n] = '\0';
+	pclose(f);
+	assert_string_equal(got, want);
+}
+
 static void test_state_file_round_trip(void **state)
 {
 	struct segd d = {}, e = {};
-	char path[] = "/tmp/segd-state-test.XXXXXX";
-	int fd = mkstemp(path);
+	char dir[] = "/tmp/sgsr-state-test.XXXXXX";
 
-	assert_true(fd >= 0);
-	close(fd);
-	snprintf(d.state_path, sizeof(d.state_path), "%s", path);
-	snprintf(e.state_path, sizeof(e.state_path), "%s", path);
-	d.applied = calloc(1, sizeof(*d.applied));
-	d.applied[0].name = strdup("/p/np.yaml");
-	d.applied[0].content = strdup("kind: List\nitems: []\n");
-	d.napplied = 1;
+	state_at(&d, dir);
+	memcpy(e.state_path, d.state_path, sizeof(e.state_path));
+	applied_add(&d, "/p/np.yaml", "kind: List\nitems: []\n");
 	cni(&d,
 	    "{\"container_id\": \"c1\", \"netns\": \"/run/netns/n1\", \"ifname\": \"net1\","
 	    " \"pod_namespace\": \"x\", \"pod_name\": \"a\", \"ips\": [\"10.0.0.2\", \"fd00::2\"]}");
@@ -123,6 +160,9 @@ static void test_state_file_round_trip(void **state)
 	assert_int_equal(e.napplied, 1);
 	assert_string_equal(e.applied[0].name, "/p/np.yaml");
 	assert_string_equal(e.applied[0].content, "kind: List\nitems: []\n");
+	/* loaded with what the parse cache compares */
+	assert_int_equal(e.applied[0].len, strlen(e.applied[0].content));
+	assert_memory_equal(e.applied[0].hash, d.applied[0].hash, sizeof(d.applied[0].hash));
 	assert_int_equal(e.ncni, 1);
 	assert_string_equal(e.cni[0].netns, "/run/netns/n1");
 	assert_string_equal(e.cni[0].ifname, "net1");
@@ -130,17 +170,104 @@ static void test_state_file_round_trip(void **state)
 	assert_memory_equal(&e.cni[0].addrs[1], &d.cni[0].addrs[1], sizeof(struct in6_addr));
 	segd_state_free(&d);
 	segd_state_free(&e);
-	unlink(path);
+	state_rm(dir);
 }
 
-static void applied_add(struct segd *d, const char *name, const char *content)
+/* Each applied text is an item written once: a save writes only the texts
+ * not written yet, removes the items the new index no longer names, and a
+ * load removes items no index names (a crash between the writes). */
+static void test_state_items(void **state)
 {
-	d->applied = realloc(d->applied, (d->napplied + 1) * sizeof(*d->applied));
-	assert_non_null(d->applied);
-	d->applied[d->napplied].name = strdup(name);
-	d->applied[d->napplied].content = strdup(content);
-	d->napplied++;
+	struct segd d = {}, e = {}, f = {};
+	char dir[] = "/tmp/sgsr-state-test.XXXXXX", path[PATH_MAX + 32];
+	struct stat st1, st2;
+	FILE *fp;
+
+	state_at(&d, dir);
+	memcpy(e.state_path, d.state_path, sizeof(e.state_path));
+	memcpy(f.state_path, d.state_path, sizeof(f.state_path));
+	applied_add(&d, "a.yaml", "a: 1\n");
+	applied_add(&d, "b.yaml", "b: 1\n");
+	assert_int_equal(segd_state_save(&d), 0);
+	items_are(dir, "applied-1\napplied-2\n");
+	snprintf(path, sizeof(path), "%s/state.json.d/applied-1", dir);
+	assert_int_equal(stat(path, &st1), 0);
+
+	/* b changes: a new item; the old one goes once the index is in place */
+	free(d.applied[1].content);
+	assert_int_equal(segd_applied_text(&d.applied[1], "b: 2\n", 5), 0);
+	segd_state_retire(&d, 2);
+	usleep(20000); /* past the file time granularity */
+	assert_int_equal(segd_state_save(&d), 0);
+	items_are(dir, "applied-1\napplied-3\n");
+	assert_int_equal(stat(path, &st2), 0); /* a's item was not written again */
+	assert_int_equal(st1.st_mtim.tv_nsec, st2.st_mtim.tv_nsec);
+	assert_int_equal(st1.st_mtim.tv_sec, st2.st_mtim.tv_sec);
+
+	/* a crash left an item no index names: the load removes it, and the
+	 * next item is numbered above it */
+	snprintf(path, sizeof(path), "%s/state.json.d/applied-9", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("x: 1\n", fp);
+	fclose(fp);
+	assert_int_equal(segd_state_load(&e), 0);
+	items_are(dir, "applied-1\napplied-3\n");
+	assert_int_equal(e.napplied, 2);
+	assert_string_equal(e.applied[1].content, "b: 2\n");
+	assert_int_equal(e.applied[1].item, 3);
+	applied_add(&e, "c.yaml", "c: 1\n");
+	assert_int_equal(segd_state_save(&e), 0);
+	items_are(dir, "applied-1\napplied-10\napplied-3\n");
+
+	/* an item gone: that object is skipped, the others load */
+	snprintf(path, sizeof(path), "%s/state.json.d/applied-3", dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(segd_state_load(&f), 0);
+	assert_int_equal(f.napplied, 2);
+	assert_string_equal(f.applied[0].name, "a.yaml");
+	assert_string_equal(f.applied[1].name, "c.yaml");
+	assert_string_equal(f.applied[1].content, "c: 1\n");
+	segd_state_free(&d);
+	segd_state_free(&e);
+	segd_state_free(&f);
+	state_rm(dir);
 }
+
+/* An index in the earlier single-file form (the texts inline) loads; the
+ * next save writes its texts as items and the index without them. */
+static void test_state_file_inline_form(void **state)
+{
+	struct segd d = {}, e = {};
+	char dir[] = "/tmp/sgsr-state-test.XXXXXX";
+	json_t *j;
+	FILE *fp;
+
+	state_at(&d, dir);
+	memcpy(e.state_path, d.state_path, sizeof(e.state_path));
+	fp = fopen(d.state_path, "w");
+	assert_non_null(fp);
+	fputs("{\"applied\": [{\"name\": \"/p/np.yaml\", \"content\": \"kind: List\\nitems: []\\n\"}],"
+	      " \"cni\": []}\n",
+	      fp);
+	fclose(fp);
+	assert_int_equal(segd_state_load(&d), 0);
+	assert_int_equal(d.napplied, 1);
+	assert_string_equal(d.applied[0].content, "kind: List\nitems: []\n");
+	assert_int_equal(d.applied[0].item, 0);
+	assert_int_equal(segd_state_save(&d), 0);
+	items_are(dir, "applied-1\n");
+	j = json_load_file(d.state_path, 0, NULL);
+	assert_non_null(j);
+	assert_null(json_object_get(json_array_get(json_object_get(j, "applied"), 0), "content"));
+	json_decref(j);
+	assert_int_equal(segd_state_load(&e), 0);
+	assert_string_equal(e.applied[0].content, "kind: List\nitems: []\n");
+	segd_state_free(&d);
+	segd_state_free(&e);
+	state_rm(dir);
+}
+
 
 #define NP(name, rule)                                                                       \
 	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name \
@@ -176,34 +303,30 @@ static void test_limits(void **state)
 	assert_non_null(strstr(diag.msg, "max-policies"));
 
 	/* an alias hides the kind from the scan: counted while parsing */
-	free(d.applied[2].content);
-	d.applied[2].content =
-		strdup("apiVersion: v1\nkind: List\nitems:\n"
-		       "- apiVersion: networking.k8s.io/v1\n  kind: &k NetworkPolicy\n"
-		       "  metadata: {name: p4, namespace: x}\n  spec: {podSelector: {}}\n"
-		       "- apiVersion: networking.k8s.io/v1\n  kind: *k\n"
-		       "  metadata: {name: p5, namespace: x}\n  spec: {podSelector: {}}\n");
+	applied_text(&d, 2,
+		     "apiVersion: v1\nkind: List\nitems:\n"
+		     "- apiVersion: networking.k8s.io/v1\n  kind: &k NetworkPolicy\n"
+		     "  metadata: {name: p4, namespace: x}\n  spec: {podSelector: {}}\n"
+		     "- apiVersion: networking.k8s.io/v1\n  kind: *k\n"
+		     "  metadata: {name: p5, namespace: x}\n  spec: {podSelector: {}}\n");
 	assert_int_equal(segd_manifests_build(&d, &m, &diag), -E2BIG);
 	assert_non_null(strstr(diag.msg, "c.yaml:4:"));
 	assert_non_null(strstr(diag.msg, "NetworkPolicy x/p4: more than 3 NetworkPolicies"));
 
 	/* rules: p1, p2 take 1 each; 3 more pass the 5, 4 more do not */
 	d.o.max_policies = 0;
-	free(d.applied[2].content);
-	d.applied[2].content = strdup(NP("p4", NP_3RULES));
+	applied_text(&d, 2, NP("p4", NP_3RULES));
 	assert_int_equal(segd_manifests_build(&d, &m, &diag), 0);
 	seg_manifests_free(m);
 	m = NULL;
-	free(d.applied[2].content);
-	d.applied[2].content = strdup(NP("p4", NP_3RULES "  - {}\n"));
+	applied_text(&d, 2, NP("p4", NP_3RULES "  - {}\n"));
 	assert_int_equal(segd_manifests_build(&d, &m, &diag), -E2BIG);
 	assert_non_null(strstr(diag.msg, "c.yaml:2:"));
 	assert_non_null(strstr(diag.msg, "more than 5 rules"));
 
 	/* pods: the second is refused by the scan */
 	d.o.max_rules = 0;
-	free(d.applied[2].content);
-	d.applied[2].content = strdup(pods_yaml);
+	applied_text(&d, 2, pods_yaml);
 	assert_int_equal(segd_manifests_build(&d, &m, &diag), -E2BIG);
 	assert_non_null(strstr(diag.msg, "c.yaml:7: Pod: more than 1 Pods (limit max-pods)"));
 
@@ -370,8 +493,7 @@ static void applied_set(struct segd *d, const char *name, const char *content)
 {
 	for (size_t i = 0; i < d->napplied; i++)
 		if (!strcmp(d->applied[i].name, name)) {
-			free(d->applied[i].content);
-			d->applied[i].content = strdup(content);
+			applied_text(d, i, content);
 			return;
 		}
 	applied_add(d, name, content);
@@ -648,14 +770,11 @@ static void test_append_duplicate_leaves_it(void **state)
 static void test_state_file_escapes(void **state)
 {
 	struct segd d = {}, e = {};
-	char path[] = "/tmp/sgsr-state-test.XXXXXX";
-	int fd = mkstemp(path);
+	char dir[] = "/tmp/sgsr-state-test.XXXXXX";
 	const char *text = "a: \"q\" \\ b\n\tc\r\x01\x1f caf\xc3\xa9 \xe2\x82\xac";
 
-	assert_true(fd >= 0);
-	close(fd);
-	snprintf(d.state_path, sizeof(d.state_path), "%s", path);
-	snprintf(e.state_path, sizeof(e.state_path), "%s", path);
+	state_at(&d, dir);
+	memcpy(e.state_path, d.state_path, sizeof(e.state_path));
 	applied_add(&d, "/p/\"odd\" name.yaml", text);
 	applied_add(&d, "/p/two.yaml", "");
 	assert_int_equal(segd_state_save(&d), 0);
@@ -666,7 +785,7 @@ static void test_state_file_escapes(void **state)
 	assert_string_equal(e.applied[1].content, "");
 	segd_state_free(&d);
 	segd_state_free(&e);
-	unlink(path);
+	state_rm(dir);
 }
 
 int main(void)
@@ -676,6 +795,8 @@ int main(void)
 		cmocka_unit_test(test_bad_source_fails_with_location),
 		cmocka_unit_test(test_cni_args_refused),
 		cmocka_unit_test(test_state_file_round_trip),
+		cmocka_unit_test(test_state_items),
+		cmocka_unit_test(test_state_file_inline_form),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_cache_parses_only_changes),
 		cmocka_unit_test(test_cache_equals_full_random),
