@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -188,6 +189,13 @@ static int on_manifests_timer(struct loop *l, struct loop_src *s, uint32_t ev, v
 	struct segd *d = ctx;
 
 	d->dirty_manifests = true;
+	return 0;
+}
+
+/* SEGD_TRIM_IDLE_MS after the last sync that freed a compile (sync.c). */
+static int on_trim_timer(struct loop *l, struct loop_src *s, uint32_t ev, void *ctx)
+{
+	malloc_trim(0);
 	return 0;
 }
 
@@ -420,6 +428,9 @@ static int setup(struct segd *d)
 		err = loop_add_timer(d->loop, d->o.debounce ?: 1, 0, "links-debounce",
 				     on_links_timer, d, &d->links_timer);
 	if (!err)
+		err = loop_add_timer(d->loop, SEGD_TRIM_IDLE_MS, 0, "trim", on_trim_timer, d,
+				     &d->trim_timer);
+	if (!err)
 		err = loop_add_timer(d->loop, (uint64_t)d->o.resync * 1000,
 				     (uint64_t)d->o.resync * 1000, "resync", on_resync, d,
 				     &d->resync_timer);
@@ -428,6 +439,7 @@ static int setup(struct segd *d)
 	/* The debounce timers wait for their first burst. */
 	loop_timer_disarm(d->loop, d->manifests_timer);
 	loop_timer_disarm(d->loop, d->links_timer);
+	loop_timer_disarm(d->loop, d->trim_timer);
 	err = discover_watch_new(NULL, on_link_event, d, &d->watch);
 	if (err)
 		return err;

@@ -71,6 +71,9 @@ struct segd_opts {
 
 struct segd_cache; /* sources.c: what each source item parsed to */
 
+/* Freed heap goes back to the system this long after the last sync. */
+#define SEGD_TRIM_IDLE_MS 200
+
 /* An object applied over the socket: its name (usually a file path) and
  * text. Set with segd_applied_set()/segd_applied_text(), which also fill in
  * what the parse cache compares. */
@@ -131,6 +134,7 @@ struct segd {
 	struct seg_apply *apply;
 	struct disc_watch *watch;
 	struct loop_src *links_timer, *manifests_timer, *resync_timer;
+	struct loop_src *trim_timer; /* gives freed heap back once segd is idle (sync.c) */
 	int inotify_fd;
 	struct loop_src *inotify_src;
 	struct segd_metrics *metrics;

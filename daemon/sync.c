@@ -22,6 +22,7 @@
 
 #include "dp/dp.h"
 #include "log.h"
+#include "loop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -432,9 +433,12 @@ int segd_sync(struct segd *d)
 		d->m = m_new;
 	}
 	/* the previous manifests and compile, the plan: freed, and given back
-	 * (glibc keeps freed heap otherwise; RSS would stay at the peak of a
-	 * sync, two compiles at once) */
-	malloc_trim(0);
+	 * once segd is idle (glibc keeps freed heap otherwise; RSS would stay
+	 * at the peak of a sync, two compiles at once). Not after every sync:
+	 * the next one would fault all of it in again, which was a third of a
+	 * policy change at 1 000 pods x 10 000 policies. */
+	if (!d->trim_timer || loop_timer_arm(d->loop, d->trim_timer, SEGD_TRIM_IDLE_MS, 0))
+		malloc_trim(0);
 	if (!build_failed)
 		d->last_error[0] = '\0';
 	return build_failed ? -EINVAL : 0;
