@@ -96,7 +96,6 @@ void seg_manifests_free(struct seg_manifests *m)
 		for (size_t i = 0; i < m->nparts; i++)
 			seg_manifests_free(m->parts[i]);
 		free(m->parts);
-		index_free(m->index);
 	} else {
 		for (size_t i = 0; i < m->nnss; i++)
 			seg_namespace_clear(&m->nss[i]);
@@ -107,6 +106,7 @@ void seg_manifests_free(struct seg_manifests *m)
 		for (size_t i = 0; i < m->nfiles; i++)
 			free(m->files[i]);
 	}
+	index_free(m->index); /* a part's holds its key hashes */
 	free(m->nss);
 	free(m->pods);
 	free(m->pols);
@@ -129,21 +129,33 @@ struct seg_manifests *seg_manifests_ref(struct seg_manifests *m)
  */
 enum { IX_NS, IX_POD, IX_POL, IX_KINDS };
 
+/* Open addressing: slot[i] = position + 1 (0: empty), hash[i] its key's
+ * hash, compared before the names so a probe reads no object's strings
+ * until the hashes agree. */
 struct name_tab {
 	uint32_t *slot;
+	uint64_t *hash;
 	size_t cap; /* a power of two */
 };
 
 struct seg_name_index {
 	struct name_tab t[IX_KINDS];
+	/* A part's own: the key hash of each of its objects by kind, made the
+	 * first time it is appended and kept with it, so a merge of parts it
+	 * was in before hashes no name again (the names are scattered over
+	 * every parsed file: reading them was most of a merge). */
+	uint64_t *khash[IX_KINDS];
 };
 
 static const char *const ix_kind[IX_KINDS] = { "Namespace", "Pod", "NetworkPolicy" };
 
 static void index_free(struct seg_name_index *ix)
 {
-	for (int k = 0; ix && k < IX_KINDS; k++)
+	for (int k = 0; ix && k < IX_KINDS; k++) {
 		free(ix->t[k].slot);
+		free(ix->t[k].hash);
+		free(ix->khash[k]);
+	}
 	free(ix);
 }
 
@@ -164,53 +176,97 @@ static void obj_key(const struct seg_manifests *m, int k, size_t i, const char *
 	}
 }
 
-/* The slot holding ns/name, or the empty one where it goes. */
-static uint32_t *tab_find(const struct seg_manifests *m, int k, const char *ns, const char *name)
+static uint64_t key_hash(const char *ns, const char *name)
+{
+	return hm_hash(ns, strlen(ns)) * 0x9e3779b97f4a7c15ull ^ hm_hash(name, strlen(name));
+}
+
+/* The slot holding ns/name (hash h), or the empty one where it goes. */
+static size_t tab_find(const struct seg_manifests *m, int k, uint64_t h, const char *ns,
+		       const char *name)
 {
 	const struct name_tab *t = &m->index->t[k];
 	size_t mask = t->cap - 1;
-	size_t i = (hm_hash(ns, strlen(ns)) * 0x9e3779b97f4a7c15ull ^ hm_hash(name, strlen(name))) &
-		   mask;
+	size_t i = h & mask;
 
 	for (;; i = (i + 1) & mask) {
 		const struct seg_src_loc *loc;
 		const char *ons, *oname;
 
 		if (!t->slot[i])
-			return &t->slot[i];
+			return i;
+		if (t->hash[i] != h)
+			continue;
 		obj_key(m, k, t->slot[i] - 1, &ons, &oname, &loc);
 		if (!strcmp(oname, name) && !strcmp(ons, ns))
-			return &t->slot[i];
+			return i;
 	}
 }
 
-/* Room for n positions of kind k; the ones m has are inserted again. */
+/* Room for n positions of kind k; the ones m has are inserted again, in
+ * the order of their positions, by their hashes. */
 static int tab_reserve(struct seg_manifests *m, int k, size_t n)
 {
-	struct name_tab *t = &m->index->t[k];
-	size_t cap = t->cap ? t->cap : 16;
-	uint32_t *slot;
+	struct name_tab *t = &m->index->t[k], nt;
+	size_t have = kind_n(m, k);
+	uint64_t *by_pos;
 
 	if (n > UINT32_MAX - 1)
 		return -E2BIG;
 	if (t->slot && n * 2 <= t->cap)
 		return 0;
-	while (cap < n * 2)
-		cap *= 2;
-	slot = calloc(cap, sizeof(*slot));
-	if (!slot)
+	nt.cap = t->cap ? t->cap : 16;
+	while (nt.cap < n * 2)
+		nt.cap *= 2;
+	nt.slot = calloc(nt.cap, sizeof(*nt.slot));
+	nt.hash = malloc(nt.cap * sizeof(*nt.hash));
+	by_pos = malloc((have ? have : 1) * sizeof(*by_pos));
+	if (!nt.slot || !nt.hash || !by_pos) {
+		free(nt.slot);
+		free(nt.hash);
+		free(by_pos);
 		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slot[i])
+			by_pos[t->slot[i] - 1] = t->hash[i];
+	for (size_t p = 0; p < have; p++) {
+		size_t j = by_pos[p] & (nt.cap - 1);
+
+		while (nt.slot[j])
+			j = (j + 1) & (nt.cap - 1);
+		nt.slot[j] = (uint32_t)p + 1;
+		nt.hash[j] = by_pos[p];
+	}
+	free(by_pos);
 	free(t->slot);
-	t->slot = slot;
-	t->cap = cap;
-	for (size_t i = 0; i < kind_n(m, k); i++) {
+	free(t->hash);
+	*t = nt;
+	return 0;
+}
+
+/* The key hashes of part p's objects of kind k, made once. */
+static const uint64_t *part_hashes(struct seg_manifests *p, int k)
+{
+	size_t n = kind_n(p, k);
+	uint64_t *h;
+
+	if (!p->index && !(p->index = calloc(1, sizeof(*p->index))))
+		return NULL;
+	if (p->index->khash[k])
+		return p->index->khash[k];
+	h = malloc((n ? n : 1) * sizeof(*h));
+	if (!h)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
 		const struct seg_src_loc *loc;
 		const char *ns, *name;
 
-		obj_key(m, k, i, &ns, &name, &loc);
-		*tab_find(m, k, ns, name) = (uint32_t)i + 1;
+		obj_key(p, k, i, &ns, &name, &loc);
+		h[i] = key_hash(ns, name);
 	}
-	return 0;
+	p->index->khash[k] = h;
+	return h;
 }
 
 static int reserve(void *v, size_t *cap, size_t need, size_t sz)
@@ -241,6 +297,9 @@ static int append_room(struct seg_manifests *m, struct seg_manifests *const *par
 
 		if (err)
 			return err;
+		for (size_t i = 0; i < n; i++)
+			if (!part_hashes(parts[i], k))
+				return -ENOMEM;
 	}
 	return 0;
 }
@@ -262,16 +321,20 @@ static size_t append_kind(struct seg_manifests *m, int k, struct seg_manifests *
 			memcpy(m->pods + at, p->pods, cnt * sizeof(*p->pods));
 		else
 			memcpy(m->pols + at, p->pols, cnt * sizeof(*p->pols));
+		const uint64_t *ph = p->index->khash[k]; /* made by append_room() */
+		struct name_tab *t = &m->index->t[k];
+
 		for (size_t j = at; j < at + cnt; j++) {
 			const struct seg_src_loc *loc;
 			const char *ns, *name;
-			uint32_t *slot;
+			size_t s;
 
 			obj_key(m, k, j, &ns, &name, &loc);
-			slot = tab_find(m, k, ns, name);
-			if (*slot)
+			s = tab_find(m, k, ph[j - at], ns, name);
+			if (t->slot[s])
 				return j;
-			*slot = (uint32_t)j + 1;
+			t->slot[s] = (uint32_t)j + 1;
+			t->hash[s] = ph[j - at];
 			/* counted one by one: tab_find() reads positions < count */
 			if (k == IX_NS)
 				m->nnss++;
@@ -341,7 +404,8 @@ int seg_manifests_append(struct seg_manifests *m, struct seg_manifests *const *p
 const struct seg_namespace *seg_manifests_ns(const struct seg_manifests *m, const char *name)
 {
 	if (m->index && m->index->t[IX_NS].slot) {
-		uint32_t s = *tab_find(m, IX_NS, "", name);
+		const struct name_tab *t = &m->index->t[IX_NS];
+		uint32_t s = t->slot[tab_find(m, IX_NS, key_hash("", name), "", name)];
 
 		return s ? &m->nss[s - 1] : NULL;
 	}
@@ -356,7 +420,8 @@ const struct seg_pod *seg_manifests_pod(const struct seg_manifests *m, const cha
 					const char *name)
 {
 	if (m->index && m->index->t[IX_POD].slot) {
-		uint32_t s = *tab_find(m, IX_POD, ns, name);
+		const struct name_tab *t = &m->index->t[IX_POD];
+		uint32_t s = t->slot[tab_find(m, IX_POD, key_hash(ns, name), ns, name)];
 
 		return s ? &m->pods[s - 1] : NULL;
 	}
