@@ -274,8 +274,9 @@ int idlist_copy(struct idlist *dst, const struct idlist *src)
 	return 0;
 }
 
-/* Which namespaces' policies are those of prev, unchanged and in the same
- * order (cpriv.ns_same), and each pod's endpoint in prev (prev_ep). */
+/* Which namespaces' policies are those of prev in the same order, each
+ * selecting as it did there (cpriv.ns_same: an edited rule or port keeps
+ * it), and each pod's endpoint in prev (prev_ep). */
 static int mark_same_nss(struct seg_compiled *c, const struct seg_compiled *prev)
 {
 	struct cpriv *p = cpriv(c);
@@ -296,8 +297,9 @@ static int mark_same_nss(struct seg_compiled *c, const struct seg_compiled *prev
 		if (!l->n || !hmap_get_str(&ps->ns_pols, c->m->pols[l->v[0]].ns, &pk) ||
 		    ps->byns[pk].n != l->n)
 			continue;
-		while (q < l->n && p->pol_same[l->v[q]] &&
-		       p->prev_pol[l->v[q]] == ps->byns[pk].v[q])
+		while (q < l->n && p->prev_pol[l->v[q]] == ps->byns[pk].v[q] &&
+		       (p->pol_same[l->v[q]] ||
+			pol_sel_eq(&c->m->pols[l->v[q]], &prev->m->pols[ps->byns[pk].v[q]])))
 			q++;
 		p->ns_same[k] = q == l->n;
 	}
@@ -854,9 +856,9 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 
 		if (was) {
 			/* Both lists ascend in the same order. A policy prev
-			 * selected for dir is unchanged, so it has dir in its
-			 * types: the others are not looked at (a namespace's
-			 * policies lie far apart in m->pols). */
+			 * selected for dir selects as it did (ns_same), so it
+			 * has dir in its types: the others are not looked at
+			 * (a namespace's policies lie far apart in m->pols). */
 			if (w == was->nsel[dir])
 				break;
 			if (was->sel[dir][w] != p->prev_pol[i])

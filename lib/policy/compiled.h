@@ -174,9 +174,11 @@ struct cpriv {
 	size_t *prev_pol; /* per policy: reuse's index of it, SIZE_MAX: none */
 	size_t *prev_ep; /* per pod: index in reuse->eps, SIZE_MAX: none */
 	/* per st->byns bucket: reuse's bucket of that namespace holds the same
-	 * policies, unchanged, in the same order, so a pod there (unchanged:
-	 * the identities were reused) is selected by what selected it in
-	 * reuse (set_select) */
+	 * policies in the same order, each with the same pod selector, types
+	 * and ingress named ports (pol_sel_eq: their rules may differ), so a
+	 * pod there (unchanged: the identities were reused) is selected by
+	 * what selected it in reuse, under the same signature (set_select,
+	 * set_kept) */
 	unsigned char *ns_same;
 	size_t sets_copied; /* sets whose entries came from reuse */
 	bool rules_taken; /* the rule table and numbering are reuse's (rules_take) */
@@ -209,6 +211,7 @@ int ident_build(struct seg_compiled *c, const struct seg_compile_opts *o, struct
 bool ns_eq(const struct seg_namespace *a, const struct seg_namespace *b);
 bool pod_eq(const struct seg_pod *a, const struct seg_pod *b);
 bool pol_eq(const struct seg_netpol *a, const struct seg_netpol *b);
+bool pol_sel_eq(const struct seg_netpol *a, const struct seg_netpol *b);
 const struct seg_namespace *ident_ns(const struct seg_compiled *c, const char *name);
 const struct seg_pod *ident_pod(const struct seg_compiled *c, size_t id_idx);
 /* Longest ipBlock prefix containing a (the LPM's answer), or NULL. */

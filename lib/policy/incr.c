@@ -121,6 +121,18 @@ bool pol_eq(const struct seg_netpol *a, const struct seg_netpol *b)
 	return true;
 }
 
+/* What decides which pods a policy selects, and whether its ingress names
+ * ports (a selection's signature, set_select()): a and b select the same
+ * pods of a namespace and give them the same signature. */
+bool pol_sel_eq(const struct seg_netpol *a, const struct seg_netpol *b)
+{
+	for (int d = 0; d < SEG_DIR_MAX; d++) {
+		if (a->types[d] != b->types[d])
+			return false;
+	}
+	return a->ingress_names == b->ingress_names && sel_eq(&a->pod_sel, &b->pod_sel);
+}
+
 bool ns_eq(const struct seg_namespace *a, const struct seg_namespace *b)
 {
 	if (!memcmp(a, b, sizeof(*a)))

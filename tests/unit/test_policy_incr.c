@@ -7,9 +7,11 @@
  * random changes: pods relabelled (to label sets that exist and to fresh
  * ones, in place and in new manifests), added, deleted, given other named
  * port numbers; namespace labels changed; policies added, deleted,
- * replaced, and changed in one port only (selector and peers kept: the
+ * replaced, changed in one port only (selector and peers kept: the
  * full compile then reuses the pod identities, and the sets of the other
- * policies copy their entries).
+ * policies copy their entries), and changed in what selects pods only
+ * (pod selector, policyTypes, an ingress port numbered or named: the
+ * other pods of that namespace keep their selections).
  * After each, the update must equal a full compile of the same manifests:
  * the same verdict and reason for every pod pair on several ports and
  * protocols and from addresses outside the cluster, and the same entries
@@ -440,6 +442,7 @@ enum change {
 	CH_POL_CHANGE,
 	CH_POL_PORT,
 	CH_POL_PEER,
+	CH_POL_SEL,
 	CH_MAX
 };
 
@@ -483,6 +486,73 @@ static char *toggle_peer(const char *pol)
 	}
 	assert_non_null(out);
 	return out;
+}
+
+/* s with the first from replaced by to; NULL when s has no from. */
+static char *replace_first(const char *s, const char *from, const char *to)
+{
+	const char *p = strstr(s, from);
+	char *out;
+
+	if (!p)
+		return NULL;
+	if (asprintf(&out, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from)) < 0)
+		out = NULL;
+	assert_non_null(out);
+	return out;
+}
+
+/* What selects pods, not the rules: the policy's pod selector, its
+ * policyTypes, or an ingress port between numbered and named (a named
+ * one makes the pod's named ports part of its selection's signature).
+ * The rules' peers stay, so a full compile reuses the pod identities and
+ * every other namespace keeps its selections. NULL: nothing to change. */
+static char *toggle_sel(const char *pol)
+{
+	static const char *const sels[] = {
+		"  podSelector: {}\n",
+		"  podSelector: {matchLabels: {app: a1}}\n",
+		"  podSelector: {matchExpressions: [{key: tier, operator: Exists}]}\n",
+	};
+	const char *line = strstr(pol, "\n  podSelector: ");
+	unsigned int how = rnd(3);
+	size_t len;
+
+	assert_non_null(line);
+	line++;
+	len = (size_t)(strchr(line, '\n') + 1 - line);
+
+	/* types given where the egress rules already imply them: no change */
+	if (how == 1 && !strstr(pol, "  policyTypes: ") && strstr(pol, "  egress:\n"))
+		how = 0;
+	switch (how) {
+	case 0: {
+		char cur[160];
+		unsigned int j = rnd(3);
+
+		assert_true(len < sizeof(cur));
+		memcpy(cur, line, len);
+		cur[len] = '\0';
+		if (!strcmp(cur, sels[j]))
+			j = (j + 1) % 3;
+		return replace_first(pol, cur, sels[j]);
+	}
+	case 1:
+		if (strstr(pol, "  policyTypes: [Ingress]\n"))
+			return replace_first(pol, "  policyTypes: [Ingress]\n",
+					     "  policyTypes: [Ingress, Egress]\n");
+		if (strstr(pol, "  policyTypes: [Ingress, Egress]\n"))
+			return replace_first(pol, "  policyTypes: [Ingress, Egress]\n",
+					     "  policyTypes: [Ingress]\n");
+		return replace_first(pol, "  podSelector: ",
+				     "  policyTypes: [Ingress, Egress]\n  podSelector: ");
+	default:
+		if (strstr(pol, "    ports: [{port: 80}]\n"))
+			return replace_first(pol, "    ports: [{port: 80}]\n",
+					     "    ports: [{port: http}]\n");
+		return replace_first(pol, "    ports: [{port: http}]\n",
+				     "    ports: [{port: 80}]\n");
+	}
 }
 
 static unsigned int live_pod(const struct model *md)
@@ -578,6 +648,18 @@ static void test_random_changes(void **state)
 			i = rnd(MAX_POLS);
 			pods_only = !md.pols[i] || !toggle_port(md.pols[i]);
 			break;
+		case CH_POL_SEL: { /* what selects pods changes, the rules stay */
+			char *t;
+
+			i = rnd(MAX_POLS);
+			t = md.pols[i] ? toggle_sel(md.pols[i]) : NULL;
+			pods_only = !t;
+			if (t) {
+				free(md.pols[i]);
+				md.pols[i] = t;
+			}
+			break;
+		}
 		case CH_POL_PEER: { /* a rule gains or loses a peer */
 			char *t;
 
@@ -646,11 +728,11 @@ static void test_random_changes(void **state)
 	print_message(
 		"seed %u: %u steps, %u incremental, %u full with pod identities reused (%u copying "
 		"unchanged sets), %u taking the rule table; relabel %u (+%u in place), add %u, del %u, ports %u, ns %u, "
-		"policy add %u, del %u, change %u, port %u, peer %u\n",
+		"policy add %u, del %u, change %u, port %u, peer %u, selection %u\n",
 		seed0, steps, incr, reused, copied, taken, counts[CH_RELABEL],
 		counts[CH_RELABEL_INPLACE], counts[CH_ADD], counts[CH_DEL], counts[CH_PORTS],
 		counts[CH_NS], counts[CH_POL_ADD], counts[CH_POL_DEL], counts[CH_POL_CHANGE],
-		counts[CH_POL_PORT], counts[CH_POL_PEER]);
+		counts[CH_POL_PORT], counts[CH_POL_PEER], counts[CH_POL_SEL]);
 	assert_true(incr > steps / 2);
 	/* policy changes that leave identity keys alone reuse them, and the
 	 * sets of the policies they leave alone */
