@@ -494,8 +494,8 @@ static void applied_release(struct segd *d, struct segd_applied *a, size_t na,
 	}
 }
 
-/* A new applied set of n entries, its first d->napplied sharing d->applied's
- * strings; room for extra more. NULL if out of memory. */
+/* A new applied set: d->applied's entries (sharing their strings) and room
+ * for extra more. NULL if out of memory. */
 static struct segd_applied *applied_begin(const struct segd *d, size_t extra)
 {
 	struct segd_applied *v = calloc(d->napplied + extra + 1, sizeof(*v));

@@ -555,6 +555,19 @@ static char *toggle_sel(const char *pol)
 	}
 }
 
+/* Policy i as rewrite makes it (NULL from rewrite: nothing to change);
+ * true when it changed. */
+static bool pol_rewrite(struct model *md, unsigned int i, char *(*rewrite)(const char *))
+{
+	char *t = md->pols[i] ? rewrite(md->pols[i]) : NULL;
+
+	if (!t)
+		return false;
+	free(md->pols[i]);
+	md->pols[i] = t;
+	return true;
+}
+
 static unsigned int live_pod(const struct model *md)
 {
 	for (;;) {
@@ -648,30 +661,14 @@ static void test_random_changes(void **state)
 			i = rnd(MAX_POLS);
 			pods_only = !md.pols[i] || !toggle_port(md.pols[i]);
 			break;
-		case CH_POL_SEL: { /* what selects pods changes, the rules stay */
-			char *t;
-
+		case CH_POL_SEL: /* what selects pods changes, the rules stay */
 			i = rnd(MAX_POLS);
-			t = md.pols[i] ? toggle_sel(md.pols[i]) : NULL;
-			pods_only = !t;
-			if (t) {
-				free(md.pols[i]);
-				md.pols[i] = t;
-			}
+			pods_only = !pol_rewrite(&md, i, toggle_sel);
 			break;
-		}
-		case CH_POL_PEER: { /* a rule gains or loses a peer */
-			char *t;
-
+		case CH_POL_PEER: /* a rule gains or loses a peer */
 			i = rnd(MAX_POLS);
-			t = md.pols[i] ? toggle_peer(md.pols[i]) : NULL;
-			pods_only = !t;
-			if (t) {
-				free(md.pols[i]);
-				md.pols[i] = t;
-			}
+			pods_only = !pol_rewrite(&md, i, toggle_peer);
 			break;
-		}
 		default:
 			break;
 		}
