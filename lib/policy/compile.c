@@ -827,6 +827,16 @@ bool is_audit(const struct seg_compiled *c, const char *ns)
 	return enf == SEG_ENF_AUDIT || (enf == SEG_ENF_DEFAULT && cpriv(c)->st->audit_default);
 }
 
+/* The signature of the set prev numbered id, or NULL. */
+static const char *prev_sig(const struct seg_compiled *prev, __u32 id)
+{
+	size_t k;
+
+	if (!id || !hmap_get(&cpriv(prev)->set_by_id, &id, sizeof(id), &k))
+		return NULL;
+	return cpriv(prev)->sets[k].sig;
+}
+
 /* The policies selecting pod for dir (into sel, room for the namespace's
  * policies) and the set's signature (*sig, NULL when none selects it). */
 int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t *nsel, char **sig)
@@ -837,6 +847,7 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 	const struct cpriv *p = cpriv(c);
 	const struct sizelist *cand = NULL;
 	const struct seg_ep_entry *was = NULL; /* the pod's endpoint in p->reuse */
+	const char *kept = NULL; /* prev's signature of that selection */
 	struct sbuf sb = {};
 	bool names = false;
 	size_t k, w = 0;
@@ -845,11 +856,17 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 	*sig = NULL;
 	if (hmap_get_str(&st->ns_pols, pod->ns, &k)) {
 		cand = &st->byns[k];
-		if (p->ns_same && p->ns_same[k] && p->prev_ep[pi] != SIZE_MAX)
+		if (p->ns_same && p->ns_same[k] && p->prev_ep[pi] != SIZE_MAX) {
 			was = &p->reuse->eps[p->prev_ep[pi]];
+			/* the same selection, the same signature (ns_same): the
+			 * names of the selected policies are not read again */
+			kept = prev_sig(p->reuse, was->ep.policy_id[dir]);
+		}
 	}
-	sb_putc(&sb, (char)('0' + dir)); /* "%u:", dir < 10 */
-	sb_putc(&sb, ':');
+	if (!kept) {
+		sb_putc(&sb, (char)('0' + dir)); /* "%u:", dir < 10 */
+		sb_putc(&sb, ':');
+	}
 	for (k = 0; cand && k < cand->n; k++) {
 		size_t i = cand->v[k];
 		const struct seg_netpol *np = &m->pols[i];
@@ -868,6 +885,8 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 			continue;
 		}
 		sel[(*nsel)++] = i;
+		if (kept)
+			continue;
 		sb_puts(&sb, np->ns);
 		sb_putc(&sb, '/');
 		sb_puts(&sb, np->name);
@@ -878,6 +897,10 @@ int set_select(struct seg_compiled *c, size_t pi, __u8 dir, size_t *sel, size_t 
 	if (!*nsel) {
 		sb_free(&sb);
 		return 0;
+	}
+	if (kept) {
+		*sig = strdup(kept);
+		return *sig ? 0 : -ENOMEM;
 	}
 	/* ingress named ports resolve on this pod: its ports join the key */
 	for (size_t i = 0; names && i < pod->nports; i++)
@@ -953,8 +976,12 @@ int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, 
 	s->users = 1;
 	s->fresh = true;
 	s->sel = malloc(nsel * sizeof(*s->sel));
-	if (!s->sel)
+	s->sig = strdup(sig);
+	if (!s->sel || !s->sig) {
+		free(s->sel);
+		free(s->sig);
 		return -ENOMEM;
+	}
 	memcpy(s->sel, sel, nsel * sizeof(*sel));
 	s->nsel = nsel;
 	p->nsets++;
@@ -1282,8 +1309,10 @@ void cpriv_free(struct seg_compiled *c)
 	for (size_t i = 0; p->lists && i < p->st->ngroups; i++)
 		free(p->lists[i].v);
 	free(p->lists);
-	for (size_t i = 0; i < p->nsets; i++)
+	for (size_t i = 0; i < p->nsets; i++) {
 		free(p->sets[i].sel);
+		free(p->sets[i].sig);
+	}
 	free(p->sets);
 	hmap_free(&p->set_by_id);
 	free(p->d_add);

@@ -129,6 +129,7 @@ struct cset {
 	__u8 dir;
 	size_t *sel; /* indexes into m->pols, ascending */
 	size_t nsel;
+	char *sig; /* its signature (set_select), which numbered it */
 	size_t rep; /* a pod of the set: ingress named ports resolve on it */
 	size_t users; /* endpoints */
 	__u32 wcnt[18]; /* entries per port block width 0..16; [17] any protocol */

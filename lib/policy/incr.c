@@ -411,8 +411,9 @@ static int clone_sets(struct upd *u)
 		s->fresh = false;
 		s->rep = u->newof[s->rep];
 		s->sel = malloc((s->nsel + 1) * sizeof(*s->sel));
+		s->sig = pp->sets[k].sig ? strdup(pp->sets[k].sig) : NULL;
 		p->nsets++;
-		if (!s->sel)
+		if (!s->sel || (pp->sets[k].sig && !s->sig))
 			return -ENOMEM;
 		if (s->nsel)
 			memcpy(s->sel, pp->sets[k].sel, s->nsel * sizeof(*s->sel));
@@ -824,6 +825,7 @@ static int drop_sets(struct upd *u)
 		if (!s->users) {
 			alloc_drop_num(c->numbering->policies, s->id);
 			free(s->sel);
+			free(s->sig);
 			gone = true;
 			continue;
 		}
