@@ -203,6 +203,12 @@ static size_t tab_find(const struct seg_manifests *m, int k, uint64_t h, const c
 	}
 }
 
+/* The position + 1 of ns/name among the objects of kind k, 0: none. */
+static uint32_t tab_pos(const struct seg_manifests *m, int k, const char *ns, const char *name)
+{
+	return m->index->t[k].slot[tab_find(m, k, key_hash(ns, name), ns, name)];
+}
+
 /* Room for n positions of kind k; the ones m has are inserted again, in
  * the order of their positions, by their hashes. */
 static int tab_reserve(struct seg_manifests *m, int k, size_t n)
@@ -404,8 +410,7 @@ int seg_manifests_append(struct seg_manifests *m, struct seg_manifests *const *p
 const struct seg_namespace *seg_manifests_ns(const struct seg_manifests *m, const char *name)
 {
 	if (m->index && m->index->t[IX_NS].slot) {
-		const struct name_tab *t = &m->index->t[IX_NS];
-		uint32_t s = t->slot[tab_find(m, IX_NS, key_hash("", name), "", name)];
+		uint32_t s = tab_pos(m, IX_NS, "", name);
 
 		return s ? &m->nss[s - 1] : NULL;
 	}
@@ -420,8 +425,7 @@ const struct seg_pod *seg_manifests_pod(const struct seg_manifests *m, const cha
 					const char *name)
 {
 	if (m->index && m->index->t[IX_POD].slot) {
-		const struct name_tab *t = &m->index->t[IX_POD];
-		uint32_t s = t->slot[tab_find(m, IX_POD, key_hash(ns, name), ns, name)];
+		uint32_t s = tab_pos(m, IX_POD, ns, name);
 
 		return s ? &m->pods[s - 1] : NULL;
 	}
