@@ -94,22 +94,34 @@ int ns_index(struct seg_compiled *c)
 	return 0;
 }
 
+/* The namespace of object i: the pods, then the policies. */
+static const char *obj_ns(const struct seg_manifests *m, size_t i)
+{
+	return i < m->npods ? m->pods[i].ns : m->pols[i - m->npods].ns;
+}
+
 static int build_namespaces(struct seg_compiled *c)
 {
 	const struct seg_manifests *m = c->m;
 	struct cpriv *p = cpriv(c);
 	struct cstatic *st = p->st;
-	size_t cap = m->npods + m->npols;
+	size_t nobj = m->npods + m->npols;
+	const char *last = NULL;
 	int err = ns_index(c);
 
 	/* implicit namespaces: allocate once so pointers stay valid */
-	st->implicit = calloc(cap + 1, sizeof(*st->implicit));
+	st->implicit = calloc(nobj + 1, sizeof(*st->implicit));
 	if (err || !st->implicit)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->npods + m->npols && !err; i++) {
-		const char *name = i < m->npods ? m->pods[i].ns : m->pols[i - m->npods].ns;
+	for (size_t i = 0; i < nobj && !err; i++) {
+		const char *name = obj_ns(m, i);
 		struct seg_namespace *ns;
 
+		/* objects of a namespace mostly come together: a name like
+		 * the previous object's is known (a compare, not a hash) */
+		if (last && !strcmp(last, name))
+			continue;
+		last = name;
 		if (ident_ns(c, name))
 			continue;
 		ns = &st->implicit[st->nimplicit];
@@ -182,26 +194,25 @@ static void pfx_text(char *dst, const struct in6_addr *a, __u32 plen)
 	dst[n + dec_put(dst + n, plen)] = 0;
 }
 
-static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
+char *seg_ipblock_key(const struct seg_ipblock *b)
 {
 	char buf[INET6_ADDRSTRLEN + 24];
+	struct sbuf sb = {};
 	char **ex = NULL;
 
 	pfx_text(buf, &b->cidr, b->plen);
-	sb_puts(sb, buf);
+	sb_puts(&sb, buf);
 	/* excepts sorted for a canonical key: insertion sort, tiny lists */
 	ex = calloc(b->nexcept + 1, sizeof(*ex));
-	if (!ex) {
-		sb->oom = true;
-		return;
-	}
-	for (size_t i = 0; i < b->nexcept; i++) {
+	if (!ex)
+		sb.oom = true;
+	for (size_t i = 0; ex && i < b->nexcept; i++) {
 		size_t j = i;
 
 		pfx_text(buf, &b->except[i], b->except_plen[i]);
 		ex[i] = strdup(buf);
 		if (!ex[i]) {
-			sb->oom = true;
+			sb.oom = true;
 			break;
 		}
 		while (j > 0 && strcmp(ex[j - 1], ex[j]) > 0) {
@@ -212,13 +223,18 @@ static void block_key(const struct seg_ipblock *b, struct sbuf *sb)
 			j--;
 		}
 	}
-	for (size_t i = 0; i < b->nexcept && ex[i]; i++) {
-		sb_putc(sb, '!');
-		sb_puts(sb, ex[i]);
+	for (size_t i = 0; ex && i < b->nexcept && ex[i]; i++) {
+		sb_putc(&sb, '!');
+		sb_puts(&sb, ex[i]);
 	}
-	for (size_t i = 0; i < b->nexcept; i++)
+	for (size_t i = 0; ex && i < b->nexcept; i++)
 		free(ex[i]);
 	free(ex);
+	if (sb.oom) {
+		sb_free(&sb);
+		return NULL;
+	}
+	return sb_take(&sb);
 }
 
 struct bref {
@@ -251,7 +267,8 @@ static int build_blocks(struct seg_compiled *c, size_t *slot_block)
 		slot_block[s] = SIZE_MAX;
 	for (size_t s = 0; s < st->nslots && !err; s++) {
 		const struct seg_peer *pe;
-		struct sbuf sb = {};
+		const char *key;
+		char *tmp = NULL;
 
 		if (!m->pols[st->slots[s].pol].has_blocks) {
 			s = st->pol_slot[st->slots[s].pol + 1] - 1; /* its last slot */
@@ -260,18 +277,24 @@ static int build_blocks(struct seg_compiled *c, size_t *slot_block)
 		pe = slot_peer(m, &st->slots[s]);
 		if (pe->kind != SEG_PEER_IPBLOCK)
 			continue;
-		block_key(&pe->block, &sb);
-		if (sb.oom || vec_reserve(&refs, &cap, nrefs, sizeof(*refs))) {
-			sb_free(&sb);
+		key = pe->block.key ? pe->block.key : (tmp = seg_ipblock_key(&pe->block));
+		if (!key || vec_reserve(&refs, &cap, nrefs, sizeof(*refs))) {
+			free(tmp);
 			err = -ENOMEM;
 			break;
 		}
-		if (hmap_get_str(&by_key, sb.p, &idx)) {
+		if (hmap_get_str(&by_key, key, &idx)) {
 			slot_block[s] = idx;
-			sb_free(&sb);
+			free(tmp);
+			tmp = NULL;
 			continue;
 		}
-		refs[nrefs].key = sb_take(&sb);
+		refs[nrefs].key = tmp ? tmp : strdup(key);
+		tmp = NULL;
+		if (!refs[nrefs].key) {
+			err = -ENOMEM;
+			break;
+		}
 		refs[nrefs].slot = s;
 		refs[nrefs].first = nrefs;
 		slot_block[s] = nrefs;

@@ -12,5 +12,7 @@ void seg_netpol_clear(struct seg_netpol *np);
 /* in6 helpers on the v6 form (IPv4 v4-mapped, prefixlen 96 + n) */
 void seg_prefix_mask(struct in6_addr *a, __u32 plen);
 bool seg_prefix_contains(const struct in6_addr *net, __u32 plen, const struct in6_addr *a);
+/* b's canonical text (seg_ipblock.key), malloc'd; NULL: out of memory. */
+char *seg_ipblock_key(const struct seg_ipblock *b);
 
 #endif

@@ -46,6 +46,7 @@ static void rule_free(struct seg_rule *r)
 		selector_free(&r->peers[i].ns_sel);
 		free(r->peers[i].block.except);
 		free(r->peers[i].block.except_plen);
+		free(r->peers[i].block.key);
 	}
 	free(r->peers);
 	for (size_t i = 0; i < r->nports; i++)

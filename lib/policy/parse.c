@@ -507,6 +507,9 @@ static int parse_ipblock(struct pctx *c, struct fy_node *n, const char *path, st
 		    !seg_prefix_contains(&b->cidr, b->plen, &ea[i]))
 			return perr(c, it_n, ep, "must be a strict subset of `cidr`");
 	}
+	/* the compiler's key, made once per parsed file */
+	if (!err && !(b->key = seg_ipblock_key(b)))
+		return enomem(c);
 	return err;
 }
 

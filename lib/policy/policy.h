@@ -110,6 +110,9 @@ struct seg_ipblock {
 	struct in6_addr *except;
 	__u32 *except_plen;
 	size_t nexcept;
+	/* canonical text, "cidr" then "!except" sorted: the parser fills it
+	 * (NULL: the compiler makes it when needed) */
+	char *key;
 };
 
 enum seg_peer_kind { SEG_PEER_PODS, SEG_PEER_NAMESPACES, SEG_PEER_NS_PODS, SEG_PEER_IPBLOCK };

@@ -270,6 +270,31 @@ static void test_ipblock_partition(void **state)
 			 SEG_VERDICT_DENY);
 	assert_non_null(strstr(probe(&f, "x", "in16", "x", "srv", 80, IPPROTO_TCP).reason,
 			       "allowed by x/p2 ingress rule 0 (from[0])"));
+	/* manifests made another way than by the parser have no block keys:
+	 * the compiler makes them, to the same blocks and prefixes */
+	{
+		struct seg_compiled *c2 = NULL;
+		struct seg_diag d = {};
+
+		for (size_t i = 0; i < f.m->npols; i++)
+			for (int dir = 0; dir < SEG_DIR_MAX; dir++)
+				for (size_t r = 0; r < f.m->pols[i].nrules[dir]; r++)
+					for (size_t k = 0; k < f.m->pols[i].rules[dir][r].npeers; k++) {
+						struct seg_ipblock *b =
+							&f.m->pols[i].rules[dir][r].peers[k].block;
+
+						free(b->key);
+						b->key = NULL;
+					}
+		assert_int_equal(seg_compile(f.m, NULL, &c2, &d), 0);
+		assert_int_equal(c2->nblocks, 2);
+		assert_int_equal(c2->nlpm, f.c->nlpm);
+		for (size_t i = 0; i < c2->nlpm; i++) {
+			assert_memory_equal(&c2->lpm[i].key, &f.c->lpm[i].key, sizeof(c2->lpm[i].key));
+			assert_int_equal(c2->lpm[i].val.identity, f.c->lpm[i].val.identity);
+		}
+		seg_compiled_free(c2);
+	}
 	fx_free(&f);
 }
 
@@ -309,6 +334,59 @@ static void test_ipblock_order(void **state)
 		assert_int_equal(v.verdict, want[i].verdict);
 		if (!strstr(v.reason, want[i].reason))
 			fail_msg("%s -> srv:%u: '%s'", want[i].from, want[i].port, v.reason);
+	}
+	fx_free(&f);
+}
+
+/* Rules of one set that name the same peers: each port spec still gets its
+ * entries (the emitter skips only a (peers, ports) pair it has emitted),
+ * and an entry met again keeps the rule that came first. */
+#define SAME_PEER_NP(n, from, ports)                                                   \
+	NP("x", n,                                                                     \
+	   "{podSelector: {matchLabels: {app: srv}}, ingress: [{from: [{podSelector: " \
+	   "{matchLabels: {app: " from "}}}], ports: " ports "}]}")
+
+static void test_same_peers_other_ports(void **state)
+{
+	const char *yaml = NS("x", "{}") POD("x", "a", "{app: a}", "10.0.0.1", "[]")
+		POD("x", "b", "{app: b}", "10.0.0.2", "[]")
+		POD("x", "srv", "{app: srv}", "10.0.0.3", "[]")
+		SAME_PEER_NP("p1", "a", "[{port: 80}]")
+		SAME_PEER_NP("p2", "a", "[{port: 90}]")
+		SAME_PEER_NP("p3", "a", "[{port: 80, protocol: UDP}]")
+		SAME_PEER_NP("p4", "a", "[{port: 100, endPort: 110}]")
+		SAME_PEER_NP("p5", "a", "[{port: 100, endPort: 120}]")
+		SAME_PEER_NP("p6", "b", "[{port: 80}]")
+		SAME_PEER_NP("p7", "a", "[{port: 80}]")
+		SAME_PEER_NP("p8", "a", "[{protocol: SCTP}]")
+		SAME_PEER_NP("p9", "a", "[{port: 95, endPort: 110}]");
+	static const struct {
+		const char *from;
+		__u16 port;
+		__u8 proto;
+		const char *by; /* NULL: denied */
+	} want[] = {
+		{ "a", 80, IPPROTO_TCP, "x/p1 " },  { "a", 90, IPPROTO_TCP, "x/p2 " },
+		{ "a", 80, IPPROTO_UDP, "x/p3 " },  { "a", 105, IPPROTO_TCP, "x/p4 " },
+		{ "a", 110, IPPROTO_TCP, "x/p4 " }, { "a", 111, IPPROTO_TCP, "x/p5 " },
+		{ "a", 120, IPPROTO_TCP, "x/p5 " }, { "a", 121, IPPROTO_TCP, NULL },
+		{ "b", 80, IPPROTO_TCP, "x/p6 " },  { "b", 90, IPPROTO_TCP, NULL },
+		{ "a", 7, IPPROTO_SCTP, "x/p8 " },  { "b", 7, IPPROTO_SCTP, NULL },
+		{ "a", 95, IPPROTO_TCP, "x/p9 " },  { "a", 99, IPPROTO_TCP, "x/p9 " },
+		{ "a", 100, IPPROTO_TCP, "x/p4 " }, { "a", 94, IPPROTO_TCP, NULL },
+	};
+	struct fx f;
+
+	(void)state;
+	fx_load(&f, yaml, NULL);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct seg_verdict v =
+			probe(&f, "x", want[i].from, "x", "srv", want[i].port, want[i].proto);
+
+		if (v.verdict != (want[i].by ? SEG_VERDICT_ALLOW : SEG_VERDICT_DENY) ||
+		    (want[i].by && !strstr(v.reason, want[i].by)))
+			fail_msg("%s -> srv:%u/%u: '%s'", want[i].from, want[i].port, want[i].proto,
+				 v.reason);
 	}
 	fx_free(&f);
 }
@@ -826,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_identities),
 		cmocka_unit_test(test_ipblock_partition),
 		cmocka_unit_test(test_ipblock_order),
+		cmocka_unit_test(test_same_peers_other_ports),
 		cmocka_unit_test(test_port_ranges),
 		cmocka_unit_test(test_named_ports),
 		cmocka_unit_test(test_probe_order_and_reasons),

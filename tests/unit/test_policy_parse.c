@@ -141,7 +141,7 @@ static void test_ports_and_peers(void **state)
 				"  - from:\n"
 				"    - podSelector: {}\n"
 				"      namespaceSelector: {matchLabels: {a: b}}\n"
-				"    - ipBlock: {cidr: 10.1.2.3/16, except: [10.1.4.0/24]}\n"
+				"    - ipBlock: {cidr: 10.1.2.3/16, except: [10.1.9.0/24, 10.1.4.0/24]}\n"
 				"    ports:\n"
 				"    - {port: 80, endPort: 90}\n"
 				"    - {protocol: SCTP}\n"
@@ -156,6 +156,8 @@ static void test_ports_and_peers(void **state)
 	assert_int_equal(r->peers[1].block.plen, 112);
 	assert_int_equal(r->peers[1].block.cidr.s6_addr[14], 0);
 	assert_int_equal(r->peers[1].block.cidr.s6_addr[13], 1);
+	/* the compiler's canonical key: excepts sorted */
+	assert_string_equal(r->peers[1].block.key, "10.1.0.0/112!10.1.4.0/120!10.1.9.0/120");
 	assert_int_equal(r->nports, 3);
 	assert_int_equal(r->ports[0].port, 80);
 	assert_int_equal(r->ports[0].end_port, 90);
