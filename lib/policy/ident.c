@@ -286,11 +286,9 @@ static int build_blocks(struct seg_compiled *c, size_t *slot_block)
 		if (hmap_get_str(&by_key, key, &idx)) {
 			slot_block[s] = idx;
 			free(tmp);
-			tmp = NULL;
 			continue;
 		}
-		refs[nrefs].key = tmp ? tmp : strdup(key);
-		tmp = NULL;
+		refs[nrefs].key = tmp ? tmp : strdup(key); /* refs own their keys */
 		if (!refs[nrefs].key) {
 			err = -ENOMEM;
 			break;
