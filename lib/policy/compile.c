@@ -986,9 +986,9 @@ static int set_copy_prev(struct seg_compiled *c, struct cset *s, struct seg_pol_
 
 /* The set with signature sig: found (one more user) or made, its entries
  * emitted into out (or copied from the compile whose identities this one
- * reuses). */
+ * reuses). sig is set_use's: a new set keeps it, else it is freed. */
 int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, __u8 dir,
-	    const size_t *sel, size_t nsel, const char *sig, struct seg_pol_entry **out, size_t *n,
+	    const size_t *sel, size_t nsel, char *sig, struct seg_pol_entry **out, size_t *n,
 	    size_t *cap, struct cset **res)
 {
 	struct cpriv *p = cpriv(c);
@@ -997,9 +997,12 @@ int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, 
 	__u32 id;
 	int err;
 
-	if (alloc_get(c->numbering->policies, prev, sig, &id))
+	if (alloc_get(c->numbering->policies, prev, sig, &id)) {
+		free(sig);
 		return -ENOMEM;
+	}
 	if (hmap_get(&p->set_by_id, &id, sizeof(id), &idx)) {
+		free(sig);
 		s = &p->sets[idx];
 		if (!s->users)
 			s->rep = pi;
@@ -1007,8 +1010,10 @@ int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, 
 		*res = s;
 		return 0;
 	}
-	if (vec_reserve(&p->sets, &p->cap_sets, p->nsets, sizeof(*p->sets)))
+	if (vec_reserve(&p->sets, &p->cap_sets, p->nsets, sizeof(*p->sets))) {
+		free(sig);
 		return -ENOMEM;
+	}
 	s = &p->sets[p->nsets];
 	memset(s, 0, sizeof(*s));
 	s->id = id;
@@ -1017,9 +1022,8 @@ int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, 
 	s->users = 1;
 	s->fresh = true;
 	s->sel = malloc(nsel * sizeof(*s->sel));
-	s->sig = strdup(sig);
-	if (!s->sel || !s->sig) {
-		free(s->sel);
+	s->sig = sig;
+	if (!s->sel) {
 		free(s->sig);
 		return -ENOMEM;
 	}
@@ -1099,7 +1103,6 @@ int endpoint_fill(struct seg_compiled *c, const struct seg_id_alloc *prev, size_
 			if (err || !sig)
 				continue;
 			err = set_use(c, prev, pi, d, sel, nsel, sig, out, n, cap, &s);
-			free(sig);
 			if (err)
 				break;
 		}

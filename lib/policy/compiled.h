@@ -258,7 +258,7 @@ int check_caps(struct seg_compiled *c, struct seg_diag *d);
 void cpriv_free(struct seg_compiled *c);
 unsigned long long compile_serial(void);
 int set_use(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi, __u8 dir,
-	    const size_t *sel, size_t nsel, const char *sig, struct seg_pol_entry **out, size_t *n,
+	    const size_t *sel, size_t nsel, char *sig, struct seg_pol_entry **out, size_t *n,
 	    size_t *cap, struct cset **res);
 int endpoint_fill(struct seg_compiled *c, const struct seg_id_alloc *prev, size_t pi,
 		  struct seg_ep_entry *ep, struct seg_pol_entry **out, size_t *n, size_t *cap);

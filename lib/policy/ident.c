@@ -204,9 +204,11 @@ char *seg_ipblock_key(const struct seg_ipblock *b)
 	sb_puts(&sb, buf);
 	/* excepts sorted for a canonical key: insertion sort, tiny lists */
 	ex = calloc(b->nexcept + 1, sizeof(*ex));
-	if (!ex)
-		sb.oom = true;
-	for (size_t i = 0; ex && i < b->nexcept; i++) {
+	if (!ex) {
+		sb_free(&sb);
+		return NULL;
+	}
+	for (size_t i = 0; i < b->nexcept; i++) {
 		size_t j = i;
 
 		pfx_text(buf, &b->except[i], b->except_plen[i]);
@@ -223,11 +225,11 @@ char *seg_ipblock_key(const struct seg_ipblock *b)
 			j--;
 		}
 	}
-	for (size_t i = 0; ex && i < b->nexcept && ex[i]; i++) {
+	for (size_t i = 0; i < b->nexcept && ex[i]; i++) {
 		sb_putc(&sb, '!');
 		sb_puts(&sb, ex[i]);
 	}
-	for (size_t i = 0; ex && i < b->nexcept; i++)
+	for (size_t i = 0; i < b->nexcept; i++)
 		free(ex[i]);
 	free(ex);
 	if (sb.oom) {
